@@ -1,0 +1,37 @@
+// @ts-check
+import js from '@eslint/js';
+import tseslint from 'typescript-eslint';
+
+export default tseslint.config(
+  { ignores: ['dist/', 'node_modules/', 'coverage/'] },
+  js.configs.recommended,
+  ...tseslint.configs.recommended,
+  {
+    rules: {
+      '@typescript-eslint/consistent-type-imports': 'error',
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
+      'no-restricted-syntax': [
+        'error',
+        { selector: 'ExportAllDeclaration', message: 'Use explicit named exports, not export *.' },
+        { selector: 'ExportDefaultDeclaration', message: 'Use named exports, not default exports.' },
+      ],
+    },
+  },
+  {
+    files: ['eslint.config.js', 'knexfile.ts'],
+    rules: { 'no-restricted-syntax': 'off' },
+  },
+  {
+    files: ['lib/**/*.ts'],
+    ignores: ['lib/cli.ts'],
+    rules: {
+      'no-restricted-properties': ['error', { object: 'process', property: 'env', message: 'Library code never reads process.env.' }],
+    },
+  },
+  {
+    files: ['lib/core/**/*.ts'],
+    rules: {
+      'no-restricted-imports': ['error', { patterns: ['express', 'knex', '../express/*', '../storage/*', '../client/*'] }],
+    },
+  },
+);

@@ -1,0 +1,95 @@
+import type { Client, ClientRegistration, ClientUpdate } from './client.js';
+import type { SigningAlgorithm } from './keys.js';
+import type { SigningKeyRecord } from './key-set.js';
+
+/** A client secret's metadata. The secret itself is never stored, only its hash. */
+export interface ClientSecretInfo {
+  /** Opaque id of the secret (for revoking one secret of several). */
+  id: string;
+  /** The first characters of the secret (prefix included), enough to recognise it in a list. */
+  hint: string;
+  createdAt: Date;
+  /** After this instant the secret no longer authenticates; null for no expiry. */
+  expiresAt: Date | null;
+  /** Last successful use, recorded at most once a minute per secret; null if never used. */
+  lastUsedAt: Date | null;
+}
+
+/** A new secret, in plain text exactly once. */
+export interface IssuedSecret {
+  clientId: string;
+  /** The plain secret: show it once, it cannot be recovered. */
+  clientSecret: string;
+  secret: ClientSecretInfo;
+}
+
+/** Why an authentication attempt failed. Private detail for events and logs, never sent to clients. */
+export type AuthenticationFailure =
+  | 'unknown_client' | 'invalid_secret' | 'expired_secret' | 'client_disabled' | 'malformed_credentials';
+
+/** The outcome of checking a client's credentials. */
+export type AuthenticationResult =
+  | { ok: true; client: Client }
+  | { ok: false; reason: AuthenticationFailure };
+
+/** Client registry. */
+export interface ClientStore {
+  /** Registers a client with a first secret. @throws TypeError on invalid input or a taken id. */
+  create(input: ClientRegistration & { secretExpiresAt?: Date | null }): Promise<IssuedSecret & { client: Client }>;
+  /** The client, or undefined. */
+  get(clientId: string): Promise<Client | undefined>;
+  /** Every client, ordered by id. */
+  list(): Promise<Client[]>;
+  /** Changes a client. @throws ClientNotFoundError, TypeError. */
+  update(clientId: string, update: ClientUpdate): Promise<Client>;
+  /** Removes a client and its secrets. @returns false when there was no such client. */
+  delete(clientId: string): Promise<boolean>;
+  /** The client's secrets (metadata only), newest first. @throws ClientNotFoundError. */
+  listSecrets(clientId: string): Promise<ClientSecretInfo[]>;
+  /**
+   * Adds a new secret and lets the older ones expire after a grace period, so callers can switch
+   * without downtime. @throws ClientNotFoundError.
+   */
+  rotateSecret(clientId: string, options?: { gracePeriod?: number; expiresAt?: Date | null }): Promise<IssuedSecret>;
+  /** Withdraws one secret at once. @returns false when no such secret. */
+  revokeSecret(clientId: string, secretId: string): Promise<boolean>;
+  /**
+   * Checks a client id and secret: one query however the check ends, and every stored hash
+   * compared in constant time, so an unknown client and a wrong secret take the same time.
+   */
+  authenticate(clientId: string, clientSecret: string): Promise<AuthenticationResult>;
+  /** Waits for pending last-used writes (tests and shutdown). */
+  flushUsage(): Promise<void>;
+}
+
+/** Signing-key storage. */
+export interface KeyStore {
+  /** Every key not revoked, with its private PEM. */
+  list(): Promise<SigningKeyRecord[]>;
+  /** Creates an active key when the store holds none; otherwise does nothing. */
+  ensure(alg: SigningAlgorithm): Promise<void>;
+  /**
+   * Adds a key that is published at once and starts signing after `activateAfter` seconds
+   * (default 600), so resource servers see it before any token carries its kid.
+   */
+  rotate(options?: { alg?: SigningAlgorithm; activateAfter?: number }): Promise<SigningKeyRecord>;
+  /** Withdraws a key at once (for a compromised key). @returns false when no such key. */
+  revoke(kid: string): Promise<boolean>;
+}
+
+/** Everything the issuer keeps. Implemented for Knex by `createKnexStore`; hosts may bring their own. */
+export interface IssuerStore {
+  clients: ClientStore;
+  keys: KeyStore;
+  /** Creates or upgrades the tables. */
+  migrate(): Promise<void>;
+}
+
+/** A client id named in an admin operation does not exist. */
+export class ClientNotFoundError extends Error {
+  readonly code = 'client_not_found';
+  constructor(clientId: string) {
+    super(`no client with id ${JSON.stringify(clientId.slice(0, 128))}`);
+    this.name = 'ClientNotFoundError';
+  }
+}

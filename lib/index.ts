@@ -1,0 +1,34 @@
+export {
+  OAuthError, InvalidRequestError, InvalidClientError, InvalidGrantError, UnauthorizedClientError,
+  UnsupportedGrantTypeError, InvalidScopeError, InvalidTargetError, InvalidTokenError, InsufficientScopeError,
+  ServerError, TemporarilyUnavailableError, errorClasses, isOAuthError, sanitizeDescription,
+} from './errors.js';
+export type { OAuthErrorCode, OAuthErrorOptions } from './errors.js';
+
+export { parseScope, formatScope, isScopeToken } from './core/scope.js';
+export { generateClientSecret, hashSecret, isWellFormedSecret, SECRET_PREFIX } from './core/secrets.js';
+export { SIGNING_ALGORITHMS, isSigningAlgorithm } from './core/keys.js';
+export type { SigningAlgorithm, PublicJwk } from './core/keys.js';
+export { selectKeys } from './core/key-set.js';
+export type { SigningKeyRecord, KeySetView } from './core/key-set.js';
+export { RESERVED_CLAIMS } from './core/token.js';
+export { isClientId } from './core/client.js';
+export type { Client, ClientRegistration, ClientUpdate, GrantType } from './core/client.js';
+export { ClientNotFoundError } from './core/store.js';
+export type {
+  IssuerStore, ClientStore, KeyStore, ClientSecretInfo, IssuedSecret, AuthenticationResult, AuthenticationFailure,
+} from './core/store.js';
+export type { ScopePolicy } from './core/grant.js';
+
+export { createKnexStore } from './storage/knex-store.js';
+export type { KnexStore, KnexStoreOptions } from './storage/knex-store.js';
+export { runMigrations } from './storage/migrations.js';
+
+export { authorizationServer } from './express/authorization-server.js';
+export type {
+  AuthorizationServer, AuthorizationServerOptions, AuthorizationServerEvents, AuthorizationServerEventMap,
+  ClaimsContext, TokenIssuedEvent, AuthenticationFailedEvent, RateLimitedEvent, InternalErrorEvent,
+} from './express/authorization-server.js';
+export type { RateLimitOptions, FailureLimit } from './express/rate-limit.js';
+export type { ClientAuthMethod, ClientAuthFailure } from './express/client-auth.js';
+export { sendOAuthError } from './express/render.js';

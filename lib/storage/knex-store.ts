@@ -1,0 +1,378 @@
+import { randomBytes, randomUUID } from 'node:crypto';
+import type { Knex } from 'knex';
+import {
+  applyClientUpdate, isClientId, normalizeRegistration, type Client, type GrantType,
+} from '../core/client.js';
+import { generateSigningKey, isSigningAlgorithm, type PublicJwk, type SigningAlgorithm } from '../core/keys.js';
+import type { SigningKeyRecord } from '../core/key-set.js';
+import {
+  generateClientSecret, hashSecret, isWellFormedSecret, matchSecret, DUMMY_SECRET_HASH, SECRET_PREFIX,
+} from '../core/secrets.js';
+import {
+  ClientNotFoundError, type AuthenticationResult, type ClientSecretInfo, type ClientStore, type IssuedSecret,
+  type IssuerStore, type KeyStore,
+} from '../core/store.js';
+import { migrationSource, tableNames, type TableNames } from './migrations.js';
+
+/** Options of {@link createKnexStore}. */
+export interface KnexStoreOptions {
+  /** Prefix of every table this package creates. Default `m2m_`. Letters, digits and `_` only. */
+  tablePrefix?: string;
+  /** Current time in milliseconds since the epoch. Default `Date.now`. For tests. */
+  clock?: () => number;
+  /**
+   * How often a secret's last-used time is written, at most, per secret and instance, in seconds.
+   * Default 60. The write happens after the token response, never before it.
+   */
+  lastUsedResolution?: number;
+}
+
+/** The Knex-backed {@link IssuerStore}. */
+export interface KnexStore extends IssuerStore {
+  /** The table names in use. */
+  readonly tables: TableNames;
+}
+
+interface ClientRow {
+  client_id: string;
+  name: string;
+  scopes: string;
+  default_scopes: string;
+  audiences: string;
+  default_audience: string | null;
+  token_lifetime: number | null;
+  grant_types: string;
+  enabled: boolean | number;
+  claims: string;
+  created_at: number | string;
+  updated_at: number | string;
+}
+
+interface SecretRow {
+  id: string;
+  client_id: string;
+  secret_hash: string;
+  hint: string;
+  created_at: number | string;
+  expires_at: number | string | null;
+  last_used_at: number | string | null;
+}
+
+interface KeyRow {
+  kid: string;
+  alg: string;
+  public_jwk: string;
+  private_key: string;
+  created_at: number | string;
+  activates_at: number | string;
+  revoked_at: number | string | null;
+}
+
+// PostgreSQL returns bigint columns as strings, SQLite as numbers.
+const toDate = (value: number | string): Date => new Date(Number(value));
+const toDateOrNull = (value: number | string | null): Date | null => (value === null ? null : toDate(value));
+const splitScopes = (value: string): string[] => (value === '' ? [] : value.split(' '));
+
+function clientFromRow(row: ClientRow): Client {
+  return {
+    clientId: row.client_id,
+    name: row.name,
+    scopes: splitScopes(row.scopes),
+    defaultScopes: splitScopes(row.default_scopes),
+    audiences: JSON.parse(row.audiences) as string[],
+    defaultAudience: row.default_audience,
+    tokenLifetime: row.token_lifetime === null ? null : Number(row.token_lifetime),
+    grantTypes: JSON.parse(row.grant_types) as GrantType[],
+    enabled: Boolean(row.enabled),
+    claims: JSON.parse(row.claims) as Record<string, unknown>,
+    createdAt: toDate(row.created_at),
+    updatedAt: toDate(row.updated_at),
+  };
+}
+
+function clientToRow(client: Omit<Client, 'createdAt' | 'updatedAt'>): Omit<ClientRow, 'created_at' | 'updated_at'> {
+  return {
+    client_id: client.clientId,
+    name: client.name,
+    scopes: client.scopes.join(' '),
+    default_scopes: client.defaultScopes.join(' '),
+    audiences: JSON.stringify(client.audiences),
+    default_audience: client.defaultAudience,
+    token_lifetime: client.tokenLifetime,
+    grant_types: JSON.stringify(client.grantTypes),
+    enabled: client.enabled,
+    claims: JSON.stringify(client.claims),
+  };
+}
+
+function secretFromRow(row: SecretRow): ClientSecretInfo {
+  return {
+    id: row.id,
+    hint: row.hint,
+    createdAt: toDate(row.created_at),
+    expiresAt: toDateOrNull(row.expires_at),
+    lastUsedAt: toDateOrNull(row.last_used_at),
+  };
+}
+
+function keyFromRow(row: KeyRow): SigningKeyRecord {
+  if (!isSigningAlgorithm(row.alg)) throw new Error(`stored key ${row.kid} has an unsupported algorithm`);
+  return {
+    kid: row.kid,
+    alg: row.alg,
+    publicJwk: JSON.parse(row.public_jwk) as PublicJwk,
+    privateKeyPem: row.private_key,
+    createdAt: toDate(row.created_at),
+    activatesAt: toDate(row.activates_at),
+    revokedAt: toDateOrNull(row.revoked_at),
+  };
+}
+
+function isUniqueViolation(err: unknown): boolean {
+  const e = err as { code?: string; errno?: number } | null;
+  return e?.code === '23505' || e?.code === 'SQLITE_CONSTRAINT' || e?.errno === 19;
+}
+
+function checkExpiry(value: unknown, what: string): number | null {
+  if (value === undefined || value === null) return null;
+  if (!(value instanceof Date) || Number.isNaN(value.getTime())) throw new TypeError(`${what} must be a Date or null`);
+  return value.getTime();
+}
+
+/**
+ * Creates the issuer's store on a Knex instance: clients, their hashed secrets, and signing keys,
+ * in tables prefixed `m2m_` so they never collide with the host's own.
+ *
+ * Works on SQLite (sqlite3) and PostgreSQL (pg). Call {@link IssuerStore.migrate} once at start.
+ *
+ * @param knex - The host's Knex instance.
+ * @param options - See {@link KnexStoreOptions}.
+ * @example
+ * ```ts
+ * const store = createKnexStore(knex);
+ * await store.migrate();
+ * const { clientId, clientSecret } = await store.clients.create({
+ *   name: 'nightly-report', scopes: ['reports:read'], audiences: ['https://reports.internal'] });
+ * ```
+ */
+export function createKnexStore(knex: Knex, options: KnexStoreOptions = {}): KnexStore {
+  if (!knex || typeof knex !== 'function' || typeof (knex as Partial<Knex>).transaction !== 'function') {
+    throw new TypeError('createKnexStore() needs a Knex instance');
+  }
+  const prefix = options.tablePrefix ?? 'm2m_';
+  if (typeof prefix !== 'string' || !/^[A-Za-z_][A-Za-z0-9_]{0,30}$/.test(prefix)) {
+    throw new TypeError('tablePrefix must be 1 to 31 letters, digits or underscores, not starting with a digit');
+  }
+  const clock = options.clock ?? Date.now;
+  if (typeof clock !== 'function') throw new TypeError('clock must be a function returning milliseconds');
+  const resolution = (options.lastUsedResolution ?? 60) * 1000;
+  if (!Number.isFinite(resolution) || resolution < 0) throw new TypeError('lastUsedResolution must be a number of seconds >= 0');
+  const t = tableNames(prefix);
+
+  const lastWritten = new Map<string, number>();
+  const pendingWrites = new Set<Promise<void>>();
+
+  function recordUse(secretId: string, now: number): void {
+    const previous = lastWritten.get(secretId);
+    if (previous !== undefined && now - previous < resolution) return;
+    if (lastWritten.size >= 10_000) lastWritten.clear();
+    lastWritten.set(secretId, now);
+    // Fire and forget: a failed usage write must never fail or slow a token request.
+    const write = knex(t.secrets).where({ id: secretId }).update({ last_used_at: now })
+      .then(() => undefined, () => { lastWritten.delete(secretId); })
+      .finally(() => { pendingWrites.delete(write); });
+    pendingWrites.add(write);
+  }
+
+  async function requireClient(trx: Knex | Knex.Transaction, clientId: string): Promise<ClientRow> {
+    const row = isClientId(clientId)
+      ? await trx<ClientRow>(t.clients).where({ client_id: clientId }).first()
+      : undefined;
+    if (!row) throw new ClientNotFoundError(String(clientId));
+    return row;
+  }
+
+  async function insertSecret(trx: Knex | Knex.Transaction, clientId: string, now: number, expiresAt: number | null): Promise<IssuedSecret> {
+    const clientSecret = generateClientSecret();
+    const row: SecretRow = {
+      id: randomBytes(12).toString('base64url'),
+      client_id: clientId,
+      secret_hash: hashSecret(clientSecret),
+      hint: clientSecret.slice(0, SECRET_PREFIX.length + 4),
+      created_at: now,
+      expires_at: expiresAt,
+      last_used_at: null,
+    };
+    await trx(t.secrets).insert(row);
+    return { clientId, clientSecret, secret: secretFromRow(row) };
+  }
+
+  const clients: ClientStore = {
+    async create(input) {
+      const client = normalizeRegistration(input, randomUUID());
+      const expiresAt = checkExpiry(input.secretExpiresAt, 'secretExpiresAt');
+      const now = clock();
+      try {
+        return await knex.transaction(async (trx) => {
+          await trx(t.clients).insert({ ...clientToRow(client), created_at: now, updated_at: now });
+          const issued = await insertSecret(trx, client.clientId, now, expiresAt);
+          return { ...issued, client: { ...client, createdAt: new Date(now), updatedAt: new Date(now) } };
+        });
+      } catch (err) {
+        if (isUniqueViolation(err)) throw new TypeError(`a client with id ${JSON.stringify(client.clientId)} already exists`, { cause: err });
+        throw err;
+      }
+    },
+
+    async get(clientId) {
+      if (!isClientId(clientId)) return undefined;
+      const row = await knex<ClientRow>(t.clients).where({ client_id: clientId }).first();
+      return row ? clientFromRow(row) : undefined;
+    },
+
+    async list() {
+      const rows = await knex<ClientRow>(t.clients).select('*').orderBy('client_id');
+      return rows.map(clientFromRow);
+    },
+
+    async update(clientId, update) {
+      return knex.transaction(async (trx) => {
+        const current = clientFromRow(await requireClient(trx, clientId));
+        const next = applyClientUpdate(current, update);
+        const now = clock();
+        await trx(t.clients).where({ client_id: clientId }).update({ ...clientToRow(next), updated_at: now });
+        return { ...next, createdAt: current.createdAt, updatedAt: new Date(now) };
+      });
+    },
+
+    async delete(clientId) {
+      if (!isClientId(clientId)) return false;
+      return knex.transaction(async (trx) => {
+        // Secrets first: SQLite enforces ON DELETE CASCADE only when foreign keys are switched on.
+        await trx(t.secrets).where({ client_id: clientId }).delete();
+        const count = await trx(t.clients).where({ client_id: clientId }).delete();
+        return count > 0;
+      });
+    },
+
+    async listSecrets(clientId) {
+      await requireClient(knex, clientId);
+      const rows = await knex<SecretRow>(t.secrets).where({ client_id: clientId }).orderBy('created_at', 'desc');
+      return rows.map(secretFromRow);
+    },
+
+    async rotateSecret(clientId, rotateOptions = {}) {
+      const grace = rotateOptions.gracePeriod ?? 86_400;
+      if (typeof grace !== 'number' || !Number.isFinite(grace) || grace < 0) {
+        throw new TypeError('gracePeriod must be a number of seconds >= 0');
+      }
+      const expiresAt = checkExpiry(rotateOptions.expiresAt, 'expiresAt');
+      return knex.transaction(async (trx) => {
+        await requireClient(trx, clientId);
+        const now = clock();
+        const until = now + grace * 1000;
+        // Older secrets keep working for the grace period, then expire; one already expiring
+        // sooner keeps its earlier expiry.
+        await trx(t.secrets).where({ client_id: clientId })
+          .andWhere((q) => q.whereNull('expires_at').orWhere('expires_at', '>', until))
+          .update({ expires_at: until });
+        return insertSecret(trx, clientId, now, expiresAt);
+      });
+    },
+
+    async revokeSecret(clientId, secretId) {
+      if (!isClientId(clientId) || typeof secretId !== 'string' || secretId.length > 64) return false;
+      const count = await knex(t.secrets).where({ client_id: clientId, id: secretId }).delete();
+      return count > 0;
+    },
+
+    async authenticate(clientId, clientSecret) {
+      if (!isClientId(clientId) || typeof clientSecret !== 'string' || !isWellFormedSecret(clientSecret)) {
+        // Malformed input: no database round trip. The shape of a secret says nothing about
+        // whether a client exists, so this shortcut leaks nothing; still hash once for parity.
+        matchSecret(String(clientSecret).slice(0, 256), [DUMMY_SECRET_HASH]);
+        return { ok: false, reason: 'malformed_credentials' };
+      }
+      const rows = await knex(t.clients)
+        .leftJoin(t.secrets, `${t.secrets}.client_id`, `${t.clients}.client_id`)
+        .where(`${t.clients}.client_id`, clientId)
+        .select(`${t.clients}.*`, `${t.secrets}.id as secret_id`, `${t.secrets}.secret_hash`, `${t.secrets}.expires_at`) as
+        (ClientRow & { secret_id: string | null; secret_hash: string | null; expires_at: number | string | null })[];
+      const hashes = rows.flatMap((r) => (r.secret_hash === null ? [] : [r.secret_hash]));
+      const withSecrets = rows.filter((r) => r.secret_hash !== null);
+      const index = matchSecret(clientSecret, hashes);
+      const first = rows[0];
+      let result: AuthenticationResult;
+      if (first === undefined) result = { ok: false, reason: 'unknown_client' };
+      else if (index === -1) result = { ok: false, reason: 'invalid_secret' };
+      else {
+        const matched = withSecrets[index] as (typeof rows)[number];
+        const now = clock();
+        if (matched.expires_at !== null && Number(matched.expires_at) <= now) result = { ok: false, reason: 'expired_secret' };
+        else if (!first.enabled) result = { ok: false, reason: 'client_disabled' };
+        else {
+          recordUse(matched.secret_id as string, now);
+          result = { ok: true, client: clientFromRow(first) };
+        }
+      }
+      return result;
+    },
+
+    async flushUsage() {
+      while (pendingWrites.size > 0) await Promise.all([...pendingWrites]);
+    },
+  };
+
+  const keys: KeyStore = {
+    async list() {
+      const rows = await knex<KeyRow>(t.keys).whereNull('revoked_at').select('*');
+      return rows.map(keyFromRow);
+    },
+
+    async ensure(alg) {
+      if (!isSigningAlgorithm(alg)) throw new TypeError('alg must be ES256, RS256 or PS256');
+      const existing = await knex(t.keys).whereNull('revoked_at').first('kid');
+      if (existing) return;
+      const key = await generateSigningKey(alg);
+      // Two instances starting together may both insert a key. That is harmless: both are
+      // published and every instance picks the same signing key from the same rows.
+      const now = clock();
+      await knex(t.keys).insert({
+        kid: key.kid, alg, public_jwk: JSON.stringify(key.publicJwk), private_key: key.privateKeyPem,
+        created_at: now, activates_at: now, revoked_at: null,
+      });
+    },
+
+    async rotate(rotateOptions = {}) {
+      const alg: SigningAlgorithm = rotateOptions.alg ?? 'ES256';
+      if (!isSigningAlgorithm(alg)) throw new TypeError('alg must be ES256, RS256 or PS256');
+      const activateAfter = rotateOptions.activateAfter ?? 600;
+      if (typeof activateAfter !== 'number' || !Number.isFinite(activateAfter) || activateAfter < 0) {
+        throw new TypeError('activateAfter must be a number of seconds >= 0');
+      }
+      const key = await generateSigningKey(alg);
+      const now = clock();
+      const row: KeyRow = {
+        kid: key.kid, alg, public_jwk: JSON.stringify(key.publicJwk), private_key: key.privateKeyPem,
+        created_at: now, activates_at: now + Math.round(activateAfter * 1000), revoked_at: null,
+      };
+      await knex(t.keys).insert(row);
+      return keyFromRow(row);
+    },
+
+    async revoke(kid) {
+      if (typeof kid !== 'string' || kid.length > 64) return false;
+      const count = await knex(t.keys).where({ kid }).whereNull('revoked_at').update({ revoked_at: clock() });
+      return count > 0;
+    },
+  };
+
+  return {
+    tables: t,
+    clients,
+    keys,
+    async migrate() {
+      await knex.migrate.latest({ migrationSource: migrationSource(t), tableName: t.migrations });
+    },
+  };
+}

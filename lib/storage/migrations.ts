@@ -1,0 +1,93 @@
+import type { Knex } from 'knex';
+
+/** Table names for one prefix. */
+export interface TableNames {
+  clients: string;
+  secrets: string;
+  keys: string;
+  migrations: string;
+}
+
+/** The table names used with `prefix` (default `m2m_`). */
+export function tableNames(prefix: string): TableNames {
+  return {
+    clients: `${prefix}clients`,
+    secrets: `${prefix}client_secrets`,
+    keys: `${prefix}signing_keys`,
+    migrations: `${prefix}migrations`,
+  };
+}
+
+interface Migration {
+  up(knex: Knex): Promise<void>;
+  down(knex: Knex): Promise<void>;
+}
+
+function initial(t: TableNames): Migration {
+  return {
+    async up(knex) {
+      await knex.schema.createTable(t.clients, (table) => {
+        table.string('client_id', 128).primary();
+        table.string('name', 200).notNullable();
+        table.text('scopes').notNullable();
+        table.text('default_scopes').notNullable();
+        table.text('audiences').notNullable();
+        table.string('default_audience', 512).nullable();
+        table.integer('token_lifetime').nullable();
+        table.text('grant_types').notNullable();
+        table.boolean('enabled').notNullable().defaultTo(true);
+        table.text('claims').notNullable();
+        table.bigInteger('created_at').notNullable();
+        table.bigInteger('updated_at').notNullable();
+      });
+      await knex.schema.createTable(t.secrets, (table) => {
+        table.string('id', 64).primary();
+        table.string('client_id', 128).notNullable().references('client_id').inTable(t.clients).onDelete('CASCADE');
+        table.string('secret_hash', 64).notNullable();
+        table.string('hint', 32).notNullable();
+        table.bigInteger('created_at').notNullable();
+        table.bigInteger('expires_at').nullable();
+        table.bigInteger('last_used_at').nullable();
+        table.index(['client_id']);
+      });
+      await knex.schema.createTable(t.keys, (table) => {
+        table.string('kid', 64).primary();
+        table.string('alg', 16).notNullable();
+        table.text('public_jwk').notNullable();
+        table.text('private_key').notNullable();
+        table.bigInteger('created_at').notNullable();
+        table.bigInteger('activates_at').notNullable();
+        table.bigInteger('revoked_at').nullable();
+      });
+    },
+    async down(knex) {
+      await knex.schema.dropTableIfExists(t.secrets);
+      await knex.schema.dropTableIfExists(t.keys);
+      await knex.schema.dropTableIfExists(t.clients);
+    },
+  };
+}
+
+/**
+ * The bundled migrations as a Knex migration source, so they run from the compiled package with no
+ * file paths, under their own migrations table (`<prefix>migrations`).
+ */
+export function migrationSource(t: TableNames): Knex.MigrationSource<string> {
+  const all: Record<string, Migration> = { '20261122000000_initial': initial(t) };
+  return {
+    getMigrations: async () => Object.keys(all).sort(),
+    getMigrationName: (name) => name,
+    getMigration: async (name) => all[name] as Migration,
+  };
+}
+
+/**
+ * Runs the bundled migrations on `knex`.
+ *
+ * @param knex - The host's Knex instance (SQLite or PostgreSQL).
+ * @param options.tablePrefix - Prefix of every table, default `m2m_`.
+ */
+export async function runMigrations(knex: Knex, options: { tablePrefix?: string } = {}): Promise<void> {
+  const t = tableNames(options.tablePrefix ?? 'm2m_');
+  await knex.migrate.latest({ migrationSource: migrationSource(t), tableName: t.migrations });
+}
