@@ -74,7 +74,8 @@ export function createTokenSigner(key: SigningKeyHandle): TokenSigner {
   const header = { alg: key.alg, typ: 'at+jwt', kid: key.kid };
   if (key.alg === 'ES256') {
     return async (claims) =>
-      jwt.sign(claims, key.privateKey, { algorithm: 'ES256', header: header as jwt.JwtHeader, noTimestamp: true });
+      // `iat` is already in the claims, so jsonwebtoken keeps it rather than reading its own clock.
+      jwt.sign(claims, key.privateKey, { algorithm: 'ES256', header: header as jwt.JwtHeader });
   }
   const encodedHeader = encodeJson(header);
   const options =

@@ -14,7 +14,7 @@ import {
   type ClientAuthMethod,
 } from './client-auth.js';
 import { createFailureLimiter, type FailureLimiter, type RateLimitOptions } from './rate-limit.js';
-import { NO_STORE_HEADERS, sendOAuthError } from './render.js';
+import { sendJson, sendOAuthError } from './render.js';
 
 /** What the claims hook is told about the token being issued. */
 export interface ClaimsContext {
@@ -347,9 +347,7 @@ export function authorizationServer(options: AuthorizationServerOptions): Author
       extraClaims: { ...client.claims, ...hookClaims },
     });
     const accessToken = await keys.signer(claims);
-    res.status(200).set(NO_STORE_HEADERS).json({
-      access_token: accessToken, token_type: 'Bearer', expires_in: lifetime, scope: scopes.join(' '),
-    });
+    sendJson(res, 200, { access_token: accessToken, token_type: 'Bearer', expires_in: lifetime, scope: scopes.join(' ') });
     emit('token.issued', {
       clientId: client.clientId, scopes, audience, expiresIn: lifetime, jti: claims.jti as string, kid: keys.kid,
       method: outcome.method,

@@ -14,5 +14,13 @@ export const NO_STORE_HEADERS: Readonly<Record<string, string>> = { 'Cache-Contr
  */
 export function sendOAuthError(res: Response, err: unknown): void {
   const error = err instanceof OAuthError ? err : new ServerError('the server could not complete the request');
-  res.status(error.status).set(NO_STORE_HEADERS).set(error.headers).json(error.toJSON());
+  sendJson(res.set(error.headers), error.status, error.toJSON());
+}
+
+/**
+ * Sends a JSON body with the no-store headers. Written directly rather than through `res.json` so
+ * that no ETag is computed for a body that must never be cached anyway.
+ */
+export function sendJson(res: Response, status: number, body: unknown): void {
+  res.status(status).set(NO_STORE_HEADERS).set('Content-Type', 'application/json; charset=utf-8').end(JSON.stringify(body));
 }

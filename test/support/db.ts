@@ -1,0 +1,60 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import knexFactory, { type Knex } from 'knex';
+
+/** URL of the PostgreSQL server the tests use; .ci/services starts it. */
+export const PG_URL = process.env.M2M_TEST_PG_URL ?? 'postgres://m2m:m2m@127.0.0.1:55432/m2m_test';
+/** URL of the Redis server the tests use; .ci/services starts it. */
+export const REDIS_URL = process.env.M2M_TEST_REDIS_URL ?? 'redis://127.0.0.1:56379';
+
+/** A database for one test: its Knex instance, a table prefix of its own, and a cleanup. */
+export interface TestDatabase {
+  name: 'sqlite' | 'postgres';
+  knex: Knex;
+  prefix: string;
+  destroy(): Promise<void>;
+}
+
+/** A fresh SQLite file in a temp directory, removed on destroy. */
+export function sqliteDatabase(): TestDatabase {
+  const dir = mkdtempSync(join(tmpdir(), 'm2m-test-'));
+  const knex = knexFactory({
+    client: 'sqlite3',
+    connection: { filename: join(dir, 'db.sqlite') },
+    useNullAsDefault: true,
+  });
+  return {
+    name: 'sqlite',
+    knex,
+    prefix: 'm2m_',
+    async destroy() {
+      await knex.destroy();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/**
+ * The shared PostgreSQL test database with a random table prefix, so tests never see each other's
+ * rows; the prefixed tables are dropped on destroy.
+ */
+export function postgresDatabase(): TestDatabase {
+  const knex = knexFactory({ client: 'pg', connection: PG_URL, pool: { min: 0, max: 4 } });
+  const prefix = `t${randomBytes(4).toString('hex')}_`;
+  return {
+    name: 'postgres',
+    knex,
+    prefix,
+    async destroy() {
+      const { rows } = await knex.raw<{ rows: { tablename: string }[] }>(
+        "select tablename from pg_tables where schemaname = 'public' and tablename like ?", [`${prefix}%`]);
+      for (const { tablename } of rows) await knex.raw('drop table if exists ?? cascade', [tablename]);
+      await knex.destroy();
+    },
+  };
+}
+
+/** Both databases, for `for (const make of databases)` test matrices. */
+export const databases: readonly (() => TestDatabase)[] = [sqliteDatabase, postgresDatabase];
