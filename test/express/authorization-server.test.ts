@@ -1,0 +1,466 @@
+import { createPublicKey, type JsonWebKey } from 'node:crypto';
+import { expect } from 'chai';
+import jwt from 'jsonwebtoken';
+import { authorizationServer, createKnexStore, type AuthorizationServerEventMap } from '../../lib/index.js';
+import { sqliteDatabase } from '../support/db.js';
+import { basic, postForm, request, type ReadResponse } from '../support/http.js';
+import { startIssuer, type TestIssuer } from '../support/issuer.js';
+
+const AUDIENCE = 'https://reports.internal';
+
+/** The headers every token-endpoint answer carries; `date`, `connection`, `keep-alive` vary. */
+function stableHeaders(res: ReadResponse): Record<string, string> {
+  const { date: _d, connection: _c, 'keep-alive': _k, 'content-length': _l, ...rest } = res.headers;
+  return rest;
+}
+
+const JSON_NO_STORE = {
+  'cache-control': 'no-store',
+  pragma: 'no-cache',
+  'content-type': 'application/json; charset=utf-8',
+  'x-powered-by': 'Express',
+};
+
+async function jwksKey(issuer: TestIssuer, kid: string) {
+  const { json } = await request(`${issuer.issuer}/jwks.json`);
+  const jwk = (json as { keys: (JsonWebKey & { kid: string })[] }).keys.find((k) => k.kid === kid);
+  if (!jwk) throw new Error(`kid ${kid} is not published`);
+  return createPublicKey({ key: jwk, format: 'jwk' });
+}
+
+describe('authorizationServer()', () => {
+  describe('options', () => {
+    const db = sqliteDatabase();
+    const store = createKnexStore(db.knex);
+    after(() => db.destroy());
+
+    const cases: [string, Record<string, unknown>, RegExp][] = [
+      ['no issuer', { store }, /issuer is required/],
+      ['an issuer that is not a URL', { issuer: 'auth.internal', store }, /absolute URL/],
+      ['an http issuer off loopback', { issuer: 'http://auth.internal/oauth', store }, /https/],
+      ['an issuer with a trailing slash', { issuer: 'https://auth.internal/oauth/', store }, /slash/],
+      ['an issuer with a query', { issuer: 'https://auth.internal/oauth?x=1', store }, /query/],
+      ['an issuer with a fragment', { issuer: 'https://auth.internal/oauth#x', store }, /fragment/],
+      ['an issuer with credentials', { issuer: 'https://u:p@auth.internal/oauth', store }, /credentials/],
+      ['no store', { issuer: 'https://auth.internal/oauth' }, /store is required/],
+      ['a zero tokenLifetime', { issuer: 'https://auth.internal/oauth', store, tokenLifetime: 0 }, /tokenLifetime/],
+      ['a tokenLifetime over maxTokenLifetime', { issuer: 'https://a.b/o', store, tokenLifetime: 7200 }, /tokenLifetime/],
+      ['a fractional maxTokenLifetime', { issuer: 'https://a.b/o', store, maxTokenLifetime: 1.5 }, /maxTokenLifetime/],
+      ['an unknown scopePolicy', { issuer: 'https://a.b/o', store, scopePolicy: 'lenient' }, /scopePolicy/],
+      ['a symmetric signingAlgorithm', { issuer: 'https://a.b/o', store, signingAlgorithm: 'HS256' }, /signingAlgorithm/],
+      ['"none" as signingAlgorithm', { issuer: 'https://a.b/o', store, signingAlgorithm: 'none' }, /signingAlgorithm/],
+      ['a claims hook that is not a function', { issuer: 'https://a.b/o', store, claims: {} }, /claims/],
+      ['a malformed rate limit', { issuer: 'https://a.b/o', store, rateLimit: { perClient: { points: 0, duration: 60 } } }, /perClient/],
+      ['a clock that is not a function', { issuer: 'https://a.b/o', store, clock: 5 }, /clock/],
+    ];
+    for (const [what, options, message] of cases) {
+      it(`throws a TypeError at creation for ${what}`, () => {
+        expect(() => authorizationServer(options as never)).to.throw(TypeError, message);
+      });
+    }
+
+    it('accepts an http issuer on localhost, 127.0.0.1 and [::1]', () => {
+      for (const host of ['localhost:3000', '127.0.0.1', '[::1]:8080']) {
+        expect(() => authorizationServer({ issuer: `http://${host}/oauth`, store })).not.to.throw();
+      }
+    });
+  });
+
+  describe('POST /token', () => {
+    let issuer: TestIssuer;
+    let clientId: string;
+    let clientSecret: string;
+    const events: { name: string; payload: unknown }[] = [];
+
+    before(async () => {
+      issuer = await startIssuer();
+      ({ clientId, clientSecret } = await issuer.store.clients.create({
+        clientId: 'nightly-report', name: 'Nightly report', scopes: ['reports:read', 'reports:list'],
+        defaultScopes: ['reports:read'], audiences: [AUDIENCE, 'https://billing.internal'],
+        claims: { tenant: 'acme' },
+      }));
+      for (const name of ['token.issued', 'client.authentication_failed', 'rate_limited', 'internal_error'] as const) {
+        issuer.as.events.on(name, (payload: AuthorizationServerEventMap[typeof name]) => events.push({ name, payload }));
+      }
+    });
+    beforeEach(() => { events.length = 0; });
+    after(() => issuer.close());
+
+    it('issues an RFC 9068 access token to a client using client_secret_basic', async () => {
+      const res = await postForm(issuer.tokenUrl, { grant_type: 'client_credentials' }, { authorization: basic(clientId, clientSecret) });
+      expect(res.status).to.equal(200);
+      expect(stableHeaders(res)).to.deep.equal(JSON_NO_STORE);
+      const body = res.json as { access_token: string };
+      expect(Object.keys(body)).to.deep.equal(['access_token', 'token_type', 'expires_in', 'scope']);
+      expect({ ...body, access_token: 'x' }).to.deep.equal({ access_token: 'x', token_type: 'Bearer', expires_in: 300, scope: 'reports:read' });
+
+      const decoded = jwt.decode(body.access_token, { complete: true });
+      const header = decoded?.header as jwt.JwtHeader;
+      expect(Object.keys(header).sort()).to.deep.equal(['alg', 'kid', 'typ']);
+      expect([header.alg, header.typ]).to.deep.equal(['ES256', 'at+jwt']);
+      const payload = jwt.verify(body.access_token, await jwksKey(issuer, header.kid as string), {
+        algorithms: ['ES256'], issuer: issuer.issuer, audience: AUDIENCE,
+      }) as jwt.JwtPayload;
+      expect(payload.exp).to.equal((payload.iat as number) + 300);
+      expect(payload.jti).to.match(/^[A-Za-z0-9_-]{22}$/);
+      expect({ ...payload, exp: 0, iat: 0, jti: '' }).to.deep.equal({
+        iss: issuer.issuer, sub: 'nightly-report', aud: AUDIENCE, exp: 0, iat: 0, jti: '',
+        client_id: 'nightly-report', scope: 'reports:read', tenant: 'acme',
+      });
+      expect(events).to.deep.equal([{ name: 'token.issued', payload: {
+        clientId: 'nightly-report', scopes: ['reports:read'], audience: [AUDIENCE], expiresIn: 300,
+        jti: payload.jti, kid: header.kid, method: 'client_secret_basic' } }]);
+    });
+
+    it('issues a token to a client using client_secret_post', async () => {
+      const res = await postForm(issuer.tokenUrl, { grant_type: 'client_credentials', client_id: clientId, client_secret: clientSecret });
+      expect([res.status, stableHeaders(res), (res.json as { scope: string }).scope]).to.deep.equal([200, JSON_NO_STORE, 'reports:read']);
+      expect((events[0]?.payload as { method: string }).method).to.equal('client_secret_post');
+    });
+
+    it('accepts a client_id in the body that repeats the Basic one', async () => {
+      const res = await postForm(issuer.tokenUrl, { grant_type: 'client_credentials', client_id: clientId }, { authorization: basic(clientId, clientSecret) });
+      expect(res.status).to.equal(200);
+    });
+
+    it('issues a fresh jti for every token', async () => {
+      const jtis = new Set<string>();
+      for (let i = 0; i < 5; i++) {
+        const res = await postForm(issuer.tokenUrl, { grant_type: 'client_credentials' }, { authorization: basic(clientId, clientSecret) });
+        jtis.add((jwt.decode((res.json as { access_token: string }).access_token) as jwt.JwtPayload).jti as string);
+      }
+      expect(jtis.size).to.equal(5);
+    });
+
+    describe('scope', () => {
+      const token = async (scope: string) => postForm(issuer.tokenUrl, { grant_type: 'client_credentials', scope }, { authorization: basic(clientId, clientSecret) });
+
+      it('grants the requested scopes when all are allowed, echoed in order', async () => {
+        const res = await token('reports:list reports:read');
+        expect([res.status, (res.json as { scope: string }).scope]).to.deep.equal([200, 'reports:list reports:read']);
+      });
+
+      it('collapses repeated scope tokens and extra spaces', async () => {
+        const res = await token('  reports:read   reports:read ');
+        expect([res.status, (res.json as { scope: string }).scope]).to.deep.equal([200, 'reports:read']);
+      });
+
+      it('rejects a scope beyond the client\'s with 400 invalid_scope', async () => {
+        const res = await token('reports:read reports:write');
+        expect([res.status, stableHeaders(res), res.json]).to.deep.equal([400, JSON_NO_STORE, {
+          error: 'invalid_scope', error_description: 'the requested scope exceeds the scope granted to the client' }]);
+      });
+
+      it('rejects an empty scope parameter with 400 invalid_scope', async () => {
+        const res = await token('   ');
+        expect([res.status, res.json]).to.deep.equal([400, { error: 'invalid_scope', error_description: 'scope is empty' }]);
+      });
+
+      for (const bad of ['reports:"read"', 'a\\b', 'caf\u00e9', 'a\tb', '\u0000']) {
+        it(`rejects the malformed scope ${JSON.stringify(bad)} with 400 invalid_scope`, async () => {
+          const res = await token(bad);
+          expect([res.status, res.json]).to.deep.equal([400, { error: 'invalid_scope', error_description: 'scope holds a malformed scope token' }]);
+        });
+      }
+    });
+
+    describe('audience', () => {
+      const token = (form: Record<string, string | string[]>) =>
+        postForm(issuer.tokenUrl, { grant_type: 'client_credentials', ...form }, { authorization: basic(clientId, clientSecret) });
+      const aud = (res: ReadResponse) => (jwt.decode((res.json as { access_token: string }).access_token) as jwt.JwtPayload).aud;
+
+      it('uses the client\'s default audience when none is requested', async () => {
+        expect(aud(await token({}))).to.equal(AUDIENCE);
+      });
+
+      it('takes an RFC 8707 resource parameter', async () => {
+        expect(aud(await token({ resource: 'https://billing.internal' }))).to.equal('https://billing.internal');
+      });
+
+      it('takes several resource parameters as an audience array', async () => {
+        expect(aud(await token({ resource: [AUDIENCE, 'https://billing.internal'] }))).to.deep.equal([AUDIENCE, 'https://billing.internal']);
+      });
+
+      it('takes an audience parameter', async () => {
+        expect(aud(await token({ audience: 'https://billing.internal' }))).to.equal('https://billing.internal');
+      });
+
+      const refusals: [string, Record<string, string | string[]>, number, string, string][] = [
+        ['a resource the client may not have', { resource: 'https://payroll.internal' }, 400, 'invalid_target', 'the requested resource or audience is not allowed for this client'],
+        ['an audience the client may not have', { audience: 'payroll' }, 400, 'invalid_target', 'the requested resource or audience is not allowed for this client'],
+        ['a relative resource', { resource: '/reports' }, 400, 'invalid_target', 'resource must be an absolute URI without a fragment'],
+        ['a resource with a fragment', { resource: `${AUDIENCE}#x` }, 400, 'invalid_target', 'resource must be an absolute URI without a fragment'],
+        ['both resource and audience', { resource: AUDIENCE, audience: AUDIENCE }, 400, 'invalid_request', 'use either resource or audience, not both'],
+        ['a repeated audience', { audience: [AUDIENCE, AUDIENCE] }, 400, 'invalid_request', 'the audience parameter is repeated'],
+      ];
+      for (const [what, form, status, error, description] of refusals) {
+        it(`rejects ${what} with ${status} ${error}`, async () => {
+          const res = await token(form);
+          expect([res.status, stableHeaders(res), res.json]).to.deep.equal([status, JSON_NO_STORE, { error, error_description: description }]);
+        });
+      }
+    });
+
+    describe('client authentication failures', () => {
+      const realm = () => `Basic realm="${new URL(issuer.url).host}"`;
+      const failure = (withChallenge: boolean) => ({
+        ...(withChallenge ? { 'www-authenticate': realm() } : {}), ...JSON_NO_STORE,
+      });
+      const body = { error: 'invalid_client', error_description: 'client authentication failed' };
+
+      it('answers an unknown client and a wrong secret identically (Basic)', async () => {
+        const wrong = await postForm(issuer.tokenUrl, { grant_type: 'client_credentials' }, { authorization: basic(clientId, `${clientSecret.slice(0, -7)}aaaaaaa`) });
+        const unknown = await postForm(issuer.tokenUrl, { grant_type: 'client_credentials' }, { authorization: basic('nobody', clientSecret) });
+        for (const res of [wrong, unknown]) {
+          expect([res.status, stableHeaders(res), res.json]).to.deep.equal([401, failure(true), body]);
+        }
+        expect(events.map((e) => (e.payload as { reason: string }).reason)).to.deep.equal(['malformed_credentials', 'unknown_client']);
+      });
+
+      it('answers an unknown client and a wrong well-formed secret identically (post), without a challenge', async () => {
+        const { clientSecret: otherSecret } = await issuer.store.clients.create({ name: 'other', scopes: ['x'], audiences: ['y'] });
+        const wrong = await postForm(issuer.tokenUrl, { grant_type: 'client_credentials', client_id: clientId, client_secret: otherSecret });
+        const unknown = await postForm(issuer.tokenUrl, { grant_type: 'client_credentials', client_id: 'nobody', client_secret: otherSecret });
+        for (const res of [wrong, unknown]) {
+          expect([res.status, stableHeaders(res), res.json]).to.deep.equal([401, failure(false), body]);
+        }
+        expect(events.map((e) => e.payload)).to.deep.equal([
+          { clientId, reason: 'invalid_secret', method: 'client_secret_post', address: '127.0.0.1' },
+          { clientId: 'nobody', reason: 'unknown_client', method: 'client_secret_post', address: '127.0.0.1' },
+        ]);
+      });
+
+      it('refuses a disabled client with the same answer', async () => {
+        const created = await issuer.store.clients.create({ name: 'off', scopes: ['x'], audiences: ['y'] });
+        await issuer.store.clients.update(created.clientId, { enabled: false });
+        const res = await postForm(issuer.tokenUrl, { grant_type: 'client_credentials' }, { authorization: basic(created.clientId, created.clientSecret) });
+        expect([res.status, stableHeaders(res), res.json]).to.deep.equal([401, failure(true), body]);
+        expect((events[0]?.payload as { reason: string }).reason).to.equal('client_disabled');
+      });
+
+      it('refuses an expired secret with the same answer', async () => {
+        const created = await issuer.store.clients.create({ name: 'old', scopes: ['x'], audiences: ['y'], secretExpiresAt: new Date(Date.now() - 1000) });
+        const res = await postForm(issuer.tokenUrl, { grant_type: 'client_credentials' }, { authorization: basic(created.clientId, created.clientSecret) });
+        expect([res.status, res.json]).to.deep.equal([401, body]);
+        expect((events[0]?.payload as { reason: string }).reason).to.equal('expired_secret');
+      });
+
+      it('refuses a request without client authentication with 401 and a Basic challenge', async () => {
+        const res = await postForm(issuer.tokenUrl, { grant_type: 'client_credentials', client_id: clientId });
+        expect([res.status, stableHeaders(res), res.json]).to.deep.equal([401, failure(true), body]);
+        expect((events[0]?.payload as { reason: string }).reason).to.equal('no_credentials');
+      });
+
+      it('refuses a Bearer Authorization header with 401 invalid_client', async () => {
+        const res = await postForm(issuer.tokenUrl, { grant_type: 'client_credentials' }, { authorization: 'Bearer abc' });
+        expect([res.status, stableHeaders(res), res.json]).to.deep.equal([401, failure(true), body]);
+        expect((events[0]?.payload as { reason: string }).reason).to.equal('unsupported_method');
+      });
+
+      it('never puts the presented secret in an event', async () => {
+        await postForm(issuer.tokenUrl, { grant_type: 'client_credentials', client_id: clientId, client_secret: 'hunter2-hunter2' });
+        expect(JSON.stringify(events)).not.to.include('hunter2');
+      });
+    });
+
+    it('refuses a client that may not use the grant with 400 unauthorized_client', async () => {
+      const created = await issuer.store.clients.create({ name: 'no-grant', scopes: ['x'], audiences: ['y'], grantTypes: [] });
+      const res = await postForm(issuer.tokenUrl, { grant_type: 'client_credentials' }, { authorization: basic(created.clientId, created.clientSecret) });
+      expect([res.status, stableHeaders(res), res.json]).to.deep.equal([400, JSON_NO_STORE, {
+        error: 'unauthorized_client', error_description: 'the client is not allowed the client_credentials grant' }]);
+    });
+
+    it('refuses another grant type with 400 unsupported_grant_type', async () => {
+      const res = await postForm(issuer.tokenUrl, { grant_type: 'password', username: 'a', password: 'b' }, { authorization: basic(clientId, clientSecret) });
+      expect([res.status, stableHeaders(res), res.json]).to.deep.equal([400, JSON_NO_STORE, {
+        error: 'unsupported_grant_type', error_description: 'only the client_credentials grant is supported' }]);
+    });
+  });
+
+  describe('lifetimes and claims', () => {
+    let issuer: TestIssuer;
+    after(() => issuer.close());
+
+    it('uses the per-client lifetime, capped by maxTokenLifetime, and merges hook claims below reserved ones', async () => {
+      issuer = await startIssuer({
+        tokenLifetime: 120, maxTokenLifetime: 600,
+        claims: async ({ client, scopes, audience }) => ({
+          hook: `${client.clientId}:${scopes.join(',')}:${audience.join(',')}`, iss: 'https://evil', sub: 'root', scope: 'admin', tenant: 'hook',
+        }),
+      });
+      const short = await issuer.store.clients.create({ clientId: 'short', name: 's', scopes: ['a'], audiences: ['aud'] });
+      const long = await issuer.store.clients.create({ clientId: 'long', name: 'l', scopes: ['a'], audiences: ['aud'], tokenLifetime: 3600, claims: { tenant: 'static' } });
+      const shortRes = await postForm(issuer.tokenUrl, { grant_type: 'client_credentials' }, { authorization: basic('short', short.clientSecret) });
+      const longRes = await postForm(issuer.tokenUrl, { grant_type: 'client_credentials' }, { authorization: basic('long', long.clientSecret) });
+      expect([(shortRes.json as { expires_in: number }).expires_in, (longRes.json as { expires_in: number }).expires_in]).to.deep.equal([120, 600]);
+      const payload = jwt.decode((longRes.json as { access_token: string }).access_token) as jwt.JwtPayload;
+      expect([payload.iss, payload.sub, payload.scope, payload.hook, payload.tenant, (payload.exp as number) - (payload.iat as number)])
+        .to.deep.equal([issuer.issuer, 'long', 'a', 'long:a:aud', 'hook', 600]);
+    });
+  });
+
+  describe('with "scopePolicy: downscope"', () => {
+    let issuer: TestIssuer;
+    let secret: string;
+    before(async () => {
+      issuer = await startIssuer({ scopePolicy: 'downscope' });
+      ({ clientSecret: secret } = await issuer.store.clients.create({ clientId: 'd', name: 'd', scopes: ['a', 'b'], audiences: ['aud'] }));
+    });
+    after(() => issuer.close());
+
+    it('grants the allowed part of the request and echoes it in scope', async () => {
+      const res = await postForm(issuer.tokenUrl, { grant_type: 'client_credentials', scope: 'a c b' }, { authorization: basic('d', secret) });
+      expect([res.status, (res.json as { scope: string }).scope]).to.deep.equal([200, 'a b']);
+      expect((jwt.decode((res.json as { access_token: string }).access_token) as jwt.JwtPayload).scope).to.equal('a b');
+    });
+
+    it('still refuses with invalid_scope when nothing requested is allowed', async () => {
+      const res = await postForm(issuer.tokenUrl, { grant_type: 'client_credentials', scope: 'c' }, { authorization: basic('d', secret) });
+      expect([res.status, res.json]).to.deep.equal([400, { error: 'invalid_scope', error_description: 'the requested scope exceeds the scope granted to the client' }]);
+    });
+  });
+
+  describe('GET /jwks.json', () => {
+    for (const alg of ['ES256', 'RS256', 'PS256'] as const) {
+      it(`publishes only the public members of a generated ${alg} key`, async () => {
+        const issuer = await startIssuer({ signingAlgorithm: alg });
+        try {
+          const res = await request(`${issuer.issuer}/jwks.json`);
+          const { date: _d, connection: _c, 'keep-alive': _k, 'content-length': _l, etag: _e, ...headers } = res.headers;
+          expect([res.status, headers]).to.deep.equal([200, {
+            'cache-control': 'public, max-age=300', 'content-type': 'application/jwk-set+json; charset=utf-8', 'x-powered-by': 'Express' }]);
+          const keys = (res.json as { keys: Record<string, string>[] }).keys;
+          expect(keys).to.have.length(1);
+          const expectedMembers = alg === 'ES256' ? ['alg', 'crv', 'kid', 'kty', 'use', 'x', 'y'] : ['alg', 'e', 'kid', 'kty', 'n', 'use'];
+          expect(Object.keys(keys[0] as object).sort()).to.deep.equal(expectedMembers);
+          expect([keys[0]?.alg, keys[0]?.use]).to.deep.equal([alg, 'sig']);
+          const { secrets } = { secrets: ['d', 'p', 'q', 'dp', 'dq', 'qi'] };
+          for (const member of secrets) expect(res.text).not.to.include(`"${member}"`);
+        } finally {
+          await issuer.close();
+        }
+      });
+    }
+
+    it('signs RS256 and PS256 tokens that verify against the published key', async () => {
+      for (const alg of ['RS256', 'PS256'] as const) {
+        const issuer = await startIssuer({ signingAlgorithm: alg });
+        try {
+          const { clientSecret } = await issuer.store.clients.create({ clientId: 'r', name: 'r', scopes: ['a'], audiences: ['aud'] });
+          const res = await postForm(issuer.tokenUrl, { grant_type: 'client_credentials' }, { authorization: basic('r', clientSecret) });
+          const token = (res.json as { access_token: string }).access_token;
+          const header = jwt.decode(token, { complete: true })?.header as jwt.JwtHeader;
+          expect([header.alg, header.typ]).to.deep.equal([alg, 'at+jwt']);
+          const payload = jwt.verify(token, await jwksKey(issuer, header.kid as string), { algorithms: [alg], issuer: issuer.issuer, audience: 'aud' }) as jwt.JwtPayload;
+          expect(payload.client_id).to.equal('r');
+          expect(() => jwt.verify(`${token.slice(0, -4)}AAAA`, createPublicKey({ key: { kty: 'oct', k: 'AA' }, format: 'jwk' }))).to.throw();
+        } finally {
+          await issuer.close();
+        }
+      }
+    });
+  });
+
+  describe('GET /.well-known/oauth-authorization-server', () => {
+    it('serves RFC 8414 metadata naming the endpoints under the issuer', async () => {
+      const issuer = await startIssuer();
+      try {
+        const res = await request(`${issuer.issuer}/.well-known/oauth-authorization-server`);
+        expect([res.status, res.headers['content-type'], res.headers['cache-control']]).to.deep.equal([200, 'application/json; charset=utf-8', 'public, max-age=3600']);
+        expect(res.json).to.deep.equal({
+          issuer: issuer.issuer,
+          token_endpoint: `${issuer.issuer}/token`,
+          jwks_uri: `${issuer.issuer}/jwks.json`,
+          grant_types_supported: ['client_credentials'],
+          token_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post'],
+          response_types_supported: [],
+          access_token_signing_alg_values_supported: ['ES256', 'RS256', 'PS256'],
+        });
+      } finally {
+        await issuer.close();
+      }
+    });
+  });
+
+  describe('key rotation', () => {
+    it('publishes a new key before it signs, switches at activation, and drops the old key after the longest token lifetime', async () => {
+      const t0 = Date.parse('2026-11-22T00:00:00Z');
+      let now = t0;
+      const issuer = await startIssuer({ clock: () => now, keyCacheTtl: 30, maxTokenLifetime: 600 });
+      try {
+        const { clientSecret } = await issuer.store.clients.create({ clientId: 'rot', name: 'r', scopes: ['a'], audiences: ['aud'] });
+        const kidOf = async () => {
+          const res = await postForm(issuer.tokenUrl, { grant_type: 'client_credentials' }, { authorization: basic('rot', clientSecret) });
+          return (jwt.decode((res.json as { access_token: string }).access_token, { complete: true })?.header as jwt.JwtHeader).kid;
+        };
+        const published = async () => ((await request(`${issuer.issuer}/jwks.json`)).json as { keys: { kid: string }[] }).keys.map((k) => k.kid).sort();
+        const oldKid = await kidOf();
+        const next = await issuer.store.keys.rotate({ activateAfter: 600 });
+
+        expect(await published()).to.deep.equal([oldKid]); // cached for keyCacheTtl
+        now += 31_000;
+        expect(await published()).to.deep.equal([oldKid, next.kid].sort());
+        expect(await kidOf()).to.equal(oldKid);
+
+        now += 600_000; // past activation, and past the cache
+        expect(await kidOf()).to.equal(next.kid);
+        expect(await published()).to.deep.equal([oldKid, next.kid].sort());
+
+        // The old key stays until activation (t0 + 600 s) + maxTokenLifetime (600 s) + 60 s of skew.
+        now = t0 + 1230_000;
+        expect(await published()).to.deep.equal([oldKid, next.kid].sort());
+        now = t0 + 1261_000;
+        expect(await published()).to.deep.equal([next.kid]);
+      } finally {
+        await issuer.close();
+      }
+    });
+
+    it('drops a revoked key once the key cache expires', async () => {
+      let now = Date.parse('2026-11-22T00:00:00Z');
+      const issuer = await startIssuer({ clock: () => now, keyCacheTtl: 5 });
+      try {
+        await issuer.as.ready();
+        const next = await issuer.store.keys.rotate({ activateAfter: 0 });
+        const [first] = (await issuer.store.keys.list()).filter((k) => k.kid !== next.kid);
+        await issuer.store.keys.revoke(first?.kid as string);
+        now += 6000;
+        const res = await request(`${issuer.issuer}/jwks.json`);
+        expect((res.json as { keys: { kid: string }[] }).keys.map((k) => k.kid)).to.deep.equal([next.kid]);
+      } finally {
+        await issuer.close();
+      }
+    });
+  });
+
+  describe('when the store fails', () => {
+    it('answers 500 server_error without internals and reports internal_error', async () => {
+      const issuer = await startIssuer();
+      const errors: unknown[] = [];
+      issuer.as.events.on('internal_error', (e) => errors.push(e.error));
+      try {
+        const { clientSecret } = await issuer.store.clients.create({ clientId: 'c', name: 'c', scopes: ['a'], audiences: ['aud'] });
+        await issuer.db.knex.schema.dropTable(`${issuer.db.prefix}client_secrets`);
+        const res = await postForm(issuer.tokenUrl, { grant_type: 'client_credentials' }, { authorization: basic('c', clientSecret) });
+        expect([res.status, stableHeaders(res), res.json]).to.deep.equal([500, JSON_NO_STORE, {
+          error: 'server_error', error_description: 'the server could not complete the request' }]);
+        expect(res.text).not.to.match(/select|sqlite|m2m_/i);
+        expect(errors).to.have.length(1);
+      } finally {
+        await issuer.close();
+      }
+    });
+
+    it('answers the JWKS with 503 and Retry-After when no key can be loaded', async () => {
+      const issuer = await startIssuer();
+      try {
+        await issuer.db.knex.schema.dropTable(`${issuer.db.prefix}signing_keys`);
+        const res = await request(`${issuer.issuer}/jwks.json`);
+        expect([res.status, res.headers['retry-after'], res.json]).to.deep.equal([503, '5', {
+          error: 'temporarily_unavailable', error_description: 'signing keys are unavailable' }]);
+      } finally {
+        await issuer.close();
+      }
+    });
+  });
+});
