@@ -35,7 +35,7 @@ function formDecode(value: string): string {
  *   or bad percent-encoding.
  */
 export function parseBasicCredentials(header: string): { clientId: string; clientSecret: string } {
-  const match = /^Basic +(\S+) *$/i.exec(header);
+  const match = /^Basic +(\S+) *$/i.exec(header.trim());
   const encoded = match?.[1];
   if (encoded === undefined || encoded.length % 4 !== 0 || !BASE64.test(encoded)) {
     throw new InvalidRequestError('the Basic authorization header is not valid base64');
@@ -141,7 +141,7 @@ export function detectClientCredentials(req: Request): PresentedCredentials {
     if (body.client_secret !== undefined) {
       throw new InvalidRequestError('client authentication must use exactly one method, not both the Authorization header and client_secret');
     }
-    if (!/^Basic /i.test(header)) return { method: undefined, clientId: bodyId, reason: 'unsupported_method' };
+    if (!/^Basic(\s|$)/i.test(header)) return { method: undefined, clientId: bodyId, reason: 'unsupported_method' };
     const parsed = parseBasicCredentials(header);
     if (bodyId !== undefined && bodyId !== parsed.clientId) {
       throw new InvalidRequestError('client_id in the body differs from the client id in the Authorization header');

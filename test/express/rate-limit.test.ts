@@ -1,0 +1,151 @@
+import { randomBytes } from 'node:crypto';
+import { expect } from 'chai';
+import { Redis } from 'ioredis';
+import { authorizationServer } from '../../lib/index.js';
+import { REDIS_URL, sqliteDatabase } from '../support/db.js';
+import { basic, postForm, type ReadResponse } from '../support/http.js';
+import { startIssuer, type TestIssuer } from '../support/issuer.js';
+
+const TOO_MANY = { error: 'temporarily_unavailable', error_description: 'too many failed client authentications; retry later' };
+
+function expect429(res: ReadResponse, maxWait: number): void {
+  expect([res.status, res.headers['cache-control'], res.headers.pragma, res.json]).to.deep.equal([429, 'no-store', 'no-cache', TOO_MANY]);
+  const wait = Number(res.headers['retry-after']);
+  expect(Number.isInteger(wait) && wait >= 1 && wait <= maxWait, `Retry-After ${res.headers['retry-after']}`).to.equal(true);
+}
+
+describe('authorizationServer() rate limiting', () => {
+  describe('in memory (default)', () => {
+    let issuer: TestIssuer;
+    let victim: { clientId: string; clientSecret: string };
+    const limited: unknown[] = [];
+
+    before(async () => {
+      issuer = await startIssuer({ rateLimit: { perClient: { points: 3, duration: 60 }, perAddress: false } });
+      victim = await issuer.store.clients.create({ clientId: 'victim', name: 'v', scopes: ['a'], audiences: ['aud'] });
+      issuer.as.events.on('rate_limited', (e) => limited.push(e));
+    });
+    after(() => issuer.close());
+
+    it('answers 429 with Retry-After once a client id has failed `points` times, even with the right secret', async () => {
+      for (let i = 0; i < 3; i++) {
+        const res = await postForm(issuer.tokenUrl, { grant_type: 'client_credentials' }, { authorization: basic('victim', 'wrong') });
+        expect(res.status).to.equal(401);
+      }
+      expect429(await postForm(issuer.tokenUrl, { grant_type: 'client_credentials' }, { authorization: basic('victim', 'wrong') }), 60);
+      expect429(await postForm(issuer.tokenUrl, { grant_type: 'client_credentials' }, { authorization: basic('victim', victim.clientSecret) }), 60);
+      expect(limited).to.have.length(2);
+      expect((limited[0] as { clientId: string; address: string }).clientId).to.equal('victim');
+    });
+
+    it('keeps other client ids working', async () => {
+      const other = await issuer.store.clients.create({ clientId: 'bystander', name: 'b', scopes: ['a'], audiences: ['aud'] });
+      const res = await postForm(issuer.tokenUrl, { grant_type: 'client_credentials' }, { authorization: basic('bystander', other.clientSecret) });
+      expect(res.status).to.equal(200);
+    });
+
+    it('never counts successful authentications', async () => {
+      const busy = await issuer.store.clients.create({ clientId: 'busy', name: 'b', scopes: ['a'], audiences: ['aud'] });
+      for (let i = 0; i < 10; i++) {
+        const res = await postForm(issuer.tokenUrl, { grant_type: 'client_credentials' }, { authorization: basic('busy', busy.clientSecret) });
+        expect(res.status).to.equal(200);
+      }
+    });
+  });
+
+  describe('per address', () => {
+    it('answers 429 to an address that fails across many client ids', async () => {
+      const issuer = await startIssuer({ rateLimit: { perAddress: { points: 5, duration: 30 } } });
+      try {
+        for (let i = 0; i < 5; i++) {
+          const res = await postForm(issuer.tokenUrl, { grant_type: 'client_credentials', client_id: `guess-${i}`, client_secret: 'x' });
+          expect(res.status).to.equal(401);
+        }
+        expect429(await postForm(issuer.tokenUrl, { grant_type: 'client_credentials', client_id: 'guess-99', client_secret: 'x' }), 30);
+      } finally {
+        await issuer.close();
+      }
+    });
+
+    it('does not key counters on a malformed client id', async () => {
+      const issuer = await startIssuer({ rateLimit: { perClient: { points: 1, duration: 60 }, perAddress: false } });
+      try {
+        for (let i = 0; i < 3; i++) {
+          const res = await postForm(issuer.tokenUrl, { grant_type: 'client_credentials', client_id: 'x'.repeat(2000), client_secret: 'x' });
+          expect(res.status).to.equal(401);
+        }
+      } finally {
+        await issuer.close();
+      }
+    });
+  });
+
+  describe('with "rateLimit: false"', () => {
+    it('never answers 429', async () => {
+      const issuer = await startIssuer({ rateLimit: false });
+      try {
+        for (let i = 0; i < 40; i++) {
+          const res = await postForm(issuer.tokenUrl, { grant_type: 'client_credentials' }, { authorization: basic('victim', 'wrong') });
+          expect(res.status).to.equal(401);
+        }
+      } finally {
+        await issuer.close();
+      }
+    });
+  });
+
+  describe('in Redis, shared between instances', () => {
+    let redis: Redis;
+    let keyPrefix: string;
+    before(() => {
+      redis = new Redis(REDIS_URL, { maxRetriesPerRequest: 1 });
+      keyPrefix = `m2m_test_${randomBytes(4).toString('hex')}`;
+    });
+    after(async () => {
+      const keys = await redis.keys(`${keyPrefix}*`);
+      if (keys.length > 0) await redis.del(...keys);
+      redis.disconnect();
+    });
+
+    it('blocks a client id on instance B after failures on instance A', async () => {
+      const rateLimit = { redis, keyPrefix, perClient: { points: 2, duration: 60 }, perAddress: false as const };
+      const a = await startIssuer({ rateLimit });
+      // Instance B shares A's database and Redis, as two nodes behind a load balancer would.
+      const b = await startIssuer({ rateLimit }, { ...a.db, destroy: async () => undefined });
+      try {
+        const { clientSecret } = await a.store.clients.create({ clientId: 'shared', name: 's', scopes: ['a'], audiences: ['aud'] });
+        for (let i = 0; i < 2; i++) {
+          expect((await postForm(a.tokenUrl, { grant_type: 'client_credentials' }, { authorization: basic('shared', 'wrong') })).status).to.equal(401);
+        }
+        expect429(await postForm(b.tokenUrl, { grant_type: 'client_credentials' }, { authorization: basic('shared', clientSecret) }), 60);
+        expect(await redis.keys(`${keyPrefix}*`)).to.have.length.greaterThan(0);
+        expect((await redis.keys(`${keyPrefix}*`)).join(' ')).not.to.include('wrong');
+      } finally {
+        await b.close();
+        await a.close();
+      }
+    });
+
+    it('keeps answering when Redis is unreachable, counting in memory instead', async () => {
+      const dead = new Redis('redis://127.0.0.1:1', { lazyConnect: true, maxRetriesPerRequest: 0, enableOfflineQueue: false, retryStrategy: () => null });
+      dead.on('error', () => { /* expected: nothing listens on port 1 */ });
+      const db = sqliteDatabase();
+      const issuer = await startIssuer({ rateLimit: { redis: dead, perClient: { points: 2, duration: 60 }, perAddress: false } }, db);
+      try {
+        const { clientSecret } = await issuer.store.clients.create({ clientId: 'r', name: 'r', scopes: ['a'], audiences: ['aud'] });
+        expect((await postForm(issuer.tokenUrl, { grant_type: 'client_credentials' }, { authorization: basic('r', clientSecret) })).status).to.equal(200);
+        for (let i = 0; i < 2; i++) {
+          expect((await postForm(issuer.tokenUrl, { grant_type: 'client_credentials' }, { authorization: basic('r', 'wrong') })).status).to.equal(401);
+        }
+        expect429(await postForm(issuer.tokenUrl, { grant_type: 'client_credentials' }, { authorization: basic('r', clientSecret) }), 60);
+      } finally {
+        dead.disconnect();
+        await issuer.close();
+      }
+    });
+
+    it('refuses a rateLimit.redis that is not an object', () => {
+      expect(() => authorizationServer({ issuer: 'https://a.b/o', store: {} as never, rateLimit: { redis: 'redis://x' } })).to.throw(TypeError);
+    });
+  });
+});
