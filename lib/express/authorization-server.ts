@@ -115,6 +115,20 @@ export type AuthorizationServer = Router & {
   events: AuthorizationServerEvents;
   /** Resolves once a signing key exists and is loaded (creating one on first start). */
   ready(): Promise<void>;
+  /**
+   * The RFC 8414 metadata handler, for the host to mount at the location RFC 8414 §3.1 derives
+   * from the issuer (`/.well-known/oauth-authorization-server` inserted before the issuer's path),
+   * which a router mounted at that path cannot reach. {@link AuthorizationServer.metadataPath}
+   * gives the path.
+   *
+   * @example
+   * ```ts
+   * app.get(oauth.metadataPath, oauth.metadata);  // '/.well-known/oauth-authorization-server/oauth'
+   * ```
+   */
+  metadata: (req: Request, res: Response) => void;
+  /** The RFC 8414 §3.1 metadata path for this issuer, for example `/.well-known/oauth-authorization-server/oauth`. */
+  metadataPath: string;
 };
 
 const LOOPBACK = new Set(['localhost', '127.0.0.1', '[::1]']);
@@ -407,5 +421,8 @@ export function authorizationServer(options: AuthorizationServerOptions): Author
   router.all('/.well-known/oauth-authorization-server', methodNotAllowed('GET'));
   router.events = events as unknown as AuthorizationServerEvents;
   router.ready = async () => { await currentKeys(); };
+  router.metadata = metadata;
+  const issuerPath = new URL(issuer).pathname;
+  router.metadataPath = `/.well-known/oauth-authorization-server${issuerPath === '/' ? '' : issuerPath}`;
   return router;
 }

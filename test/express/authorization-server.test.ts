@@ -3,7 +3,8 @@ import { expect } from 'chai';
 import jwt from 'jsonwebtoken';
 import { authorizationServer, createKnexStore, type AuthorizationServerEventMap } from '../../lib/index.js';
 import { sqliteDatabase } from '../support/db.js';
-import { basic, postForm, request, type ReadResponse } from '../support/http.js';
+import express from 'express';
+import { basic, listen, postForm, request, type ReadResponse } from '../support/http.js';
 import { startIssuer, type TestIssuer } from '../support/issuer.js';
 
 const AUDIENCE = 'https://reports.internal';
@@ -379,6 +380,37 @@ describe('authorizationServer()', () => {
       } finally {
         await issuer.close();
       }
+    });
+  });
+
+  describe('metadata at the RFC 8414 §3.1 location', () => {
+    it('gives the host a handler and path to mount at the root, where standard discovery looks', async () => {
+      const db = sqliteDatabase();
+      const store = createKnexStore(db.knex);
+      await store.migrate();
+      const app = express();
+      let oauth: ReturnType<typeof authorizationServer> | undefined;
+      app.use('/oauth', (req, res, next) => (oauth as ReturnType<typeof authorizationServer>)(req, res, next));
+      app.get('/.well-known/oauth-authorization-server/oauth', (req, res) => (oauth as ReturnType<typeof authorizationServer>).metadata(req, res));
+      const server = await listen(app);
+      try {
+        oauth = authorizationServer({ issuer: `${server.url}/oauth`, store });
+        expect(oauth.metadataPath).to.equal('/.well-known/oauth-authorization-server/oauth');
+        const viaRoot = await request(`${server.url}${oauth.metadataPath}`);
+        const viaRouter = await request(`${server.url}/oauth/.well-known/oauth-authorization-server`);
+        expect([viaRoot.status, viaRoot.json]).to.deep.equal([200, viaRouter.json]);
+        expect((viaRoot.json as { issuer: string }).issuer).to.equal(`${server.url}/oauth`);
+      } finally {
+        await server.close();
+        await db.destroy();
+      }
+    });
+
+    it('has the plain well-known path for an issuer without a path', () => {
+      const db = sqliteDatabase();
+      const oauth = authorizationServer({ issuer: 'https://auth.internal', store: createKnexStore(db.knex) });
+      expect(oauth.metadataPath).to.equal('/.well-known/oauth-authorization-server');
+      return db.destroy();
     });
   });
 
