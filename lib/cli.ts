@@ -59,7 +59,11 @@ interface OptionSpec {
 }
 
 const GLOBAL_OPTIONS: Record<string, OptionSpec> = {
-  database: { type: 'string', value: 'URL', description: 'postgres://..., postgresql://..., sqlite:PATH, file:PATH, or a path ending in .sqlite, .sqlite3 or .db (default: $DATABASE_URL, else ./knexfile.js or ./knexfile.mjs)' },
+  database: {
+    type: 'string', value: 'URL',
+    description: 'postgres://..., postgresql://..., sqlite:PATH, file:PATH, or a path ending in .sqlite,\n'
+      + '.sqlite3 or .db (default: $DATABASE_URL, else ./knexfile.js or ./knexfile.mjs)',
+  },
   'table-prefix': { type: 'string', value: 'PREFIX', description: 'prefix of the express-m2m tables (default m2m_)' },
   json: { type: 'boolean', description: 'print one JSON document on stdout' },
   debug: { type: 'boolean', description: 'print stack traces on errors' },
@@ -255,15 +259,36 @@ const FLAG_FOR_FIELD: Record<string, string> = {
   audiences: '--audience', defaultAudience: '--default-audience', tokenLifetime: '--token-lifetime', claims: '--claims',
 };
 
+function parseClaims(args: Args): Record<string, unknown> | undefined {
+  const text = args.string('claims');
+  if (text === undefined) return undefined;
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    parsed = undefined;
+  }
+  if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
+    throw new UsageError('--claims must be a JSON object, for example \'{"tenant":"acme"}\'', args.usage);
+  }
+  return parsed as Record<string, unknown>;
+}
+
 const clientsCreate = defineCommand({
   name: 'clients create',
   synopsis: '--name NAME --scope S... --audience A... [options]',
   summary: 'Register a client and print its first secret, once',
   options: {
     name: { type: 'string', value: 'NAME', description: 'human-readable name (required)' },
-    scope: { type: 'string', value: 'S', multiple: true, description: 'scopes the client may request; repeat it or separate with spaces (required)' },
+    scope: {
+      type: 'string', value: 'S', multiple: true,
+      description: 'scopes the client may request; repeat it or separate with spaces (required)',
+    },
     audience: { type: 'string', value: 'A', multiple: true, description: 'audiences the client may request tokens for; repeatable (required)' },
-    'default-scope': { type: 'string', value: 'S', multiple: true, description: 'scopes granted when a request names none; repeatable (default: all of --scope)' },
+    'default-scope': {
+      type: 'string', value: 'S', multiple: true,
+      description: 'scopes granted when a request names none; repeatable (default: all of --scope)',
+    },
     'default-audience': { type: 'string', value: 'A', description: 'audience used when a request names none (default: the first --audience)' },
     'client-id': { type: 'string', value: 'ID', description: 'the client_id (default: a random UUID)' },
     'token-lifetime': { type: 'string', value: 'SECONDS', description: "access-token lifetime, 1 to 86400 (default: the issuer's)" },
@@ -281,20 +306,7 @@ const clientsCreate = defineCommand({
     const defaultAudience = args.string('default-audience');
     const clientId = args.string('client-id');
     const tokenLifetime = args.seconds('token-lifetime');
-    const claimsText = args.string('claims');
-    let claims: Record<string, unknown> | undefined;
-    if (claimsText !== undefined) {
-      let parsed: unknown;
-      try {
-        parsed = JSON.parse(claimsText);
-      } catch {
-        throw new UsageError('--claims must be a JSON object, for example \'{"tenant":"acme"}\'', args.usage);
-      }
-      if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
-        throw new UsageError('--claims must be a JSON object, for example \'{"tenant":"acme"}\'', args.usage);
-      }
-      claims = parsed as Record<string, unknown>;
-    }
+    const claims = parseClaims(args);
     return {
       name, scopes, audiences,
       ...(defaultScopes.length > 0 ? { defaultScopes: splitScopes(defaultScopes) } : {}),
@@ -568,7 +580,7 @@ function optionLines(options: Record<string, OptionSpec>): string {
     spec.description,
   ]);
   const width = Math.max(...entries.map(([flag]) => flag.length));
-  return entries.map(([flag, text]) => `  ${flag.padEnd(width)}  ${text}`).join('\n');
+  return entries.map(([flag, text]) => `  ${flag.padEnd(width)}  ${text.replaceAll('\n', `\n${' '.repeat(width + 4)}`)}`).join('\n');
 }
 
 function usageLine(command: Command): string {

@@ -66,7 +66,7 @@ export interface ClientStore {
 export interface KeyStore {
   /** Every key not revoked, with its private PEM. */
   list(): Promise<SigningKeyRecord[]>;
-  /** Creates an active key when the store holds none; otherwise does nothing. */
+  /** Creates a key that is active at once when the store holds no active key; otherwise does nothing. */
   ensure(alg: SigningAlgorithm): Promise<void>;
   /**
    * Adds a key that is published at once and starts signing after `activateAfter` seconds

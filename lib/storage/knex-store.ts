@@ -12,7 +12,7 @@ import {
   ClientNotFoundError, type AuthenticationResult, type ClientSecretInfo, type ClientStore, type IssuedSecret,
   type IssuerStore, type KeyStore,
 } from '../core/store.js';
-import { migrationSource, tableNames, type TableNames } from './migrations.js';
+import { runMigrations, tableNames, type TableNames } from './migrations.js';
 
 /** Options of {@link createKnexStore}. */
 export interface KnexStoreOptions {
@@ -271,6 +271,8 @@ export function createKnexStore(knex: Knex, options: KnexStoreOptions = {}): Kne
         await requireClient(trx, clientId);
         const now = clock();
         const until = now + grace * 1000;
+        // Secrets that have already expired are dead weight for every authentication: drop them.
+        await trx(t.secrets).where({ client_id: clientId }).andWhere('expires_at', '<', now).delete();
         // Older secrets keep working for the grace period, then expire; one already expiring
         // sooner keeps its earlier expiry.
         await trx(t.secrets).where({ client_id: clientId })
@@ -331,12 +333,14 @@ export function createKnexStore(knex: Knex, options: KnexStoreOptions = {}): Kne
 
     async ensure(alg) {
       if (!isSigningAlgorithm(alg)) throw new TypeError('alg must be ES256, RS256 or PS256');
-      const existing = await knex(t.keys).whereNull('revoked_at').first('kid');
-      if (existing) return;
+      // An active key is needed, not just any key: a key rotated in before the issuer's first
+      // start is still pending and cannot sign yet.
+      const now = clock();
+      const active = await knex(t.keys).whereNull('revoked_at').andWhere('activates_at', '<=', now).first('kid');
+      if (active) return;
       const key = await generateSigningKey(alg);
       // Two instances starting together may both insert a key. That is harmless: both are
       // published and every instance picks the same signing key from the same rows.
-      const now = clock();
       await knex(t.keys).insert({
         kid: key.kid, alg, public_jwk: JSON.stringify(key.publicJwk), private_key: key.privateKeyPem,
         created_at: now, activates_at: now, revoked_at: null,
@@ -372,7 +376,7 @@ export function createKnexStore(knex: Knex, options: KnexStoreOptions = {}): Kne
     clients,
     keys,
     async migrate() {
-      await knex.migrate.latest({ migrationSource: migrationSource(t), tableName: t.migrations });
+      await runMigrations(knex, { tablePrefix: prefix });
     },
   };
 }

@@ -89,5 +89,18 @@ export function migrationSource(t: TableNames): Knex.MigrationSource<string> {
  */
 export async function runMigrations(knex: Knex, options: { tablePrefix?: string } = {}): Promise<void> {
   const t = tableNames(options.tablePrefix ?? 'm2m_');
-  await knex.migrate.latest({ migrationSource: migrationSource(t), tableName: t.migrations });
+  const config = { migrationSource: migrationSource(t), tableName: t.migrations };
+  // Several instances starting together on a new database race to create Knex's own migrations
+  // and lock tables, which Knex does before it takes its lock; and once those exist, the losers
+  // of the lock get MigrationLocked. Either way another instance is migrating: wait and retry,
+  // and the retry finds the work done.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await knex.migrate.latest(config);
+      return;
+    } catch (err) {
+      if (attempt >= 20) throw err;
+      await new Promise((resolve) => setTimeout(resolve, 25 * attempt + Math.random() * 100));
+    }
+  }
 }
