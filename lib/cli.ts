@@ -566,9 +566,27 @@ const keysRotate = defineCommand({
   },
 });
 
+const keysRevoke = defineCommand({
+  name: 'keys revoke',
+  synopsis: 'KID',
+  summary: 'Withdraw a signing key at once (a compromised key): no longer published, never used again',
+  options: {},
+  needsTables: true,
+  parse: (args) => args.single('key id'),
+  async run(ctx, kid) {
+    if (!(await ctx.store.keys.revoke(kid))) throw new CliError(`no signing key with kid ${JSON.stringify(kid.slice(0, 64))}`);
+    const remaining = keyStates(await ctx.store.keys.list(), Date.now(), ISSUER_MAX_TOKEN_LIFETIME);
+    if (![...remaining.values()].includes('active')) {
+      ctx.io.stderr.write('Warning: no active key is left; the issuer creates a new one on its next token request.\n');
+    }
+    ctx.print({ revoked: kid }, () => `Revoked key ${kid}. Tokens it signed no longer verify once verifiers refresh their JWKS.`);
+    return EXIT_OK;
+  },
+});
+
 const COMMANDS: readonly Command[] = [
   migrate, clientsCreate, clientsList, clientsShow, clientsRotateSecret, setEnabled(false), setEnabled(true),
-  clientsDelete, keysList, keysRotate,
+  clientsDelete, keysList, keysRotate, keysRevoke,
 ];
 const GROUPS = ['clients', 'keys'];
 

@@ -422,6 +422,33 @@ describe('express-m2m CLI (lib/cli.ts)', function () {
       });
     });
 
+    describe('keys revoke', function () {
+      it('withdraws a key so that it is no longer listed, and warns when no active key is left', async function () {
+        await store.keys.ensure('ES256');
+        const [key] = await store.keys.list();
+        const run = await cli(['keys', 'revoke', key?.kid ?? ''], { env });
+        expect(run).to.deep.equal({
+          code: 0,
+          stdout: `Revoked key ${key?.kid}. Tokens it signed no longer verify once verifiers refresh their JWKS.\n`,
+          stderr: 'Warning: no active key is left; the issuer creates a new one on its next token request.\n',
+        });
+        expect(await store.keys.list()).to.deep.equal([]);
+      });
+
+      it('keeps the other keys and prints JSON with --json', async function () {
+        const first = await store.keys.rotate({ activateAfter: 0 });
+        const second = await store.keys.rotate({ activateAfter: 0 });
+        const run = await cli(['keys', 'revoke', first.kid, '--json'], { env });
+        expect([run.code, json(run), run.stderr]).to.deep.equal([0, { revoked: first.kid }, '']);
+        expect((await store.keys.list()).map((k) => k.kid)).to.deep.equal([second.kid]);
+      });
+
+      it('fails with exit code 1 for an unknown kid', async function () {
+        expect(await cli(['keys', 'revoke', 'no-such-kid'], { env })).to.deep.equal({
+          code: 1, stdout: '', stderr: 'express-m2m: no signing key with kid "no-such-kid"\n' });
+      });
+    });
+
     describe('keys list', function () {
       it('shows each key as pending, active, retired-but-published or expired', async function () {
         const day = 86_400_000;
@@ -681,7 +708,7 @@ describe('express-m2m CLI (lib/cli.ts)', function () {
       expect(run.stderr).to.equal('');
       expect(run.stdout).to.match(/^Usage: express-m2m <command> \[options\]\n/);
       for (const command of ['migrate', 'clients create', 'clients list', 'clients show', 'clients rotate-secret',
-        'clients disable', 'clients enable', 'clients delete', 'keys list', 'keys rotate']) {
+        'clients disable', 'clients enable', 'clients delete', 'keys list', 'keys rotate', 'keys revoke']) {
         expect(run.stdout).to.match(new RegExp(`^ {2}${command} +\\S`, 'm'));
       }
       expect(run.stdout).to.include('--database URL');
