@@ -81,7 +81,8 @@ describe('express-m2m CLI (lib/cli.ts)', function () {
     env = { DATABASE_URL: `sqlite:${file}` };
     // Knex opens the file on the first query only, so tests that need no file never create one.
     knex = knexFactory({ client: 'sqlite3', connection: { filename: file }, useNullAsDefault: true });
-    store = createKnexStore(knex);
+    // The CLI changes rows from another process: read them fresh every time.
+    store = createKnexStore(knex, { clientCacheTtl: 0 });
   });
 
   afterEach(async function () {
@@ -795,7 +796,7 @@ describe('express-m2m CLI on PostgreSQL', function () {
     const prefix = `t${randomBytes(4).toString('hex')}_`;
     return {
       prefix,
-      store: createKnexStore(knex, { tablePrefix: prefix }),
+      store: createKnexStore(knex, { tablePrefix: prefix, clientCacheTtl: 0 }),
       run: async (args) => {
         const result = await cli([...args, '--table-prefix', prefix], { env: { DATABASE_URL: url.href } });
         expect(result.stdout + result.stderr, 'user info of the URL').to.not.include(userInfo);

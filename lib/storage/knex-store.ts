@@ -9,7 +9,7 @@ import {
   generateClientSecret, hashSecret, isWellFormedSecret, matchSecret, DUMMY_SECRET_HASH, SECRET_PREFIX,
 } from '../core/secrets.js';
 import {
-  ClientNotFoundError, type AuthenticationResult, type ClientSecretInfo, type ClientStore, type IssuedSecret,
+  ClientNotFoundError, type ClientSecretInfo, type ClientStore, type IssuedSecret,
   type IssuerStore, type KeyStore,
 } from '../core/store.js';
 import { runMigrations, tableNames, type TableNames } from './migrations.js';
@@ -25,6 +25,18 @@ export interface KnexStoreOptions {
    * Default 60. The write happens after the token response, never before it.
    */
   lastUsedResolution?: number;
+  /**
+   * How long, in seconds, `authenticate` may rely on this instance's in-memory copy of the client
+   * registry before checking the database's revision counter again. Default 1. Every change made
+   * through any store (this instance, another instance, the CLI) bumps the counter, so a disabled
+   * client or a revoked secret stops working everywhere within this time. 0 turns the copy off:
+   * one query per authentication.
+   *
+   * The copy holds every client and secret hash, so that a known and an unknown client id are
+   * both answered from memory, in the same time. For registries of more than about 100 000
+   * clients, consider 0.
+   */
+  clientCacheTtl?: number;
 }
 
 /** The Knex-backed {@link IssuerStore}. */
@@ -66,6 +78,20 @@ interface KeyRow {
   created_at: number | string;
   activates_at: number | string;
   revoked_at: number | string | null;
+}
+
+/** A client with what authentication needs of its secrets. */
+interface CredentialEntry {
+  client: Client;
+  secrets: { id: string; hash: string; expiresAt: number | null }[];
+}
+
+/** The whole registry at one revision of the database. */
+interface Snapshot {
+  entries: Map<string, CredentialEntry>;
+  revision: string;
+  /** performance.now() of the last check against the database. */
+  checkedAt: number;
 }
 
 // PostgreSQL returns bigint columns as strings, SQLite as numbers.
@@ -167,6 +193,8 @@ export function createKnexStore(knex: Knex, options: KnexStoreOptions = {}): Kne
   if (typeof clock !== 'function') throw new TypeError('clock must be a function returning milliseconds');
   const resolution = (options.lastUsedResolution ?? 60) * 1000;
   if (!Number.isFinite(resolution) || resolution < 0) throw new TypeError('lastUsedResolution must be a number of seconds >= 0');
+  const cacheTtl = (options.clientCacheTtl ?? 1) * 1000;
+  if (!Number.isFinite(cacheTtl) || cacheTtl < 0) throw new TypeError('clientCacheTtl must be a number of seconds >= 0');
   const t = tableNames(prefix);
 
   const lastWritten = new Map<string, number>();
@@ -207,15 +235,97 @@ export function createKnexStore(knex: Knex, options: KnexStoreOptions = {}): Kne
     return { clientId, clientSecret, secret: secretFromRow(row) };
   }
 
+  // ---- the client registry, as one in-memory snapshot checked against a revision counter ----
+  let snapshot: Snapshot | undefined;
+  let refreshing: Promise<Snapshot> | undefined;
+  let generation = 0;
+
+  /** Every change to clients or secrets bumps the revision, in the change's own transaction. */
+  async function bumpRevision(trx: Knex.Transaction): Promise<void> {
+    await trx(t.revisions).where({ name: 'clients' }).increment('value', 1);
+  }
+
+  /** Runs a change in a transaction, then drops this instance's snapshot so it sees the change at once. */
+  async function change<T>(work: (trx: Knex.Transaction) => Promise<T>): Promise<T> {
+    try {
+      return await knex.transaction(work);
+    } finally {
+      // A refresh already under way may have read the rows before the change: its result must
+      // not become the snapshot.
+      generation++;
+      snapshot = undefined;
+      refreshing = undefined;
+    }
+  }
+
+  async function readRevision(): Promise<string> {
+    const row = await knex(t.revisions).where({ name: 'clients' }).first('value') as { value: number | string } | undefined;
+    return String(row?.value ?? 0);
+  }
+
+  async function loadSnapshot(revision: string): Promise<Snapshot> {
+    const [clientRows, secretRows] = await Promise.all([
+      knex<ClientRow>(t.clients).select('*'),
+      knex<SecretRow>(t.secrets).select('id', 'client_id', 'secret_hash', 'expires_at'),
+    ]);
+    const entries = new Map<string, CredentialEntry>();
+    for (const row of clientRows) entries.set(row.client_id, { client: clientFromRow(row), secrets: [] });
+    for (const row of secretRows) {
+      entries.get(row.client_id)?.secrets.push({
+        id: row.id, hash: row.secret_hash, expiresAt: row.expires_at === null ? null : Number(row.expires_at),
+      });
+    }
+    return { entries, revision, checkedAt: performance.now() };
+  }
+
+  function currentSnapshot(): Snapshot | Promise<Snapshot> {
+    // Freshness runs on the monotonic clock, not the injectable one: a test clock that stands
+    // still must not freeze the registry.
+    if (snapshot && performance.now() - snapshot.checkedAt < cacheTtl) return snapshot;
+    if (refreshing) return refreshing;
+    const started = generation;
+    const previous = snapshot;
+    const promise = (async () => {
+      const revision = await readRevision();
+      const next = previous && previous.revision === revision
+        ? { ...previous, checkedAt: performance.now() }
+        : await loadSnapshot(revision);
+      if (generation === started) snapshot = next;
+      return next;
+    })().finally(() => {
+      if (refreshing === promise) refreshing = undefined;
+    });
+    refreshing = promise;
+    return promise;
+  }
+
+  async function lookupCredentials(clientId: string): Promise<CredentialEntry | undefined> {
+    if (cacheTtl > 0) return (await currentSnapshot()).entries.get(clientId);
+    const rows = await knex(t.clients)
+      .leftJoin(t.secrets, `${t.secrets}.client_id`, `${t.clients}.client_id`)
+      .where(`${t.clients}.client_id`, clientId)
+      .select(`${t.clients}.*`, `${t.secrets}.id as secret_id`, `${t.secrets}.secret_hash`, `${t.secrets}.expires_at`) as
+      (ClientRow & { secret_id: string | null; secret_hash: string | null; expires_at: number | string | null })[];
+    const first = rows[0];
+    if (first === undefined) return undefined;
+    return {
+      client: clientFromRow(first),
+      secrets: rows.flatMap((r) => (r.secret_id === null || r.secret_hash === null ? [] : [{
+        id: r.secret_id, hash: r.secret_hash, expiresAt: r.expires_at === null ? null : Number(r.expires_at),
+      }])),
+    };
+  }
+
   const clients: ClientStore = {
     async create(input) {
       const client = normalizeRegistration(input, randomUUID());
       const expiresAt = checkExpiry(input.secretExpiresAt, 'secretExpiresAt');
       const now = clock();
       try {
-        return await knex.transaction(async (trx) => {
+        return await change(async (trx) => {
           await trx(t.clients).insert({ ...clientToRow(client), created_at: now, updated_at: now });
           const issued = await insertSecret(trx, client.clientId, now, expiresAt);
+          await bumpRevision(trx);
           return { ...issued, client: { ...client, createdAt: new Date(now), updatedAt: new Date(now) } };
         });
       } catch (err) {
@@ -236,21 +346,23 @@ export function createKnexStore(knex: Knex, options: KnexStoreOptions = {}): Kne
     },
 
     async update(clientId, update) {
-      return knex.transaction(async (trx) => {
+      return change(async (trx) => {
         const current = clientFromRow(await requireClient(trx, clientId));
         const next = applyClientUpdate(current, update);
         const now = clock();
         await trx(t.clients).where({ client_id: clientId }).update({ ...clientToRow(next), updated_at: now });
+        await bumpRevision(trx);
         return { ...next, createdAt: current.createdAt, updatedAt: new Date(now) };
       });
     },
 
     async delete(clientId) {
       if (!isClientId(clientId)) return false;
-      return knex.transaction(async (trx) => {
+      return change(async (trx) => {
         // Secrets first: SQLite enforces ON DELETE CASCADE only when foreign keys are switched on.
         await trx(t.secrets).where({ client_id: clientId }).delete();
         const count = await trx(t.clients).where({ client_id: clientId }).delete();
+        if (count > 0) await bumpRevision(trx);
         return count > 0;
       });
     },
@@ -267,7 +379,7 @@ export function createKnexStore(knex: Knex, options: KnexStoreOptions = {}): Kne
         throw new TypeError('gracePeriod must be a number of seconds >= 0');
       }
       const expiresAt = checkExpiry(rotateOptions.expiresAt, 'expiresAt');
-      return knex.transaction(async (trx) => {
+      return change(async (trx) => {
         await requireClient(trx, clientId);
         const now = clock();
         const until = now + grace * 1000;
@@ -278,14 +390,19 @@ export function createKnexStore(knex: Knex, options: KnexStoreOptions = {}): Kne
         await trx(t.secrets).where({ client_id: clientId })
           .andWhere((q) => q.whereNull('expires_at').orWhere('expires_at', '>', until))
           .update({ expires_at: until });
-        return insertSecret(trx, clientId, now, expiresAt);
+        const issued = await insertSecret(trx, clientId, now, expiresAt);
+        await bumpRevision(trx);
+        return issued;
       });
     },
 
     async revokeSecret(clientId, secretId) {
       if (!isClientId(clientId) || typeof secretId !== 'string' || secretId.length > 64) return false;
-      const count = await knex(t.secrets).where({ client_id: clientId, id: secretId }).delete();
-      return count > 0;
+      return change(async (trx) => {
+        const count = await trx(t.secrets).where({ client_id: clientId, id: secretId }).delete();
+        if (count > 0) await bumpRevision(trx);
+        return count > 0;
+      });
     },
 
     async authenticate(clientId, clientSecret) {
@@ -295,29 +412,18 @@ export function createKnexStore(knex: Knex, options: KnexStoreOptions = {}): Kne
         matchSecret(String(clientSecret).slice(0, 256), [DUMMY_SECRET_HASH]);
         return { ok: false, reason: 'malformed_credentials' };
       }
-      const rows = await knex(t.clients)
-        .leftJoin(t.secrets, `${t.secrets}.client_id`, `${t.clients}.client_id`)
-        .where(`${t.clients}.client_id`, clientId)
-        .select(`${t.clients}.*`, `${t.secrets}.id as secret_id`, `${t.secrets}.secret_hash`, `${t.secrets}.expires_at`) as
-        (ClientRow & { secret_id: string | null; secret_hash: string | null; expires_at: number | string | null })[];
-      const hashes = rows.flatMap((r) => (r.secret_hash === null ? [] : [r.secret_hash]));
-      const withSecrets = rows.filter((r) => r.secret_hash !== null);
-      const index = matchSecret(clientSecret, hashes);
-      const first = rows[0];
-      let result: AuthenticationResult;
-      if (first === undefined) result = { ok: false, reason: 'unknown_client' };
-      else if (index === -1) result = { ok: false, reason: 'invalid_secret' };
-      else {
-        const matched = withSecrets[index] as (typeof rows)[number];
-        const now = clock();
-        if (matched.expires_at !== null && Number(matched.expires_at) <= now) result = { ok: false, reason: 'expired_secret' };
-        else if (!first.enabled) result = { ok: false, reason: 'client_disabled' };
-        else {
-          recordUse(matched.secret_id as string, now);
-          result = { ok: true, client: clientFromRow(first) };
-        }
-      }
-      return result;
+      // One lookup however the check ends, and every hash of the client compared (or a dummy for
+      // an unknown client), so an unknown client and a wrong secret take the same time.
+      const entry = await lookupCredentials(clientId);
+      const index = matchSecret(clientSecret, entry?.secrets.map((x) => x.hash) ?? []);
+      if (entry === undefined) return { ok: false, reason: 'unknown_client' };
+      const matched = entry.secrets[index];
+      if (matched === undefined) return { ok: false, reason: 'invalid_secret' };
+      const now = clock();
+      if (matched.expiresAt !== null && matched.expiresAt <= now) return { ok: false, reason: 'expired_secret' };
+      if (!entry.client.enabled) return { ok: false, reason: 'client_disabled' };
+      recordUse(matched.id, now);
+      return { ok: true, client: entry.client };
     },
 
     async flushUsage() {

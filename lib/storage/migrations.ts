@@ -5,6 +5,8 @@ export interface TableNames {
   clients: string;
   secrets: string;
   keys: string;
+  /** Named counters; `clients` is bumped by every change to clients or secrets. */
+  revisions: string;
   migrations: string;
 }
 
@@ -14,6 +16,7 @@ export function tableNames(prefix: string): TableNames {
     clients: `${prefix}clients`,
     secrets: `${prefix}client_secrets`,
     keys: `${prefix}signing_keys`,
+    revisions: `${prefix}revisions`,
     migrations: `${prefix}migrations`,
   };
 }
@@ -59,8 +62,14 @@ function initial(t: TableNames): Migration {
         table.bigInteger('activates_at').notNullable();
         table.bigInteger('revoked_at').nullable();
       });
+      await knex.schema.createTable(t.revisions, (table) => {
+        table.string('name', 32).primary();
+        table.bigInteger('value').notNullable();
+      });
+      await knex(t.revisions).insert({ name: 'clients', value: 0 });
     },
     async down(knex) {
+      await knex.schema.dropTableIfExists(t.revisions);
       await knex.schema.dropTableIfExists(t.secrets);
       await knex.schema.dropTableIfExists(t.keys);
       await knex.schema.dropTableIfExists(t.clients);

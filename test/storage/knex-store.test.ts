@@ -111,13 +111,14 @@ for (const makeDb of databases) {
           clients: `${db.prefix}clients`,
           secrets: `${db.prefix}client_secrets`,
           keys: `${db.prefix}signing_keys`,
+          revisions: `${db.prefix}revisions`,
           migrations: `${db.prefix}migrations`,
         });
       });
 
       it('uses the m2m_ prefix by default', () => {
         expect(createKnexStore(db.knex).tables).to.deep.equal({
-          clients: 'm2m_clients', secrets: 'm2m_client_secrets', keys: 'm2m_signing_keys', migrations: 'm2m_migrations',
+          clients: 'm2m_clients', secrets: 'm2m_client_secrets', keys: 'm2m_signing_keys', revisions: 'm2m_revisions', migrations: 'm2m_migrations',
         });
       });
 
@@ -635,7 +636,8 @@ for (const makeDb of databases) {
         expect(await store.clients.authenticate('svc', clientSecret)).to.deep.equal({ ok: false, reason: 'expired_secret' });
       });
 
-      it('sends exactly one query however the check ends, plus the usage write on success', async () => {
+      it('with clientCacheTtl 0, sends exactly one query however the check ends, plus the usage write on success', async () => {
+        store = makeStore({ clientCacheTtl: 0 });
         const off = await store.clients.create({ ...MINIMAL, clientId: 'off', enabled: false });
         const expiring = await store.clients.create({ ...MINIMAL, clientId: 'old', secretExpiresAt: new Date(T0 + 1) });
         now = T0 + 2;
@@ -660,6 +662,81 @@ for (const makeDb of databases) {
           } else {
             expect(sql, outcome).to.have.length(1);
           }
+        }
+      });
+
+      it('answers every outcome from memory once the registry is loaded: no query but the usage write', async () => {
+        store = makeStore({ clientCacheTtl: 3600 });
+        const off = await store.clients.create({ ...MINIMAL, clientId: 'off', enabled: false });
+        const expiring = await store.clients.create({ ...MINIMAL, clientId: 'old', secretExpiresAt: new Date(T0 + 1) });
+        now = T0 + 2;
+        const load = await queriesDuring(() => store.clients.authenticate('nobody', issued.clientSecret));
+        expect(load).to.have.length(3); // the revision, then clients and secrets
+        const outcomes: [string, string, AuthenticationFailure | 'ok'][] = [
+          ['nobody', issued.clientSecret, 'unknown_client'],
+          ['svc-reports', generateClientSecret(), 'invalid_secret'],
+          ['old', expiring.clientSecret, 'expired_secret'],
+          ['off', off.clientSecret, 'client_disabled'],
+          ['svc-reports', issued.clientSecret, 'ok'],
+        ];
+        for (const [id, secret, outcome] of outcomes) {
+          let result: Awaited<ReturnType<KnexStore['clients']['authenticate']>> | undefined;
+          const sql = await queriesDuring(async () => {
+            result = await store.clients.authenticate(id, secret);
+            await store.clients.flushUsage();
+          });
+          expect(result?.ok ? 'ok' : (result as { reason: string } | undefined)?.reason).to.equal(outcome);
+          expect(sql.map((q) => q.split(' ')[0]?.toLowerCase()), outcome).to.deep.equal(outcome === 'ok' ? ['update'] : []);
+        }
+      });
+
+      it('sees a change made through another store (another instance, the CLI) once clientCacheTtl has passed', async () => {
+        store = makeStore({ clientCacheTtl: 0.05 });
+        const other = makeStore();
+        expect((await store.clients.authenticate('svc-reports', issued.clientSecret)).ok).to.equal(true);
+        await other.clients.update('svc-reports', { enabled: false });
+        await new Promise((resolve) => setTimeout(resolve, 80));
+        expect(await store.clients.authenticate('svc-reports', issued.clientSecret)).to.deep.equal({ ok: false, reason: 'client_disabled' });
+        const { clientSecret } = await other.clients.rotateSecret('svc-reports', { gracePeriod: 0 });
+        await other.clients.update('svc-reports', { enabled: true });
+        await new Promise((resolve) => setTimeout(resolve, 80));
+        expect(await store.clients.authenticate('svc-reports', issued.clientSecret)).to.deep.equal({ ok: false, reason: 'expired_secret' });
+        expect((await store.clients.authenticate('svc-reports', clientSecret)).ok).to.equal(true);
+        await other.clients.delete('svc-reports');
+        await new Promise((resolve) => setTimeout(resolve, 80));
+        expect(await store.clients.authenticate('svc-reports', clientSecret)).to.deep.equal({ ok: false, reason: 'unknown_client' });
+      });
+
+      it('sees its own changes at once, whatever clientCacheTtl says', async () => {
+        store = makeStore({ clientCacheTtl: 3600 });
+        expect((await store.clients.authenticate('svc-reports', issued.clientSecret)).ok).to.equal(true);
+        await store.clients.update('svc-reports', { enabled: false });
+        expect(await store.clients.authenticate('svc-reports', issued.clientSecret)).to.deep.equal({ ok: false, reason: 'client_disabled' });
+        const [secret] = await store.clients.listSecrets('svc-reports');
+        await store.clients.update('svc-reports', { enabled: true });
+        await store.clients.revokeSecret('svc-reports', secret?.id ?? '');
+        expect(await store.clients.authenticate('svc-reports', issued.clientSecret)).to.deep.equal({ ok: false, reason: 'invalid_secret' });
+      });
+
+      it('reads only the revision, not the registry, when nothing changed', async () => {
+        store = makeStore({ clientCacheTtl: 0.02 });
+        await store.clients.authenticate('svc-reports', issued.clientSecret);
+        await store.clients.flushUsage();
+        await new Promise((resolve) => setTimeout(resolve, 40));
+        const sql = await queriesDuring(() => store.clients.authenticate('nobody', issued.clientSecret));
+        expect(sql).to.have.length(1);
+        expect(sql[0]).to.match(/^select .*revisions/i);
+      });
+
+      it('shares one registry load between concurrent authentications', async () => {
+        store = makeStore({ clientCacheTtl: 3600 });
+        const sql = await queriesDuring(() => Promise.all(Array.from({ length: 20 }, () => store.clients.authenticate('svc-reports', issued.clientSecret))));
+        expect(sql.filter((q) => /^select/i.test(q))).to.have.length(3);
+      });
+
+      it('refuses a negative or non-numeric clientCacheTtl with a TypeError', () => {
+        for (const value of [-1, Number.NaN, Infinity]) {
+          expect(() => makeStore({ clientCacheTtl: value })).to.throw(TypeError, /clientCacheTtl/);
         }
       });
 
@@ -885,8 +962,7 @@ for (const makeDb of databases) {
           await store.clients.authenticate('svc', issued.clientSecret);
           await store.clients.flushUsage();
         });
-        expect(sql).to.have.length(1);
-        expect(sql[0]).to.match(/^select/i);
+        expect(sql.filter((q) => !/^select/i.test(q))).to.deep.equal([]);
       });
 
       it('is not written for a failed authentication', async () => {

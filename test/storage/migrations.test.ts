@@ -13,7 +13,7 @@ const MINIMAL: ClientRegistration = { name: 'minimal', scopes: ['a'], audiences:
 
 /** The table names a prefix gets, with Knex's lock table. */
 const expectedTables = (prefix: string): string[] =>
-  [`${prefix}clients`, `${prefix}client_secrets`, `${prefix}signing_keys`, `${prefix}migrations`, `${prefix}migrations_lock`].sort();
+  [`${prefix}clients`, `${prefix}client_secrets`, `${prefix}signing_keys`, `${prefix}revisions`, `${prefix}migrations`, `${prefix}migrations_lock`].sort();
 
 /**
  * A database that holds nothing but what the test creates, so "only these tables" can be checked:
@@ -237,7 +237,7 @@ for (const makeDb of databases) {
 describe('tableNames()', () => {
   it('prefixes every table name', () => {
     expect(tableNames('acme_')).to.deep.equal({
-      clients: 'acme_clients', secrets: 'acme_client_secrets', keys: 'acme_signing_keys', migrations: 'acme_migrations',
+      clients: 'acme_clients', secrets: 'acme_client_secrets', keys: 'acme_signing_keys', revisions: 'acme_revisions', migrations: 'acme_migrations',
     });
   });
 });
