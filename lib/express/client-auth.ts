@@ -19,6 +19,12 @@ export type ClientAuthOutcome =
 
 const BASE64 = /^[A-Za-z0-9+/]+={0,2}$/;
 
+/** A client id and secret from an Authorization header, decoded. */
+export interface BasicCredentials {
+  clientId: string;
+  clientSecret: string;
+}
+
 /** Decodes one half of a Basic credential: RFC 6749 §2.3.1 form-urlencodes id and secret before base64. */
 function formDecode(value: string): string {
   try {
@@ -34,7 +40,7 @@ function formDecode(value: string): string {
  * @throws {@link InvalidRequestError} for a malformed header: not base64, no colon, an empty part,
  *   or bad percent-encoding.
  */
-export function parseBasicCredentials(header: string): { clientId: string; clientSecret: string } {
+export function parseBasicCredentials(header: string): BasicCredentials {
   const match = /^Basic +(\S+) *$/i.exec(header.trim());
   const encoded = match?.[1];
   if (encoded === undefined || encoded.length % 4 !== 0 || !BASE64.test(encoded)) {
@@ -56,19 +62,19 @@ type Verify = (req: Request, clientId: string, clientSecret: string,
 
 /**
  * Passport strategy for client_secret_basic with RFC 6749 §2.3.1 decoding (passport-http's
- * BasicStrategy does not form-decode, so ids and secrets holding `%2D` or `+` would fail).
+ * BasicStrategy does not form-decode, so ids and secrets holding `%2D` or `+` would fail). The
+ * header was already parsed by {@link detectClientCredentials}; the strategy takes that result
+ * rather than parsing it twice.
  */
 class ClientBasicStrategy extends PassportStrategy {
   name = 'client_secret_basic';
-  constructor(private readonly verify: Verify) {
+  constructor(private readonly verify: Verify, private readonly parsed: WeakMap<Request, BasicCredentials>) {
     super();
   }
   override authenticate(req: Request): void {
-    let credentials: { clientId: string; clientSecret: string };
-    try {
-      credentials = parseBasicCredentials(req.headers.authorization ?? '');
-    } catch (err) {
-      this.error(err as Error);
+    const credentials = this.parsed.get(req);
+    if (credentials === undefined) {
+      this.fail({ reason: 'malformed_credentials' }, 401);
       return;
     }
     this.verify(req, credentials.clientId, credentials.clientSecret, (err, client, info) => {
@@ -89,13 +95,14 @@ class ClientBasicStrategy extends PassportStrategy {
 export function createClientAuthenticator(clients: ClientStore): (req: Request, presented: PresentedCredentials) => Promise<ClientAuthOutcome> {
   const passport = new Passport();
   const reasons = new WeakMap<Request, AuthenticationFailure>();
+  const parsed = new WeakMap<Request, BasicCredentials>();
   const verify: Verify = (_req, clientId, clientSecret, done) => {
     clients.authenticate(clientId, clientSecret).then(
       (result) => (result.ok ? done(null, result.client) : done(null, false, { reason: result.reason })),
       (err: unknown) => done(err),
     );
   };
-  passport.use(new ClientBasicStrategy(verify));
+  passport.use(new ClientBasicStrategy(verify, parsed));
   // passport-oauth2-client-password calls fail() without the reason; the reason is kept on the request.
   passport.use(new ClientPasswordStrategy({ passReqToCallback: true }, (req: Request, id: string, secret: string,
     done: (err: unknown, client?: Client | false) => void) => {
@@ -110,6 +117,7 @@ export function createClientAuthenticator(clients: ClientStore): (req: Request, 
       return Promise.resolve({ ok: false, method: undefined, clientId: presented.clientId, reason: presented.reason });
     }
     const { method, clientId } = presented;
+    if (presented.method === 'client_secret_basic') parsed.set(req, presented);
     const strategy = method === 'client_secret_basic' ? 'client_secret_basic' : 'oauth2-client-password';
     return new Promise((resolve, reject) => {
       passport.authenticate(strategy, { session: false }, (err: unknown, client: Client | false, info?: { reason?: AuthenticationFailure }) => {
@@ -123,7 +131,8 @@ export function createClientAuthenticator(clients: ClientStore): (req: Request, 
 
 /** Which authentication method a request uses, and the client id it claims. */
 export type PresentedCredentials =
-  | { method: ClientAuthMethod; clientId: string }
+  | ({ method: 'client_secret_basic' } & BasicCredentials)
+  | { method: 'client_secret_post'; clientId: string }
   | { method: undefined; clientId: string | undefined; reason: 'no_credentials' | 'unsupported_method' };
 
 /**
@@ -146,7 +155,7 @@ export function detectClientCredentials(req: Request): PresentedCredentials {
     if (bodyId !== undefined && bodyId !== parsed.clientId) {
       throw new InvalidRequestError('client_id in the body differs from the client id in the Authorization header');
     }
-    return { method: 'client_secret_basic', clientId: parsed.clientId };
+    return { method: 'client_secret_basic', ...parsed };
   }
   if (typeof body.client_secret === 'string' && bodyId !== undefined) return { method: 'client_secret_post', clientId: bodyId };
   return { method: undefined, clientId: bodyId, reason: 'no_credentials' };
