@@ -74,17 +74,10 @@ const encodeJson = (value: unknown): string => Buffer.from(JSON.stringify(value)
  */
 export function createTokenSigner(key: SigningKeyHandle): TokenSigner {
   const encodedHeader = encodeJson({ alg: key.alg, typ: 'at+jwt', kid: key.kid });
-  if (key.alg === 'ES256') {
-    const options = { key: key.privateKey, dsaEncoding: 'ieee-p1363' as const };
-    return async (claims) => {
-      const input = `${encodedHeader}.${encodeJson(claims)}`;
-      return `${input}.${sign('sha256', Buffer.from(input), options).toString('base64url')}`;
-    };
-  }
   const options =
-    key.alg === 'PS256'
-      ? { key: key.privateKey, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: 32 }
-      : { key: key.privateKey, padding: constants.RSA_PKCS1_PADDING };
+    key.alg === 'ES256' ? { key: key.privateKey, dsaEncoding: 'ieee-p1363' as const }
+      : key.alg === 'PS256' ? { key: key.privateKey, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: 32 }
+        : { key: key.privateKey, padding: constants.RSA_PKCS1_PADDING };
   return (claims) =>
     new Promise((resolve, reject) => {
       const input = `${encodedHeader}.${encodeJson(claims)}`;
