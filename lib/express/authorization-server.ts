@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import express, { type NextFunction, type Request, type Response, type Router } from 'express';
+import express, { type Request, type Response, type Router } from 'express';
 import { isClientId, type Client } from '../core/client.js';
 import { resolveAudience, resolveScopes, type ScopePolicy } from '../core/grant.js';
 import { selectKeys } from '../core/key-set.js';
@@ -14,6 +14,7 @@ import {
   type ClientAuthMethod,
 } from './client-auth.js';
 import { createFailureLimiter, type FailureLimiter, type RateLimitOptions } from './rate-limit.js';
+import { readForm, type Form } from './form.js';
 import { sendJson, sendOAuthError } from './render.js';
 
 /** What the claims hook is told about the token being issued. */
@@ -275,51 +276,30 @@ export function authorizationServer(options: AuthorizationServerOptions): Author
   }
 
   // ---- token endpoint steps ----
-  const parseForm = express.urlencoded({ extended: false, limit: '4kb', parameterLimit: 32, inflate: false });
+  const formLimits = { maxBytes: 4096, maxParameters: 32 };
 
-  function requireForm(req: Request, _res: Response, next: NextFunction): void {
-    if (!req.is('application/x-www-form-urlencoded')) {
-      next(new InvalidRequestError('the token request must be sent as application/x-www-form-urlencoded'));
-      return;
-    }
-    parseForm(req, _res, (err?: unknown) => {
-      if (err === undefined || err === null) {
-        next();
-        return;
-      }
-      const type = (err as { type?: string }).type;
-      const status = (err as { status?: number }).status;
-      const description =
-        type === 'entity.too.large' ? 'the request body exceeds 4096 bytes'
-          : type === 'parameters.too.many' ? 'the request has too many parameters'
-            : type === 'charset.unsupported' ? 'the request body must be UTF-8'
-              : type === 'encoding.unsupported' ? 'compressed request bodies are not accepted'
-                : 'the request body could not be read';
-      next(new InvalidRequestError(description, { status: status === 413 || status === 415 ? status : 400 }));
-    });
-  }
-
-  function readTokenRequest(body: Record<string, unknown>): TokenRequest {
-    for (const name of SINGLE_PARAMETERS) {
-      const value = body[name];
-      if (Array.isArray(value)) throw new InvalidRequestError(`the ${name} parameter is repeated`);
-      if (value !== undefined && typeof value !== 'string') throw new InvalidRequestError(`the ${name} parameter is malformed`);
-    }
-    const grantType = body.grant_type;
-    if (typeof grantType !== 'string' || grantType === '') throw new InvalidRequestError('the grant_type parameter is missing');
-    const rawResource = body.resource;
-    const resources = rawResource === undefined ? [] : Array.isArray(rawResource) ? rawResource : [rawResource];
-    if (!resources.every((r): r is string => typeof r === 'string')) throw new InvalidRequestError('the resource parameter is malformed');
-    return {
-      grantType,
-      scope: body.scope as string | undefined,
-      resources,
-      audience: body.audience as string | undefined,
+  function readTokenRequest(form: Form): TokenRequest {
+    const single = (name: (typeof SINGLE_PARAMETERS)[number]): string | undefined => {
+      const values = form.get(name);
+      if (values !== undefined && values.length > 1) throw new InvalidRequestError(`the ${name} parameter is repeated`);
+      return values?.[0];
     };
+    for (const name of SINGLE_PARAMETERS) single(name);
+    const grantType = single('grant_type');
+    if (grantType === undefined || grantType === '') throw new InvalidRequestError('the grant_type parameter is missing');
+    return { grantType, scope: single('scope'), resources: form.get('resource') ?? [], audience: single('audience') };
   }
 
   async function token(req: Request, res: Response): Promise<void> {
-    const request = readTokenRequest(req.body as Record<string, unknown>);
+    const form = await readForm(req, formLimits);
+    const request = readTokenRequest(form);
+    // The client-authentication strategies read single values from req.body.
+    const body: Record<string, string> = {};
+    for (const name of ['client_id', 'client_secret'] as const) {
+      const value = form.get(name)?.[0];
+      if (value !== undefined) body[name] = value;
+    }
+    req.body = body;
     if (request.grantType !== 'client_credentials') {
       throw new UnsupportedGrantTypeError('only the client_credentials grant is supported');
     }
@@ -375,10 +355,6 @@ export function authorizationServer(options: AuthorizationServerOptions): Author
     });
   }
 
-  function tokenErrors(err: unknown, _req: Request, res: Response, _next: NextFunction): void {
-    sendOAuthError(res, err);
-  }
-
   function methodNotAllowed(allow: string) {
     return function rejectMethod(_req: Request, res: Response): void {
       sendOAuthError(res, new InvalidRequestError(`this endpoint accepts ${allow} only`, { status: 405, headers: { Allow: allow } }));
@@ -413,7 +389,7 @@ export function authorizationServer(options: AuthorizationServerOptions): Author
   }
 
   const router = express.Router({ strict: false, caseSensitive: true }) as AuthorizationServer;
-  router.post('/token', requireForm, tokenHandler, tokenErrors);
+  router.post('/token', tokenHandler);
   router.all('/token', methodNotAllowed('POST'));
   router.get('/jwks.json', jwks);
   router.all('/jwks.json', methodNotAllowed('GET'));

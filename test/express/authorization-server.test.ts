@@ -103,7 +103,7 @@ describe('authorizationServer()', () => {
         algorithms: ['ES256'], issuer: issuer.issuer, audience: AUDIENCE,
       }) as jwt.JwtPayload;
       expect(payload.exp).to.equal((payload.iat as number) + 300);
-      expect(payload.jti).to.match(/^[A-Za-z0-9_-]{22}$/);
+      expect(payload.jti).to.match(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
       expect({ ...payload, exp: 0, iat: 0, jti: '' }).to.deep.equal({
         iss: issuer.issuer, sub: 'nightly-report', aud: AUDIENCE, exp: 0, iat: 0, jti: '',
         client_id: 'nightly-report', scope: 'reports:read', tenant: 'acme',

@@ -202,7 +202,7 @@ async function expectAccessToken(token: string, expected: ExpectedClaims): Promi
   expect(published.map((k) => [k.kid, k.alg])).to.deep.include([header.kid, expected.alg]);
   expect(header).to.deep.equal({ alg: expected.alg, typ: 'at+jwt', kid: header.kid });
   expect(payload.iat).to.be.a('number');
-  expect(payload.jti).to.match(/^[A-Za-z0-9_-]{22}$/);
+  expect(payload.jti).to.match(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
   expect(payload).to.deep.equal({
     iss: expected.issuer.issuer,
     sub: expected.clientId,
