@@ -1,6 +1,9 @@
 import { request as httpRequest } from 'node:http';
 import { expect } from 'chai';
-import { basic, postForm, request, type ReadResponse } from '../support/http.js';
+import express from 'express';
+import { authorizationServer, createKnexStore } from '../../lib/index.js';
+import { sqliteDatabase } from '../support/db.js';
+import { basic, listen, postForm, request, type Listening, type ReadResponse } from '../support/http.js';
 import { startIssuer, type TestIssuer } from '../support/issuer.js';
 
 /** Everything in the database that a bad request must leave untouched. */
@@ -236,5 +239,84 @@ describe('POST /token with bad input', () => {
       const res = await postForm(issuer.tokenUrl, { grant_type: 'client_credentials', client_id: ID, client_secret: "' OR 1=1 --" });
       expectError(res, 401, 'invalid_client', 'client authentication failed');
     });
+  });
+});
+
+describe('POST /token behind a host body parser', () => {
+  for (const extended of [false, true]) {
+    describe(`with express.urlencoded({ extended: ${extended} }) mounted before the router`, () => {
+      let db: ReturnType<typeof sqliteDatabase>;
+      let server: Listening;
+      let secret: string;
+      let tokenUrl: string;
+
+      before(async () => {
+        db = sqliteDatabase();
+        const store = createKnexStore(db.knex);
+        await store.migrate();
+        ({ clientSecret: secret } = await store.clients.create({ clientId: 'pre', name: 'p', scopes: ['a'], audiences: ['aud'] }));
+        const app = express();
+        app.use(express.urlencoded({ extended }));
+        let oauth: express.Router | undefined;
+        app.use('/oauth', (req, res, next) => (oauth as express.Router)(req, res, next));
+        server = await listen(app);
+        oauth = authorizationServer({ issuer: `${server.url}/oauth`, store });
+        tokenUrl = `${server.url}/oauth/token`;
+      });
+      after(async () => {
+        await server.close();
+        await db.destroy();
+      });
+
+      it('issues a token from the body the host already parsed', async () => {
+        const res = await postForm(tokenUrl, { grant_type: 'client_credentials', client_id: 'pre', client_secret: secret });
+        expect([res.status, (res.json as { scope: string }).scope]).to.deep.equal([200, 'a']);
+      });
+
+      it('still refuses a repeated parameter with 400 invalid_request', async () => {
+        const res = await postForm(tokenUrl, 'grant_type=client_credentials&grant_type=client_credentials', { authorization: basic('pre', secret) });
+        expect([res.status, res.json]).to.deep.equal([400, { error: 'invalid_request', error_description: 'the grant_type parameter is repeated' }]);
+      });
+    });
+  }
+
+  it('refuses a nested parameter from an extended parser with 400 invalid_request', async () => {
+    const db = sqliteDatabase();
+    const store = createKnexStore(db.knex);
+    await store.migrate();
+    const app = express();
+    app.use(express.urlencoded({ extended: true }));
+    let oauth: express.Router | undefined;
+    app.use('/oauth', (req, res, next) => (oauth as express.Router)(req, res, next));
+    const server = await listen(app);
+    try {
+      oauth = authorizationServer({ issuer: `${server.url}/oauth`, store });
+      const res = await postForm(`${server.url}/oauth/token`, 'grant_type[x]=client_credentials');
+      expect([res.status, res.json]).to.deep.equal([400, { error: 'invalid_request', error_description: 'the grant_type parameter is malformed' }]);
+    } finally {
+      await server.close();
+      await db.destroy();
+    }
+  });
+});
+
+describe('POST /token with an oversized body', () => {
+  it('answers a declared Content-Length over 4 kB with 413 before reading, and closes the connection', async () => {
+    const issuer = await startIssuer();
+    try {
+      const res = await new Promise<{ status: number; headers: Record<string, string | string[] | undefined>; text: string }>((resolve, reject) => {
+        const req = httpRequest(issuer.tokenUrl, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', 'content-length': '1000000' } }, (r) => {
+          let text = '';
+          r.on('data', (c: Buffer) => { text += c.toString(); });
+          r.on('end', () => resolve({ status: r.statusCode ?? 0, headers: r.headers, text }));
+        });
+        req.on('error', reject);
+        req.write('grant_type=client_credentials&'); // the rest never comes
+      });
+      expect([res.status, res.headers.connection, JSON.parse(res.text)]).to.deep.equal([413, 'close', {
+        error: 'invalid_request', error_description: 'the request body exceeds 4096 bytes' }]);
+    } finally {
+      await issuer.close();
+    }
   });
 });
