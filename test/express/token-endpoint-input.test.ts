@@ -257,10 +257,11 @@ describe('POST /token behind a host body parser', () => {
         ({ clientSecret: secret } = await store.clients.create({ clientId: 'pre', name: 'p', scopes: ['a'], audiences: ['aud'] }));
         const app = express();
         app.use(express.urlencoded({ extended }));
-        let oauth: express.Router | undefined;
-        app.use('/oauth', (req, res, next) => (oauth as express.Router)(req, res, next));
+        // The issuer URL holds the port: the router is made once the server listens.
+        const mounted: { router?: express.Router } = {};
+        app.use('/oauth', (req, res, next) => (mounted.router as express.Router)(req, res, next));
         server = await listen(app);
-        oauth = authorizationServer({ issuer: `${server.url}/oauth`, store });
+        mounted.router = authorizationServer({ issuer: `${server.url}/oauth`, store });
         tokenUrl = `${server.url}/oauth/token`;
       });
       after(async () => {
