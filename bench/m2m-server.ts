@@ -4,11 +4,12 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import express from 'express';
 import knexFactory from 'knex';
+import type * as M2M from '../lib/index.js';
 import { AUDIENCE, SCOPE, serveChild } from './support.js';
 
 // The compiled package (npm run build), as users run it: through tsx the TypeScript source would
 // carry esbuild's per-closure helpers, which cost the event loop a few percent.
-const { authorizationServer, createKnexStore } = (await import(new URL('../dist/lib/index.js', import.meta.url).href)) as typeof import('../lib/index.js');
+const { authorizationServer, createKnexStore } = (await import(new URL('../dist/lib/index.js', import.meta.url).href)) as typeof M2M;
 
 serveChild(async (spec) => {
   if (spec.dbFile === undefined) throw new TypeError('express-m2m needs dbFile');
