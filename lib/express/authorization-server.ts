@@ -74,7 +74,7 @@ export interface TokenIssuedEvent {
   method: ClientAuthMethod;
 }
 
-/** Emitted when client authentication fails. `clientId` is what the request claimed (at most 128 characters). */
+/** Emitted when client authentication fails. `clientId` is the id the request claimed, when it is well formed (1 to 128 printable ASCII characters). */
 export interface AuthenticationFailedEvent {
   clientId: string | undefined;
   reason: ClientAuthFailure;
@@ -317,10 +317,9 @@ export function authorizationServer(options: AuthorizationServerOptions): Author
     }
     const outcome = await authenticateClient(req, presented);
     if (!outcome.ok) {
-      emit('client.authentication_failed', {
-        clientId: outcome.clientId?.slice(0, 128),
-        reason: outcome.reason, method: outcome.method, address,
-      });
+      // Only a well-formed id reaches the event: a hostile one (control characters, 3 kB) would
+      // otherwise flow into the host's logs.
+      emit('client.authentication_failed', { clientId: claimedId, reason: outcome.reason, method: outcome.method, address });
       if (limiter) await limiter.recordFailure(claimedId, address);
       throw clientAuthenticationError(outcome.method, realm);
     }

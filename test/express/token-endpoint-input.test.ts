@@ -217,6 +217,22 @@ describe('POST /token with bad input', () => {
       });
     }
 
+    it('keeps a hostile client id out of the authentication-failure event', async () => {
+      const seen: unknown[] = [];
+      const listener = (e: unknown): void => { seen.push(e); };
+      issuer.as.events.on('client.authentication_failed', listener);
+      try {
+        await postForm(issuer.tokenUrl, { grant_type: 'client_credentials', client_id: 'svc\r\nforged log line', client_secret: secret });
+        await postForm(issuer.tokenUrl, { grant_type: 'client_credentials', client_id: 'x'.repeat(3000), client_secret: secret });
+      } finally {
+        issuer.as.events.off('client.authentication_failed', listener);
+      }
+      expect(seen).to.deep.equal([
+        { clientId: undefined, reason: 'malformed_credentials', method: 'client_secret_post', address: '127.0.0.1' },
+        { clientId: undefined, reason: 'malformed_credentials', method: 'client_secret_post', address: '127.0.0.1' },
+      ]);
+    });
+
     it('answers a 10 kB Basic header with 401 invalid_client', async () => {
       const res = await postForm(issuer.tokenUrl, { grant_type: 'client_credentials' }, { authorization: basic('y'.repeat(5000), 'z'.repeat(5000)) });
       expectError(res, 401, 'invalid_client', 'client authentication failed');
