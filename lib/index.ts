@@ -32,3 +32,14 @@ export type {
 export type { RateLimitOptions, FailureLimit } from './express/rate-limit.js';
 export type { ClientAuthMethod, ClientAuthFailure } from './express/client-auth.js';
 export { sendOAuthError } from './express/render.js';
+
+export { createResourceServer, requireScope, TokenRequiredError } from './express/resource-server.js';
+export type {
+  ResourceServer, ResourceServerOptions, RequireScopeOptions, AuthenticateOptions, AuthenticatedRequest,
+  AuthenticatedRequestFields,
+} from './express/resource-server.js';
+export { ASYMMETRIC_ALGORITHMS, DEFAULT_ALGORITHMS } from './core/verify.js';
+export type {
+  VerifiedAccessToken, AccessTokenClaims, AccessTokenHeader, AsymmetricAlgorithm, ClaimRequirement, ScopeMatch,
+} from './core/verify.js';
+export type { FetchFunction } from './core/jwks.js';

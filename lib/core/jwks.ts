@@ -1,0 +1,276 @@
+import { createPublicKey } from 'node:crypto';
+import jwksRsa from 'jwks-rsa';
+import { InvalidTokenError, TemporarilyUnavailableError } from '../errors.js';
+import type { KeyRequest, VerificationKey } from './verify.js';
+
+/** A `fetch` as the platform provides it; hosts may pass their own (proxy, mTLS, instrumentation). */
+export type FetchFunction = (input: string, init: RequestInit) => Promise<Response>;
+
+/** Options of {@link createKeySource}. Times are in milliseconds. */
+export interface KeySourceOptions {
+  /** Accepted issuers, used for discovery when `jwksUri` is absent. */
+  issuers: readonly string[];
+  /** The JWKS location for every issuer. Absent: discovered per issuer (RFC 8414, OpenID Connect Discovery). */
+  jwksUri?: string | undefined;
+  /** Deadline of one JWKS or metadata request. */
+  timeout: number;
+  /** How long a fetched key set is used before it is fetched again. */
+  cacheMaxAge: number;
+  /** Least time between two refetches caused by an unknown `kid`. */
+  cooldown: number;
+  /** How long past `cacheMaxAge` the last key set may still be used while the JWKS is unreachable. 0: never. */
+  serveStale: number;
+  /** Also allow http (not only https) for the JWKS and metadata off loopback hosts. */
+  allowHttp: boolean;
+  /** Used for metadata, and for the JWKS instead of jwks-rsa's own client when given. */
+  fetch: FetchFunction | undefined;
+  /** Current time in milliseconds since the epoch. */
+  clock: () => number;
+}
+
+/** Finds verification keys for tokens; see {@link createKeySource}. */
+export interface KeySource {
+  getKey(request: KeyRequest): Promise<VerificationKey>;
+}
+
+const RETRY_AFTER = { 'Retry-After': '5' };
+const LOOPBACK = new Set(['localhost', '127.0.0.1', '[::1]']);
+
+/**
+ * Checks that `value` is an absolute http(s) URL, https unless on a loopback host or `allowHttp`.
+ *
+ * @throws TypeError naming `what`.
+ */
+export function checkRemoteUrl(value: unknown, what: string, allowHttp: boolean): string {
+  let url: URL;
+  try {
+    url = new URL(String(value));
+  } catch {
+    throw new TypeError(`${what} must be an absolute URL`);
+  }
+  if (typeof value !== 'string') throw new TypeError(`${what} must be a string`);
+  if (url.protocol !== 'https:' && !(url.protocol === 'http:' && (allowHttp || LOOPBACK.has(url.hostname)))) {
+    throw new TypeError(`${what} must use https (http only on loopback hosts, or with allowHttp)`);
+  }
+  return value;
+}
+
+/**
+ * The metadata locations to try for an issuer, in order: OpenID Connect Discovery 1.0 §4
+ * (`/.well-known/openid-configuration` appended), RFC 8414 §3.1 (`/.well-known/oauth-authorization-server`
+ * inserted before the issuer's path) and the appended form of the latter, which several servers
+ * (and this package's router, mounted at the issuer path) answer.
+ */
+export function metadataUrls(issuer: string): string[] {
+  const url = new URL(issuer);
+  const trimmed = issuer.replace(/\/+$/, '');
+  const path = url.pathname.replace(/\/+$/, '');
+  return [...new Set([
+    `${trimmed}/.well-known/openid-configuration`,
+    `${url.origin}/.well-known/oauth-authorization-server${path}`,
+    `${trimmed}/.well-known/oauth-authorization-server`,
+  ])];
+}
+
+interface KeySet {
+  byKid: Map<string, VerificationKey>;
+  all: VerificationKey[];
+  fetchedAt: number;
+}
+
+/** One remote JWKS: one jwks-rsa client, its keys imported once, refetches bounded. */
+function createRemoteKeySet(jwksUri: string, options: KeySourceOptions) {
+  const { timeout, cacheMaxAge, cooldown, serveStale, clock } = options;
+  const hostFetch = options.fetch;
+  // jwks-rsa fetches and turns JWKs into keys. Its own per-kid cache and token-bucket rate limit
+  // are off: the cache fetches the whole set again for every unknown kid, and a flood of unknown
+  // kids drains the bucket that a valid kid needs when its entry expires. The key set is held
+  // here instead, whole, with a cooldown on unknown-kid refetches that valid kids never wait for.
+  const client = new jwksRsa.JwksClient({
+    jwksUri,
+    cache: false,
+    rateLimit: false,
+    timeout,
+    requestHeaders: { accept: 'application/jwk-set+json, application/json' },
+    ...(hostFetch ? { fetcher: (uri: string) => fetchJson(hostFetch, uri, timeout) as Promise<{ keys: unknown }> } : {}),
+  });
+  let current: KeySet | undefined;
+  let inflight: Promise<KeySet> | undefined;
+  /** When the last refetch for an unknown kid started, and whether it failed. */
+  let lastUnknownKidFetch = Number.NEGATIVE_INFINITY;
+  let lastUnknownKidFetchFailed = false;
+
+  async function load(): Promise<KeySet> {
+    const signingKeys = await withDeadline(client.getSigningKeys(), timeout);
+    const byKid = new Map<string, VerificationKey>();
+    const all: VerificationKey[] = [];
+    for (const signingKey of signingKeys) {
+      // Imported once per fetch; jsonwebtoken would parse the PEM again on every verification.
+      const key: VerificationKey = { key: createPublicKey(signingKey.getPublicKey()), alg: signingKey.alg || undefined };
+      all.push(key);
+      if (typeof signingKey.kid === 'string' && !byKid.has(signingKey.kid)) byKid.set(signingKey.kid, key);
+    }
+    return { byKid, all, fetchedAt: clock() };
+  }
+
+  /** Fetches the set; concurrent callers share one request. A failure is not remembered. */
+  function refresh(): Promise<KeySet> {
+    inflight ??= load().then(
+      (set) => { current = set; return set; },
+    ).finally(() => { inflight = undefined; });
+    return inflight;
+  }
+
+  function find(set: KeySet, kid: string | undefined): VerificationKey | undefined {
+    if (kid !== undefined) return set.byKid.get(kid);
+    // RFC 7515 §4.1.4: kid is optional; without it only a set of one key is unambiguous.
+    return set.all.length === 1 ? set.all[0] : undefined;
+  }
+
+  function unknownKey(kid: string | undefined): InvalidTokenError {
+    return new InvalidTokenError(kid === undefined ? 'the token names no key and the key set holds several' : 'no key matches the token kid');
+  }
+
+  function unavailable(cause: unknown): TemporarilyUnavailableError {
+    return new TemporarilyUnavailableError('the signing keys are unavailable', { cause, headers: RETRY_AFTER });
+  }
+
+  async function getKey(kid: string | undefined): Promise<VerificationKey> {
+    const now = clock();
+    let set = current;
+    if (set === undefined || now - set.fetchedAt >= cacheMaxAge) {
+      try {
+        set = await refresh();
+      } catch (err) {
+        // Opt-in only: a key withdrawn during the outage would go on being trusted.
+        if (set !== undefined && serveStale > 0 && now - set.fetchedAt < cacheMaxAge + serveStale) {
+          const stale = find(set, kid);
+          if (stale) return stale;
+        }
+        throw unavailable(err);
+      }
+      return find(set, kid) ?? Promise.reject(unknownKey(kid));
+    }
+    const key = find(set, kid);
+    if (key) return key;
+    // Without a kid nothing new can be looked for: a refetch would not help.
+    if (kid === undefined) throw unknownKey(kid);
+    // An unknown kid may be a key published since the last fetch (rotation), or a forgery: fetch
+    // again, but at most once per cooldown, whatever the number of distinct kids presented.
+    if (now - lastUnknownKidFetch < cooldown) {
+      throw lastUnknownKidFetchFailed ? unavailable(undefined) : unknownKey(kid);
+    }
+    lastUnknownKidFetch = now;
+    try {
+      set = await refresh();
+      lastUnknownKidFetchFailed = false;
+    } catch (err) {
+      lastUnknownKidFetchFailed = true;
+      throw unavailable(err);
+    }
+    return find(set, kid) ?? Promise.reject(unknownKey(kid));
+  }
+
+  return { getKey };
+}
+
+function withDeadline<T>(promise: Promise<T>, ms: number): Promise<T> {
+  // jwks-rsa's timeout is a socket idle timeout: a server trickling bytes would never trip it.
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_resolve, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
+  });
+  return Promise.race([promise, deadline]).finally(() => clearTimeout(timer));
+}
+
+async function fetchJson(fetchFn: FetchFunction, url: string, timeout: number): Promise<{ keys?: unknown } & Record<string, unknown>> {
+  const res = await fetchFn(url, {
+    headers: { accept: 'application/json' },
+    redirect: 'error',
+    signal: AbortSignal.timeout(timeout),
+  });
+  if (!res.ok) throw Object.assign(new Error(`HTTP ${res.status} from ${url}`), { status: res.status });
+  const body: unknown = await res.json();
+  if (body === null || typeof body !== 'object' || Array.isArray(body)) throw new Error(`${url} did not answer a JSON object`);
+  return body as Record<string, unknown>;
+}
+
+/**
+ * Creates the key source of a resource server: one remote key set (one jwks-rsa client) per JWKS
+ * URI, whether given or discovered, shared by every token and route that uses it.
+ *
+ * Discovery (when no `jwksUri` is given) reads the issuer's metadata (OpenID Connect Discovery 1.0
+ * §4, RFC 8414 §3), whose `issuer` must equal the configured issuer exactly (RFC 8414 §3.3,
+ * OpenID Connect Discovery §4.3), and keeps the result for the life of the source. A failed
+ * discovery is not remembered: the next token tries again.
+ *
+ * Key sets are cached for `cacheMaxAge`. A token whose `kid` is not in the cached set causes a
+ * refetch at most once per `cooldown`, so new keys after a rotation are picked up without a
+ * restart while a flood of random kids costs a bounded number of requests; cached kids keep
+ * working meanwhile. A fetch that fails or times out fails closed with
+ * {@link TemporarilyUnavailableError} (503), unless `serveStale` allows the last set.
+ */
+export function createKeySource(options: KeySourceOptions): KeySource {
+  const sets = new Map<string, ReturnType<typeof createRemoteKeySet>>();
+  const discovered = new Map<string, string>();
+  const discovering = new Map<string, Promise<string>>();
+  const fetchFn: FetchFunction = options.fetch ?? ((input, init) => fetch(input, init));
+
+  function keySetFor(uri: string) {
+    let set = sets.get(uri);
+    if (!set) {
+      set = createRemoteKeySet(uri, options);
+      sets.set(uri, set);
+    }
+    return set;
+  }
+
+  async function discover(issuer: string): Promise<string> {
+    let lastError: unknown;
+    for (const url of metadataUrls(issuer)) {
+      let metadata: Record<string, unknown>;
+      try {
+        metadata = await fetchJson(fetchFn, url, options.timeout);
+      } catch (err) {
+        const status = (err as { status?: unknown }).status;
+        // A 4xx means "not here": try the next well-known location. Anything else is an outage.
+        if (typeof status === 'number' && status >= 400 && status < 500) {
+          lastError = err;
+          continue;
+        }
+        throw err;
+      }
+      if (metadata.issuer !== issuer) throw new Error(`the metadata at ${url} names another issuer`);
+      return checkRemoteUrl(metadata.jwks_uri, `jwks_uri in the metadata at ${url}`, options.allowHttp);
+    }
+    throw new Error(`no metadata found for ${issuer}`, { cause: lastError });
+  }
+
+  function jwksUriFor(issuer: string): Promise<string> {
+    const known = discovered.get(issuer);
+    if (known !== undefined) return Promise.resolve(known);
+    let pending = discovering.get(issuer);
+    if (!pending) {
+      pending = discover(issuer).then(
+        (uri) => { discovered.set(issuer, uri); return uri; },
+      ).finally(() => discovering.delete(issuer));
+      discovering.set(issuer, pending);
+    }
+    return pending;
+  }
+
+  const fixed = options.jwksUri === undefined ? undefined : keySetFor(options.jwksUri);
+
+  async function getKey(request: KeyRequest): Promise<VerificationKey> {
+    if (fixed) return fixed.getKey(request.kid);
+    let uri: string;
+    try {
+      uri = await jwksUriFor(request.issuer);
+    } catch (err) {
+      throw new TemporarilyUnavailableError('the issuer metadata is unavailable', { cause: err, headers: RETRY_AFTER });
+    }
+    return keySetFor(uri).getKey(request.kid);
+  }
+
+  return { getKey };
+}
