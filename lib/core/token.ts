@@ -67,11 +67,11 @@ const encodeJson = (value: unknown): string => Buffer.from(JSON.stringify(value)
  * The JWS compact serialisation (RFC 7515 §7.1) is assembled here and signed with node:crypto
  * directly rather than through jsonwebtoken, for two measured reasons: jsonwebtoken re-validates
  * its options and the payload on every call (about half the cost of an ES256 token), and it signs
- * RSA synchronously on the event loop. ES256 is signed synchronously (a P-256 signature takes
- * tens of microseconds, less than a hop to the thread pool) with the IEEE P1363 `r || s` encoding
- * JWS requires (RFC 7518 §3.4). RS256 and PS256 (about a millisecond each) go through
- * `crypto.sign`'s callback form, which runs in libuv's thread pool and keeps the event loop free
- * to accept requests. Verification still goes through jsonwebtoken, as everywhere else.
+ * synchronously on the event loop. Every algorithm goes through `crypto.sign`'s callback form,
+ * which runs in libuv's thread pool: for RSA (about a millisecond a signature) that is the
+ * difference between blocking and not, and even a P-256 signature took 15% of the event loop in
+ * the benchmark's profile when signed synchronously. ES256 uses the IEEE P1363 `r || s` encoding
+ * JWS requires (RFC 7518 §3.4). Verification still goes through jsonwebtoken.
  */
 export function createTokenSigner(key: SigningKeyHandle): TokenSigner {
   const encodedHeader = encodeJson({ alg: key.alg, typ: 'at+jwt', kid: key.kid });
