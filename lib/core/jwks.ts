@@ -1,6 +1,7 @@
 import { createPublicKey } from 'node:crypto';
 import jwksRsa from 'jwks-rsa';
 import { InvalidTokenError, TemporarilyUnavailableError } from '../errors.js';
+import { discoverMetadata, fetchJson } from './metadata.js';
 import type { KeyRequest, VerificationKey } from './verify.js';
 
 /** A `fetch` as the platform provides it; hosts may pass their own (proxy, mTLS, instrumentation). */
@@ -53,23 +54,6 @@ export function checkRemoteUrl(value: unknown, what: string, allowHttp: boolean)
     throw new TypeError(`${what} must use https (http only on loopback hosts, or with allowHttp)`);
   }
   return value;
-}
-
-/**
- * The metadata locations to try for an issuer, in order: OpenID Connect Discovery 1.0 §4
- * (`/.well-known/openid-configuration` appended), RFC 8414 §3.1 (`/.well-known/oauth-authorization-server`
- * inserted before the issuer's path) and the appended form of the latter, which several servers
- * (and this package's router, mounted at the issuer path) answer.
- */
-export function metadataUrls(issuer: string): string[] {
-  const url = new URL(issuer);
-  const trimmed = issuer.replace(/\/+$/, '');
-  const path = url.pathname.replace(/\/+$/, '');
-  return [...new Set([
-    `${trimmed}/.well-known/openid-configuration`,
-    `${url.origin}/.well-known/oauth-authorization-server${path}`,
-    `${trimmed}/.well-known/oauth-authorization-server`,
-  ])];
 }
 
 interface KeySet {
@@ -183,18 +167,6 @@ function withDeadline<T>(promise: Promise<T>, ms: number): Promise<T> {
   return Promise.race([promise, deadline]).finally(() => clearTimeout(timer));
 }
 
-async function fetchJson(fetchFn: FetchFunction, url: string, timeout: number): Promise<{ keys?: unknown } & Record<string, unknown>> {
-  const res = await fetchFn(url, {
-    headers: { accept: 'application/json' },
-    redirect: 'error',
-    signal: AbortSignal.timeout(timeout),
-  });
-  if (!res.ok) throw Object.assign(new Error(`HTTP ${res.status} from ${url}`), { status: res.status });
-  const body: unknown = await res.json();
-  if (body === null || typeof body !== 'object' || Array.isArray(body)) throw new Error(`${url} did not answer a JSON object`);
-  return body as Record<string, unknown>;
-}
-
 /**
  * Creates the key source of a resource server: one remote key set (one jwks-rsa client) per JWKS
  * URI, whether given or discovered, shared by every token and route that uses it.
@@ -226,24 +198,8 @@ export function createKeySource(options: KeySourceOptions): KeySource {
   }
 
   async function discover(issuer: string): Promise<string> {
-    let lastError: unknown;
-    for (const url of metadataUrls(issuer)) {
-      let metadata: Record<string, unknown>;
-      try {
-        metadata = await fetchJson(fetchFn, url, options.timeout);
-      } catch (err) {
-        const status = (err as { status?: unknown }).status;
-        // A 4xx means "not here": try the next well-known location. Anything else is an outage.
-        if (typeof status === 'number' && status >= 400 && status < 500) {
-          lastError = err;
-          continue;
-        }
-        throw err;
-      }
-      if (metadata.issuer !== issuer) throw new Error(`the metadata at ${url} names another issuer`);
-      return checkRemoteUrl(metadata.jwks_uri, `jwks_uri in the metadata at ${url}`, options.allowHttp);
-    }
-    throw new Error(`no metadata found for ${issuer}`, { cause: lastError });
+    const { metadata, url } = await discoverMetadata(fetchFn, issuer, options.timeout);
+    return checkRemoteUrl(metadata.jwks_uri, `jwks_uri in the metadata at ${url}`, options.allowHttp);
   }
 
   function jwksUriFor(issuer: string): Promise<string> {

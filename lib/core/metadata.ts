@@ -1,0 +1,67 @@
+import type { FetchFunction } from './jwks.js';
+
+/**
+ * The metadata locations to try for an issuer, in order: OpenID Connect Discovery 1.0 §4
+ * (`/.well-known/openid-configuration` appended), RFC 8414 §3.1 (`/.well-known/oauth-authorization-server`
+ * inserted before the issuer's path) and the appended form of the latter, which several servers
+ * (and this package's router, mounted at the issuer path) answer.
+ */
+export function metadataUrls(issuer: string): string[] {
+  const url = new URL(issuer);
+  const trimmed = issuer.replace(/\/+$/, '');
+  const path = url.pathname.replace(/\/+$/, '');
+  return [...new Set([
+    `${trimmed}/.well-known/openid-configuration`,
+    `${url.origin}/.well-known/oauth-authorization-server${path}`,
+    `${trimmed}/.well-known/oauth-authorization-server`,
+  ])];
+}
+
+/**
+ * GETs `url` and returns its JSON object body. A non-2xx answer throws an error with `status`;
+ * redirects are refused and the request is abandoned after `timeout` milliseconds.
+ */
+export async function fetchJson(fetchFn: FetchFunction, url: string, timeout: number): Promise<Record<string, unknown>> {
+  const res = await fetchFn(url, {
+    headers: { accept: 'application/json' },
+    redirect: 'error',
+    signal: AbortSignal.timeout(timeout),
+  });
+  if (!res.ok) {
+    await res.body?.cancel();
+    throw Object.assign(new Error(`HTTP ${res.status} from ${url}`), { status: res.status });
+  }
+  const body: unknown = await res.json();
+  if (body === null || typeof body !== 'object' || Array.isArray(body)) throw new Error(`${url} did not answer a JSON object`);
+  return body as Record<string, unknown>;
+}
+
+/**
+ * Reads an issuer's metadata (OpenID Connect Discovery 1.0 §4, RFC 8414 §3) from the first
+ * location of {@link metadataUrls} that answers. A 4xx means "not here" and the next location is
+ * tried; anything else is an outage and throws. The document's `issuer` must equal `issuer`
+ * exactly (RFC 8414 §3.3, OpenID Connect Discovery §4.3).
+ *
+ * @returns The metadata object and the URL it came from.
+ */
+export async function discoverMetadata(
+  fetchFn: FetchFunction, issuer: string, timeout: number,
+): Promise<{ metadata: Record<string, unknown>; url: string }> {
+  let lastError: unknown;
+  for (const url of metadataUrls(issuer)) {
+    let metadata: Record<string, unknown>;
+    try {
+      metadata = await fetchJson(fetchFn, url, timeout);
+    } catch (err) {
+      const status = (err as { status?: unknown }).status;
+      if (typeof status === 'number' && status >= 400 && status < 500) {
+        lastError = err;
+        continue;
+      }
+      throw err;
+    }
+    if (metadata.issuer !== issuer) throw new Error(`the metadata at ${url} names another issuer`);
+    return { metadata, url };
+  }
+  throw new Error(`no metadata found for ${issuer}`, { cause: lastError });
+}
