@@ -202,3 +202,81 @@ export const errorClasses = {
 export function isOAuthError(value: unknown): value is OAuthError {
   return value instanceof OAuthError;
 }
+
+/**
+ * What went wrong with a token request made by the caller ({@link TokenRequestError.reason}):
+ *
+ * - `oauth_error`: the token endpoint answered an RFC 6749 §5.2 error (`error` holds its code)
+ * - `http_error`: a non-200 answer without an OAuth error body (a proxy's 502, an HTML page)
+ * - `invalid_response`: a 200 that is not a usable RFC 6749 §5.1 Bearer token response
+ * - `network_error`: no answer (connection refused or reset, DNS failure)
+ * - `timeout`: no complete answer within the request timeout
+ * - `discovery_failed`: the issuer's metadata could not be read or names no token endpoint
+ */
+export type TokenRequestFailure =
+  | 'oauth_error'
+  | 'http_error'
+  | 'invalid_response'
+  | 'network_error'
+  | 'timeout'
+  | 'discovery_failed';
+
+/** Fields of a {@link TokenRequestError}. */
+export interface TokenRequestErrorDetails {
+  reason: TokenRequestFailure;
+  tokenUrl: string;
+  clientId: string;
+  status?: number | undefined;
+  error?: string | undefined;
+  description?: string | undefined;
+  retryAfter?: number | undefined;
+  retryable: boolean;
+  cause?: unknown;
+}
+
+/**
+ * A token request made by the caller ({@link tokenClient}) failed. One class for every remote
+ * failure, as oauth4webapi does, carrying the server's `error`, its sanitised description and the
+ * HTTP status. It never holds the client secret, the private key, an assertion or a token.
+ *
+ * `retryable` tells whether the caller retried (or would retry) it: 5xx, 429, 408, network errors
+ * and timeouts are retryable; `invalid_client`, `invalid_scope` and every other 4xx fail fast.
+ *
+ * @example
+ * ```ts
+ * try { await reports.getToken(); } catch (err) {
+ *   if (err instanceof TokenRequestError && err.error === 'invalid_client') alertOps('rotate the secret');
+ * }
+ * ```
+ */
+export class TokenRequestError extends Error {
+  /** What kind of failure this is. */
+  readonly reason: TokenRequestFailure;
+  /** The token endpoint URL (it never holds credentials: URLs with userinfo are refused at creation). */
+  readonly tokenUrl: string;
+  /** The client id the request was made for. */
+  readonly clientId: string;
+  /** The HTTP status of the answer, when there was one. */
+  readonly status: number | undefined;
+  /** The server's RFC 6749 §5.2 `error` code, when it sent one. */
+  readonly error: string | undefined;
+  /** The server's `error_description`, sanitised as {@link sanitizeDescription} does. */
+  readonly description: string | undefined;
+  /** The server's `Retry-After`, in seconds, when it sent one. */
+  readonly retryAfter: number | undefined;
+  /** Whether the failure may pass by itself (5xx, 429, 408, network, timeout). */
+  readonly retryable: boolean;
+
+  constructor(message: string, details: TokenRequestErrorDetails) {
+    super(message, details.cause === undefined ? undefined : { cause: details.cause });
+    this.name = 'TokenRequestError';
+    this.reason = details.reason;
+    this.tokenUrl = details.tokenUrl;
+    this.clientId = details.clientId;
+    this.status = details.status;
+    this.error = details.error;
+    this.description = details.description === undefined ? undefined : sanitizeDescription(details.description);
+    this.retryAfter = details.retryAfter;
+    this.retryable = details.retryable;
+  }
+}

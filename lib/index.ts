@@ -1,9 +1,9 @@
 export {
   OAuthError, InvalidRequestError, InvalidClientError, InvalidGrantError, UnauthorizedClientError,
   UnsupportedGrantTypeError, InvalidScopeError, InvalidTargetError, InvalidTokenError, InsufficientScopeError,
-  ServerError, TemporarilyUnavailableError, errorClasses, isOAuthError, sanitizeDescription,
+  ServerError, TemporarilyUnavailableError, errorClasses, isOAuthError, sanitizeDescription, TokenRequestError,
 } from './errors.js';
-export type { OAuthErrorCode, OAuthErrorOptions } from './errors.js';
+export type { OAuthErrorCode, OAuthErrorOptions, TokenRequestFailure, TokenRequestErrorDetails } from './errors.js';
 
 export { parseScope, formatScope, isScopeToken } from './core/scope.js';
 export { generateClientSecret, hashSecret, isWellFormedSecret, SECRET_PREFIX } from './core/secrets.js';
@@ -43,3 +43,16 @@ export type {
   VerifiedAccessToken, AccessTokenClaims, AccessTokenHeader, AsymmetricAlgorithm, ClaimRequirement, ScopeMatch,
 } from './core/verify.js';
 export type { FetchFunction } from './core/jwks.js';
+
+export { tokenClient, AccessToken } from './client/token-client.js';
+export type {
+  TokenClient, TokenClientEvents, TokenClientEventMap, TokenFetchedEvent, RefreshFailedEvent, RetryScheduledEvent,
+  TokenRejectedEvent, CacheErrorEvent,
+} from './client/token-client.js';
+export { tokenClients } from './client/token-clients.js';
+export type { TokenClients, SharedTokenClientOptions } from './client/token-clients.js';
+export type { TokenClientOptions, RetryOptions, ReplayPolicy, CallerFetch } from './client/options.js';
+export type { CallerAuthMethod, AssertionAlgorithm } from './client/token-request.js';
+export { memoryTokenCache } from './client/cache.js';
+export type { TokenCache, MemoryTokenCacheOptions } from './client/cache.js';
+export type { AxiosLike } from './client/adapters.js';

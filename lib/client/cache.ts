@@ -1,0 +1,149 @@
+import { createCipheriv, createDecipheriv, createHash, hkdfSync, randomBytes } from 'node:crypto';
+
+/**
+ * Where a {@link tokenClient} keeps tokens so that they outlive one call and, with a shared
+ * cache, one process. Entries are opaque strings: the client seals each token (AES-256-GCM with a
+ * key derived from the client's credential) before it reaches a cache, so a cache's contents are
+ * useless to whoever reads them without that credential, and a different credential for the same
+ * client id never sees another's token.
+ *
+ * A cache is shared by every client given the same instance; keys are derived from the token URL,
+ * client id, a hash of the credential, scope and audience, so clients never see each other's entries.
+ *
+ * Implement it to keep tokens elsewhere; {@link memoryTokenCache}, {@link knexTokenCache} and
+ * {@link redisTokenCache} are the bundled ones.
+ */
+export interface TokenCache {
+  /** The entry under `key`, or `undefined` when there is none or it has expired. */
+  get(key: string): Promise<string | undefined>;
+  /** Stores `value` under `key` until `expiresAt` (milliseconds since the epoch), replacing any entry. */
+  set(key: string, value: string, expiresAt: number): Promise<void>;
+  /**
+   * Removes the entry under `key`, only while it still equals `value` when `value` is given (so that
+   * dropping a rejected token never drops the fresh one another process has just stored).
+   */
+  delete(key: string, value?: string): Promise<void>;
+  /**
+   * Optional: takes a lock on `key` for at most `ttl` milliseconds, across every process sharing
+   * the cache, so that one of them fetches the token while the others wait for it. Resolves to a
+   * release function, or `undefined` when another holder has it.
+   */
+  lock?(key: string, ttl: number): Promise<(() => Promise<void>) | undefined>;
+}
+
+/** Options of {@link memoryTokenCache}. */
+export interface MemoryTokenCacheOptions {
+  /** Most entries kept; the oldest entry is dropped beyond it. Default 1000. */
+  maxEntries?: number;
+  /** Current time in milliseconds since the epoch. Default `Date.now`. For tests. */
+  clock?: () => number;
+}
+
+/**
+ * A token cache in this process's memory: the default of {@link tokenClient}. Pass one instance
+ * to several clients to let clients with the same credentials, scope and audience share tokens.
+ *
+ * @example
+ * ```ts
+ * const cache = memoryTokenCache();
+ * const a = tokenClient({ ...options, cache });
+ * ```
+ */
+export function memoryTokenCache(options: MemoryTokenCacheOptions = {}): TokenCache {
+  const maxEntries = options.maxEntries ?? 1000;
+  if (!Number.isInteger(maxEntries) || maxEntries < 1) throw new TypeError('maxEntries must be a positive integer');
+  const clock = options.clock ?? Date.now;
+  const entries = new Map<string, { value: string; expiresAt: number }>();
+  return {
+    get(key) {
+      const entry = entries.get(key);
+      if (entry === undefined) return Promise.resolve(undefined);
+      if (entry.expiresAt <= clock()) {
+        entries.delete(key);
+        return Promise.resolve(undefined);
+      }
+      return Promise.resolve(entry.value);
+    },
+    set(key, value, expiresAt) {
+      entries.delete(key);
+      entries.set(key, { value, expiresAt });
+      if (entries.size > maxEntries) {
+        const oldest = entries.keys().next();
+        if (oldest.done !== true) entries.delete(oldest.value);
+      }
+      return Promise.resolve();
+    },
+    delete(key, value) {
+      if (value === undefined || entries.get(key)?.value === value) entries.delete(key);
+      return Promise.resolve();
+    },
+  };
+}
+
+/** A token as the client keeps it. Times in milliseconds since the epoch. */
+export interface CachedToken {
+  accessToken: string;
+  tokenType: string;
+  scope: string;
+  /** When the client received it. */
+  issuedAt: number;
+  expiresAt: number;
+}
+
+/** The keys a client derives from its credential: one names its cache entry, one seals it. */
+export interface CacheKeys {
+  /** The cache key: `m2m:token:` and 64 hex characters. */
+  id: string;
+  seal(token: CachedToken): string;
+  /** The token, or `undefined` when `value` was not sealed by this credential or is malformed. */
+  open(value: string): CachedToken | undefined;
+}
+
+const SEAL_VERSION = 'v1';
+
+/**
+ * Derives a client's cache key and sealing key. `parts` identify what the token is for (token URL,
+ * client id, scope, audience); `credential` is the secret or private key, fed through HKDF-SHA256
+ * so that neither the key nor the id reveal it (it is a high-entropy secret: a fast KDF is enough).
+ */
+export function deriveCacheKeys(credential: string, parts: readonly string[]): CacheKeys {
+  const what = JSON.stringify(parts);
+  const master = Buffer.from(hkdfSync('sha256', credential, 'express-m2m token cache', what, 64));
+  const id = `m2m:token:${createHash('sha256').update(master.subarray(0, 32)).digest('hex')}`;
+  const sealKey = master.subarray(32);
+  const aad = Buffer.from(id);
+  return {
+    id,
+    seal(token) {
+      const iv = randomBytes(12);
+      const cipher = createCipheriv('aes-256-gcm', sealKey, iv);
+      cipher.setAAD(aad);
+      const body = Buffer.concat([cipher.update(JSON.stringify([
+        token.accessToken, token.tokenType, token.scope, token.issuedAt, token.expiresAt,
+      ]), 'utf8'), cipher.final()]);
+      return `${SEAL_VERSION}.${iv.toString('base64url')}.${body.toString('base64url')}.${cipher.getAuthTag().toString('base64url')}`;
+    },
+    open(value) {
+      const parts = value.split('.');
+      if (parts.length !== 4 || parts[0] !== SEAL_VERSION) return undefined;
+      try {
+        const iv = Buffer.from(parts[1] ?? '', 'base64url');
+        const tag = Buffer.from(parts[3] ?? '', 'base64url');
+        // A full-length tag only: GCM accepts truncated tags, which a cache writer could forge.
+        if (iv.length !== 12 || tag.length !== 16) return undefined;
+        const decipher = createDecipheriv('aes-256-gcm', sealKey, iv, { authTagLength: 16 });
+        decipher.setAAD(aad);
+        decipher.setAuthTag(tag);
+        const plain = Buffer.concat([decipher.update(Buffer.from(parts[2] ?? '', 'base64url')), decipher.final()]);
+        const fields: unknown = JSON.parse(plain.toString('utf8'));
+        if (!Array.isArray(fields) || fields.length !== 5) return undefined;
+        const [accessToken, tokenType, scope, issuedAt, expiresAt] = fields as unknown[];
+        if (typeof accessToken !== 'string' || typeof tokenType !== 'string' || typeof scope !== 'string'
+          || typeof issuedAt !== 'number' || typeof expiresAt !== 'number') return undefined;
+        return { accessToken, tokenType, scope, issuedAt, expiresAt };
+      } catch {
+        return undefined;
+      }
+    },
+  };
+}

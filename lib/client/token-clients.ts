@@ -1,0 +1,70 @@
+import { tokenClient, type TokenClient } from './token-client.js';
+import type { TokenClientOptions } from './options.js';
+
+/** Options shared by every registration of {@link tokenClients}; a registration's own options win. */
+export type SharedTokenClientOptions = Partial<Omit<TokenClientOptions, 'clientId' | 'clientSecret' | 'privateKey'>>;
+
+/** The clients returned by {@link tokenClients}: one property per registration, and `get(name)`. */
+export type TokenClients<Name extends string> = { readonly [K in Name]: TokenClient } & {
+  /**
+   * The client registered under `name`.
+   *
+   * @throws Error naming the unknown registration.
+   */
+  get(name: string): TokenClient;
+  /** The registration names. */
+  names(): Name[];
+};
+
+/**
+ * Named registrations for a service that calls several APIs, as Spring's
+ * ClientRegistrationRepository holds them: one {@link tokenClient} per name, each with its own
+ * token, all validated at once (a TypeError names the registration at fault).
+ *
+ * @example
+ * ```ts
+ * const apis = tokenClients({
+ *   reports: { clientId: 'nightly', clientSecret: reportsSecret, scope: 'reports:read', audience: 'https://reports.internal' },
+ *   billing: { clientId: 'nightly', clientSecret: billingSecret, scope: 'invoices:read', audience: 'https://billing.internal' },
+ * }, { tokenUrl: 'https://auth.internal/oauth/token', cache: redisTokenCache(redis) });
+ * await apis.reports.fetch('https://reports.internal/reports');
+ * ```
+ */
+export function tokenClients<Name extends string>(
+  registrations: Record<Name, TokenClientOptions | Omit<TokenClientOptions, keyof SharedTokenClientOptions> & SharedTokenClientOptions>,
+  shared: SharedTokenClientOptions = {},
+): TokenClients<Name> {
+  if (registrations === null || typeof registrations !== 'object') throw new TypeError('tokenClients needs an object of registrations');
+  if (shared === null || typeof shared !== 'object') throw new TypeError('the shared options must be an object');
+  const names = Object.keys(registrations) as Name[];
+  if (names.length === 0) throw new TypeError('tokenClients needs at least one registration');
+  const clients = new Map<string, TokenClient>();
+  for (const name of names) {
+    if (name === 'get' || name === 'names') throw new TypeError(`a registration cannot be named ${name}`);
+    const own = registrations[name] as TokenClientOptions;
+    if (own === null || typeof own !== 'object') throw new TypeError(`registration ${JSON.stringify(name)} must be an object`);
+    const merged = { ...shared, ...own } as TokenClientOptions;
+    // Exactly one endpoint: a registration's own tokenUrl or issuer replaces a shared one.
+    if (own.tokenUrl !== undefined || own.issuer !== undefined) {
+      delete merged.tokenUrl;
+      delete merged.issuer;
+      if (own.tokenUrl !== undefined) merged.tokenUrl = own.tokenUrl;
+      if (own.issuer !== undefined) merged.issuer = own.issuer;
+    }
+    try {
+      clients.set(name, tokenClient(merged));
+    } catch (err) {
+      throw new TypeError(`registration ${JSON.stringify(name)}: ${(err as Error).message}`, { cause: err });
+    }
+  }
+  const result = {
+    get(name: string): TokenClient {
+      const client = clients.get(name);
+      if (client === undefined) throw new Error(`no token client is registered as ${JSON.stringify(String(name).slice(0, 60))}`);
+      return client;
+    },
+    names: () => [...names],
+  };
+  for (const [name, client] of clients) Object.defineProperty(result, name, { value: client, enumerable: true });
+  return result as TokenClients<Name>;
+}
