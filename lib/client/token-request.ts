@@ -184,6 +184,11 @@ export async function requestToken(config: TokenRequestConfig): Promise<CachedTo
     if (name === 'TimeoutError' || name === 'AbortError') {
       throw failure(config, 'timeout', `no answer within ${config.timeout} ms`, { retryable: true });
     }
+    const cause = (err as { cause?: { message?: unknown } }).cause;
+    if (typeof cause?.message === 'string' && cause.message.includes('redirect')) {
+      // A token request is never sent on to another location: the credentials would go with it.
+      throw failure(config, 'http_error', 'the token endpoint answered with a redirect, which is not followed', { retryable: false });
+    }
     // The cause (an undici error) names the host and the system error; it holds no request body.
     throw failure(config, 'network_error', 'the token endpoint could not be reached', { retryable: true, cause: err });
   }
