@@ -82,11 +82,16 @@ export function authorizedFetch(source: TokenSource & {
  * types are not imported). An `AxiosInstance` from axios 1.x fits.
  */
 export interface AxiosLike {
+  // axios types its interceptor callbacks as function-typed properties taking and returning its own
+  // config type, which cannot be named here without importing axios: `any` is the only parameter
+  // and return type that every axios 1.x instance fits.
+  /* eslint-disable @typescript-eslint/no-explicit-any */
   interceptors: {
-    request: { use(onFulfilled: (config: never) => unknown): number };
-    response: { use(onFulfilled: undefined, onRejected: (error: never) => unknown): number };
+    request: { use(onFulfilled: (config: any) => any): number };
+    response: { use(onFulfilled: undefined, onRejected: (error: any) => any): number };
   };
-  request(config: never): Promise<unknown>;
+  request(config: any): Promise<unknown>;
+  /* eslint-enable @typescript-eslint/no-explicit-any */
 }
 
 const REPLAYED = 'expressM2mReplayed';
@@ -128,7 +133,7 @@ export function attachToAxios<T extends AxiosLike>(instance: T, source: TokenSou
   instance.interceptors.request.use((async (config: { headers?: unknown }) => {
     setAuthorization(config, `Bearer ${await source.token()}`);
     return config;
-  }) as (config: never) => unknown);
+  }));
   instance.interceptors.response.use(undefined, (async (error: { response?: { status?: number; headers?: unknown }; config?: Record<string, unknown> }) => {
     const { response, config } = error ?? {};
     if (response?.status !== 401 || config === undefined || !isInvalidTokenChallenge(headerOf(response.headers, 'www-authenticate'))) {
@@ -142,7 +147,7 @@ export function attachToAxios<T extends AxiosLike>(instance: T, source: TokenSou
     source.rejected({ url: describeUrl(String(config.url ?? ''), typeof config.baseURL === 'string' ? config.baseURL : undefined), method, replayed: replay });
     if (!replay) throw error;
     if (token !== undefined) await source.token(token);
-    return instance.request({ ...config, [REPLAYED]: true } as never);
-  }) as (error: never) => unknown);
+    return instance.request({ ...config, [REPLAYED]: true });
+  }));
   return instance;
 }

@@ -34,15 +34,15 @@ export interface RetryOptions {
  */
 export interface TokenClientOptions {
   /** The token endpoint. */
-  tokenUrl?: string;
+  tokenUrl?: string | undefined;
   /** The issuer whose metadata (RFC 8414, OpenID Connect Discovery) names the token endpoint; read once, when first needed. */
-  issuer?: string;
+  issuer?: string | undefined;
   /** The client id. */
   clientId: string;
   /** The client secret, for `client_secret_basic` (the default) and `client_secret_post`. */
-  clientSecret?: string;
+  clientSecret?: string | undefined;
   /** The private key for `private_key_jwt` (RFC 7523): a KeyObject, a PEM string or a private JWK. */
-  privateKey?: KeyObject | string | JsonWebKey;
+  privateKey?: KeyObject | string | JsonWebKey | undefined;
   /** Default: `client_secret_basic` with a secret, `private_key_jwt` with a key. */
   authMethod?: CallerAuthMethod;
   /** The assertion's `alg`. Default from the key: RS256 (RSA), PS256 (RSA-PSS), ES256/ES384/ES512 (P-256/384/521). */
