@@ -38,7 +38,11 @@ export function closeServer(server: Server): Promise<void> {
 export async function startIssuerService(config: ExampleConfig, log = console.log): Promise<Service & { issuer: string }> {
   const issuer = `http://${config.host === '0.0.0.0' ? '127.0.0.1' : config.host}:${config.issuerPort}/oauth`;
   mkdirSync(dirname(config.databaseFile), { recursive: true });
-  const knex = knexFactory({ client: 'sqlite3', connection: { filename: config.databaseFile }, useNullAsDefault: true });
+  const knex = knexFactory({
+    client: 'sqlite3', connection: { filename: config.databaseFile }, useNullAsDefault: true,
+    // SQLite leaves foreign keys off unless asked; the store relies on them to delete a client's secrets with it.
+    pool: { afterCreate: (conn: { run(sql: string, done: (err: Error | null) => void): void }, done: (err: Error | null) => void) => conn.run('PRAGMA foreign_keys = ON', done) },
+  });
   const store = createKnexStore(knex);
   await store.migrate();
 
