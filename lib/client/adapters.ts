@@ -88,9 +88,10 @@ export interface AxiosLike {
   /* eslint-disable @typescript-eslint/no-explicit-any */
   interceptors: {
     request: { use(onFulfilled: (config: any) => any): number };
-    response: { use(onFulfilled: undefined, onRejected: (error: any) => any): number };
+    response: { use(onFulfilled: (response: any) => any, onRejected: (error: any) => any): number };
   };
   request(config: any): Promise<unknown>;
+  getUri?(config?: any): string;
   /* eslint-enable @typescript-eslint/no-explicit-any */
 }
 
@@ -134,20 +135,53 @@ export function attachToAxios<T extends AxiosLike>(instance: T, source: TokenSou
     setAuthorization(config, `Bearer ${await source.token()}`);
     return config;
   }));
-  instance.interceptors.response.use(undefined, (async (error: { response?: { status?: number; headers?: unknown }; config?: Record<string, unknown> }) => {
-    const { response, config } = error ?? {};
+
+  /** The replayed response, or `undefined` when the 401 is not about the token or may not be replayed. */
+  async function afterRefusal(response: AxiosResponseLike | undefined, config: Record<string, unknown> | undefined): Promise<{ replayed: unknown } | undefined> {
     if (response?.status !== 401 || config === undefined || !isInvalidTokenChallenge(headerOf(response.headers, 'www-authenticate'))) {
-      throw error;
+      return undefined;
     }
     const sent = headerOf(config.headers, 'authorization');
     const token = sent?.startsWith('Bearer ') === true ? sent.slice(7) : undefined;
     if (token !== undefined) await source.invalidate(token);
     const method = String(config.method ?? 'get').toUpperCase();
     const replay = config[REPLAYED] !== true && replayAllowed(source.replay, method) && axiosBodyRereadable(config.data);
-    source.rejected({ url: describeUrl(String(config.url ?? ''), typeof config.baseURL === 'string' ? config.baseURL : undefined), method, replayed: replay });
-    if (!replay) throw error;
+    source.rejected({ url: axiosUrl(instance, config), method, replayed: replay });
+    if (!replay) return undefined;
     if (token !== undefined) await source.token(token);
-    return instance.request({ ...config, [REPLAYED]: true });
-  }));
+    return { replayed: await instance.request({ ...config, [REPLAYED]: true }) };
+  }
+
+  instance.interceptors.response.use(
+    // A host whose validateStatus accepts 401 sees the refusal here, not as an error.
+    (async (response: AxiosResponseLike & { config?: Record<string, unknown> }) => {
+      const replay = await afterRefusal(response, response?.config);
+      return replay === undefined ? response : replay.replayed;
+    }),
+    (async (error: { response?: AxiosResponseLike; config?: Record<string, unknown> }) => {
+      const replay = await afterRefusal(error?.response, error?.config);
+      if (replay === undefined) throw error;
+      return replay.replayed;
+    }),
+  );
   return instance;
+}
+
+interface AxiosResponseLike {
+  status?: number;
+  headers?: unknown;
+}
+
+/** The URL as axios sends it (baseURL and url joined its way), without the query. */
+function axiosUrl(instance: AxiosLike, config: Record<string, unknown>): string {
+  if (typeof instance.getUri === 'function') {
+    try {
+      return describeUrl(instance.getUri(config));
+    } catch {
+      // fall through to the plain join
+    }
+  }
+  const base = typeof config.baseURL === 'string' ? config.baseURL.replace(/\/+$/, '') : '';
+  const url = String(config.url ?? '');
+  return describeUrl(/^[a-z][a-z\d+.-]*:/i.test(url) || base === '' ? url : `${base}/${url.replace(/^\/+/, '')}`);
 }

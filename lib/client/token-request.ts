@@ -84,7 +84,6 @@ function createAssertion(config: TokenRequestConfig): string {
     exp: now + 60,
   }, config.privateKey as KeyObject, {
     algorithm: config.assertionAlgorithm ?? 'RS256',
-    noTimestamp: true,
     ...(config.keyId === undefined ? {} : { keyid: config.keyId }),
   });
 }
