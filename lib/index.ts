@@ -56,3 +56,7 @@ export type { CallerAuthMethod, AssertionAlgorithm } from './client/token-reques
 export { memoryTokenCache } from './client/cache.js';
 export type { TokenCache, MemoryTokenCacheOptions } from './client/cache.js';
 export type { AxiosLike } from './client/adapters.js';
+export { redisTokenCache } from './client/redis-cache.js';
+export type { RedisLike, RedisTokenCacheOptions } from './client/redis-cache.js';
+export { knexTokenCache } from './client/knex-cache.js';
+export type { KnexTokenCache, KnexTokenCacheOptions } from './client/knex-cache.js';

@@ -310,8 +310,15 @@ export function tokenClient(options: TokenClientOptions): TokenClient {
       await sleep(25 + Math.random() * 50);
       const entry = await fromCache(rejected, refresh);
       if (entry) return { entry };
-      const release = await cached('lock', () => cache.lock?.(lockKey, opts.lockTimeout) ?? Promise.resolve(undefined), undefined);
-      if (release) return { release };
+      // A lock that fails while waiting ends the wait: fetch without it rather than stall.
+      const release = await cached('lock', () => cache.lock?.(lockKey, opts.lockTimeout) ?? Promise.resolve(undefined), async () => {});
+      if (release) {
+        // The holder may have stored its token and let go between the read above and this lock.
+        const late = await fromCache(rejected, refresh);
+        if (late === undefined) return { release };
+        await cached('unlock', release, undefined);
+        return { entry: late };
+      }
     }
     return {};
   }
