@@ -1,8 +1,7 @@
 // One guarded Express 5 app in its own process: GET /reports behind the guard named in the spec,
 // requiring the scope reports:read, answering the same JSON. Started by bench/guard.ts through
 // fork(); never imported.
-import type { Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { createServer } from 'node:http';
 import express, { type NextFunction, type Request, type RequestHandler, type Response } from 'express';
 import { expressjwt } from 'express-jwt';
 import { auth, requiredScopes } from 'express-oauth2-jwt-bearer';
@@ -10,7 +9,8 @@ import jwksRsa from 'jwks-rsa';
 import { Passport } from 'passport';
 import { ExtractJwt, Strategy as JwtStrategy } from 'passport-jwt';
 import type * as M2M from '../lib/index.js';
-import { AUDIENCE, ISSUER, REPORT, SCOPE, serveGuardChild, type GuardSpec, type StartedGuard } from './guard-support.js';
+import { AUDIENCE, ISSUER, REPORT, SCOPE, type GuardInfo, type GuardSpec } from './guard-support.js';
+import { closeServer, listenOnLoopback, serveProcess, type StartedProcess } from './support.js';
 
 // The compiled package (npm run build), as users run it.
 const { createResourceServer } = (await import(new URL('../dist/lib/index.js', import.meta.url).href)) as typeof M2M;
@@ -32,10 +32,10 @@ const renderError = (err: { status?: number }, _req: Request, res: Response, _ne
 /** jwks-rsa as its README configures it for express-jwt and passport-jwt. */
 const jwksOptions = (spec: GuardSpec) => ({ jwksUri: spec.jwksUri, cache: true, rateLimit: true, jwksRequestsPerMinute: 10 });
 
-function guardFor(spec: GuardSpec): { handlers: RequestHandler[]; verifications(): number | undefined } {
+function guardFor(spec: GuardSpec): { handlers: RequestHandler[]; verifications?: () => number } {
   switch (spec.kind) {
     case 'ceiling':
-      return { handlers: [], verifications: () => undefined };
+      return { handlers: [] };
     case 'express-m2m': {
       // Default options. The claims check only counts signature verifications (it runs for a
       // token that misses the verified-token cache, never for a hit), so the parent can report them.
@@ -49,7 +49,6 @@ function guardFor(spec: GuardSpec): { handlers: RequestHandler[]; verifications(
     case 'express-oauth2-jwt-bearer':
       return {
         handlers: [auth({ issuer: ISSUER, audience: AUDIENCE, jwksUri: spec.jwksUri, tokenSigningAlg: spec.alg }), requiredScopes(SCOPE)],
-        verifications: () => undefined,
       };
     case 'express-jwt':
       return {
@@ -59,7 +58,6 @@ function guardFor(spec: GuardSpec): { handlers: RequestHandler[]; verifications(
           }),
           scopeCheck((req) => (req as Request & { auth?: unknown }).auth),
         ],
-        verifications: () => undefined,
       };
     case 'passport-jwt': {
       const passport = new Passport();
@@ -70,27 +68,21 @@ function guardFor(spec: GuardSpec): { handlers: RequestHandler[]; verifications(
       }, (payload: unknown, done: (err: unknown, user?: unknown) => void) => done(null, payload)));
       return {
         handlers: [passport.initialize(), passport.authenticate('jwt', { session: false }), scopeCheck((req) => req.user)],
-        verifications: () => undefined,
       };
     }
   }
 }
 
-serveGuardChild(async (spec): Promise<StartedGuard> => {
+serveProcess(async (spec: GuardSpec): Promise<StartedProcess<GuardInfo>> => {
   const app = express();
   const guard = guardFor(spec);
   app.get('/reports', ...guard.handlers, (_req: Request, res: Response) => { res.json(REPORT); });
   app.use(renderError);
-  const server = await new Promise<Server>((resolve, reject) => {
-    const s = app.listen(0, '127.0.0.1', (err?: Error) => (err ? reject(err) : resolve(s)));
-  });
-  const { port } = server.address() as AddressInfo;
+  const server = createServer(app);
+  const port = await listenOnLoopback(server);
   return {
-    url: `http://127.0.0.1:${port}/reports`,
-    verifications: guard.verifications,
-    async close() {
-      server.closeAllConnections();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-    },
+    info: { url: `http://127.0.0.1:${port}/reports` },
+    ...(guard.verifications ? { count: guard.verifications } : {}),
+    close: () => closeServer(server),
   };
 });

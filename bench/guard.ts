@@ -31,71 +31,27 @@
 //
 // Exit code: 0 whatever the bars say; 1 if any run saw a non-2xx answer or a connection error.
 import { createPublicKey, generateKeyPairSync, randomUUID, sign, type KeyObject } from 'node:crypto';
-import { mkdirSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { createServer } from 'node:http';
 import { availableParallelism } from 'node:os';
-import { join, resolve } from 'node:path';
-import { parseArgs } from 'node:util';
-import autocannon from 'autocannon';
-import { summarizeProfile } from './cpu-profile.js';
+import type autocannon from 'autocannon';
 import {
   AUDIENCE, ISSUER, REPORT, SCOPE, startGuardChild, type GuardAlgorithm, type GuardChild, type GuardKind,
 } from './guard-support.js';
+import {
+  closeServer, createBenchRun, integerOption, listenOnLoopback, parseBenchOptions, printBars, printTable, summarize, usageError,
+  type Run, type Summary,
+} from './support.js';
 
 const USAGE = 'usage: npx tsx bench/guard.ts [--duration SECONDS] [--warmup SECONDS] [--connections N] [--pool N] [--rounds N] [--alg RS256,ES256] [--profile DIR]';
 
-function integerOption(value: string | undefined, name: string, min: number, max: number): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < min || n > max) {
-    console.error(`--${name} must be an integer from ${min} to ${max}\n${USAGE}`);
-    process.exit(2);
-  }
-  return n;
-}
-
-function parseOptions() {
-  return parseArgs({
-    options: {
-      duration: { type: 'string', default: '10' },
-      warmup: { type: 'string', default: '3' },
-      connections: { type: 'string', default: '50' },
-      pool: { type: 'string', default: '4096' },
-      rounds: { type: 'string', default: '3' },
-      alg: { type: 'string', default: 'RS256,ES256' },
-      profile: { type: 'string' },
-      help: { type: 'boolean', default: false },
-    },
-  }).values;
-}
-let args: ReturnType<typeof parseOptions>;
-try {
-  args = parseOptions();
-} catch (err) {
-  console.error(`${(err as Error).message}\n${USAGE}`);
-  process.exit(2);
-}
-if (args.help) {
-  console.log(USAGE);
-  process.exit(0);
-}
-const duration = integerOption(args.duration, 'duration', 1, 600);
-const warmup = integerOption(args.warmup, 'warmup', 0, 600);
-const connections = integerOption(args.connections, 'connections', 1, 1000);
-const poolSize = integerOption(args.pool, 'pool', 1, 100_000);
-const rounds = integerOption(args.rounds, 'rounds', 1, 20);
-function algorithmsOption(value: string | undefined): GuardAlgorithm[] {
-  const list = (value ?? '').split(',').filter((a) => a !== '');
-  if (list.length === 0 || !list.every((a) => a === 'RS256' || a === 'ES256')) {
-    console.error(`--alg must list RS256 and/or ES256\n${USAGE}`);
-    process.exit(2);
-  }
-  return list as GuardAlgorithm[];
-}
-const algorithms = algorithmsOption(args.alg);
-const profileDir = args.profile === undefined ? undefined : resolve(args.profile);
-if (profileDir !== undefined) mkdirSync(profileDir, { recursive: true });
-const runStamp = new Date().toISOString().replace(/[-:]/g, '').replace(/\..*$/, '');
+const options = parseBenchOptions(USAGE, 3, { pool: { type: 'string', default: '4096' }, alg: { type: 'string', default: 'RS256,ES256' } });
+const { duration, warmup, connections, rounds } = options;
+const poolSize = integerOption(options.extra.pool, 'pool', 1, 100_000, USAGE);
+const algorithms = ((list: string[]): GuardAlgorithm[] => {
+  if (list.length > 0 && list.every((a): a is GuardAlgorithm => a === 'RS256' || a === 'ES256')) return list;
+  return usageError('--alg must list RS256 and/or ES256', USAGE);
+})(options.extra.alg.split(',').filter((a) => a !== ''));
+const bench = createBenchRun(options);
 
 /** One row of the table. */
 type Scenario = 'ceiling' | 'express-m2m repeated' | 'express-m2m fresh' | 'express-oauth2-jwt-bearer' | 'express-jwt' | 'passport-jwt';
@@ -108,41 +64,8 @@ const SCENARIOS: { scenario: Scenario; kind: GuardKind; fresh: boolean }[] = [
   { scenario: 'passport-jwt', kind: 'passport-jwt', fresh: true },
 ];
 
-interface Result {
-  scenario: Scenario;
-  alg: GuardAlgorithm;
-  rps: number;
-  p99: number;
-  ok: number;
-  cpuPerRequest: number;
-  /** express-m2m only: signature verifications during the measured run. */
-  verified: number | undefined;
-}
-
-const children: GuardChild[] = [];
-const profiles: string[] = [];
-let running: autocannon.Instance | undefined;
-let jwksServer: Server | undefined;
-let cleaned: Promise<void> | undefined;
-
-function cleanup(): Promise<void> {
-  cleaned ??= (async () => {
-    running?.stop();
-    await Promise.allSettled(children.splice(0).map((c) => c.stop()));
-    if (jwksServer) {
-      jwksServer.closeAllConnections();
-      await new Promise<void>((done) => jwksServer?.close(() => done()));
-    }
-  })();
-  return cleaned;
-}
-
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.on(signal, () => {
-    console.error(`\n${signal}: stopping the servers`);
-    void cleanup().finally(() => process.exit(signal === 'SIGINT' ? 130 : 143));
-  });
-}
+/** A row of the table: its runs summarised. */
+type Row = Summary & { scenario: Scenario; alg: GuardAlgorithm };
 
 // ---- keys, JWKS, tokens ----
 
@@ -184,15 +107,16 @@ async function mintPool(key: SigningKey, size: number): Promise<string[]> {
 }
 
 async function startJwks(): Promise<string> {
-  jwksServer = createServer((req, res) => {
+  const server = createServer((req, res) => {
     if (req.url !== '/jwks.json') {
       res.writeHead(404).end();
       return;
     }
     res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'max-age=300' }).end(jwksBody);
   });
-  await new Promise<void>((done) => jwksServer?.listen(0, '127.0.0.1', done));
-  return `http://127.0.0.1:${(jwksServer.address() as AddressInfo).port}/jwks.json`;
+  const port = await listenOnLoopback(server);
+  bench.onCleanup(() => closeServer(server));
+  return `http://127.0.0.1:${port}/jwks.json`;
 }
 
 // ---- checks and load ----
@@ -200,7 +124,7 @@ async function startJwks(): Promise<string> {
 /** One request with a valid token, one with a tampered signature, one without the scope: 200, 401, 403. */
 async function check(child: GuardChild, token: string, key: SigningKey): Promise<void> {
   const send = async (t: string) => {
-    const res = await fetch(child.url, { headers: { authorization: `Bearer ${t}` } });
+    const res = await fetch(child.info.url, { headers: { authorization: `Bearer ${t}` } });
     return { status: res.status, body: await res.text() };
   };
   const problems: string[] = [];
@@ -218,105 +142,47 @@ async function check(child: GuardChild, token: string, key: SigningKey): Promise
   if (problems.length > 0) throw new Error(`${child.label} does not guard correctly:\n  ${problems.join('\n  ')}`);
 }
 
-function load(url: string, seconds: number, token: string, pool: string[] | undefined): Promise<autocannon.Result> {
+/** The same Authorization header on every request, or the pool's tokens in turn. */
+function requestFor(url: string, token: string, pool: string[] | undefined): Omit<autocannon.Options, 'connections' | 'duration'> {
   let next = 0;
-  return new Promise((done, fail) => {
-    running = autocannon({
-      url,
-      connections,
-      duration: seconds,
-      headers: { authorization: `Bearer ${token}` },
-      ...(pool ? {
-        requests: [{
-          setupRequest: (request: autocannon.Request) => {
-            const t = pool[next++ % pool.length] as string;
-            return { ...request, headers: { ...request.headers, authorization: `Bearer ${t}` } };
-          },
-        }],
-      } : {}),
-    }, (err, result) => {
-      running = undefined;
-      if (err) fail(err instanceof Error ? err : new Error(String(err)));
-      else done(result);
-    });
-  });
-}
-
-function checkClean(label: string, result: autocannon.Result, phase: string): void {
-  if (result.non2xx === 0 && result.errors === 0 && result.timeouts === 0 && result['2xx'] > 0) return;
-  throw new Error(`${label} ${phase}: ${result.non2xx} non-2xx, ${result.errors} errors, ${result.timeouts} timeouts, `
-    + `${result['2xx']} 2xx (status codes ${JSON.stringify(result.statusCodeStats ?? {})}). The numbers would be meaningless.`);
+  return {
+    url,
+    headers: { authorization: `Bearer ${token}` },
+    ...(pool ? {
+      requests: [{
+        setupRequest: (request: autocannon.Request) => {
+          const t = pool[next++ % pool.length] as string;
+          return { ...request, headers: { ...request.headers, authorization: `Bearer ${t}` } };
+        },
+      }],
+    } : {}),
+  };
 }
 
 async function measure(child: GuardChild, scenario: Scenario, alg: GuardAlgorithm, token: string, pool: string[] | undefined,
-  round: number): Promise<Result> {
+  round: number): Promise<Run> {
   process.stdout.write(`  ${`${scenario} ${alg}`.padEnd(32)} `);
-  if (round === 1 && warmup > 0) {
-    process.stdout.write(`warm-up ${warmup} s ... `);
-    checkClean(child.label, await load(child.url, warmup, token, pool), 'warm-up');
-  }
-  process.stdout.write(`measuring ${duration} s ... `);
-  const profiling = profileDir !== undefined && round === 1;
-  if (profiling) await child.startProfile();
-  const verifiedBefore = await child.verifications();
-  const cpuBefore = await child.cpuUsage();
-  const result = await load(child.url, duration, token, pool);
-  const cpuAfter = await child.cpuUsage();
-  const verifiedAfter = await child.verifications();
-  if (profiling && profileDir !== undefined) {
-    const file = join(profileDir, `guard-${scenario.replace(/ /g, '-')}-${alg}-${runStamp}.cpuprofile`);
-    await child.stopProfile(file);
-    profiles.push(file);
-  }
-  checkClean(child.label, result, 'measured run');
-  const verified = verifiedBefore === undefined || verifiedAfter === undefined ? undefined : verifiedAfter - verifiedBefore;
-  const row: Result = {
-    scenario, alg, rps: result.requests.mean, p99: result.latency.p99, ok: result['2xx'],
-    cpuPerRequest: (cpuAfter - cpuBefore) / result['2xx'], verified,
-  };
-  console.log(`${row.rps.toFixed(0)} req/s${verified === undefined ? '' : `, ${verified} signature verifications for ${result['2xx']} requests`}`);
-  return row;
+  const run = await bench.measure(child, requestFor(child.info.url, token, pool), round, `guard-${scenario.replace(/ /g, '-')}-${alg}`);
+  console.log(`${run.rps.toFixed(0)} req/s${run.counted === undefined ? '' : `, ${run.counted} signature verifications for ${run.ok} requests`}`);
+  return run;
 }
 
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2 === 1 ? (sorted[mid] ?? Number.NaN) : ((sorted[mid - 1] ?? Number.NaN) + (sorted[mid] ?? Number.NaN)) / 2;
-}
-
-/** One row from its runs: medians of req/s, p99 and CPU, sums of requests and verifications, the req/s range. */
-function summarize(runs: Result[]): Result & { range: string } {
-  const first = runs[0] as Result;
-  const rpsValues = runs.map((r) => r.rps);
-  const verified = runs.every((r) => r.verified !== undefined) ? runs.reduce((n, r) => n + (r.verified ?? 0), 0) : undefined;
-  return {
-    scenario: first.scenario, alg: first.alg, rps: median(rpsValues), p99: median(runs.map((r) => r.p99)),
-    ok: runs.reduce((n, r) => n + r.ok, 0), cpuPerRequest: median(runs.map((r) => r.cpuPerRequest)), verified,
-    range: `${Math.min(...rpsValues).toFixed(0)}-${Math.max(...rpsValues).toFixed(0)}`,
-  };
-}
-
-function printTable(rows: (Result & { range: string })[]): void {
+function printRows(rows: Row[]): void {
   const ceiling = new Map(rows.filter((r) => r.scenario === 'ceiling').map((r) => [r.alg, r.rps]));
-  const header = ['guard', 'alg', 'req/s', 'p99 ms', 'CPU µs/req', 'of ceiling', 'verified/req', ...(rounds > 1 ? ['req/s range'] : [])];
-  const cells = rows.map((r) => [
-    r.scenario, r.alg, r.rps.toFixed(0), r.p99.toFixed(1), r.cpuPerRequest.toFixed(0),
-    `${((r.rps / (ceiling.get(r.alg) ?? Number.NaN)) * 100).toFixed(0)}%`,
-    r.verified === undefined ? '' : (r.verified / r.ok).toFixed(3),
-    ...(rounds > 1 ? [r.range] : []),
-  ]);
-  const widths = header.map((h, i) => Math.max(h.length, ...cells.map((c) => (c[i] ?? '').length)));
-  const line = (c: string[]) => c.map((v, i) => (i < 2 ? v.padEnd(widths[i] ?? 0) : v.padStart(widths[i] ?? 0))).join('  ');
-  console.log(line(header));
-  console.log(widths.map((w) => '-'.repeat(w)).join('  '));
-  for (const c of cells) console.log(line(c));
+  printTable(['guard', 'alg', 'req/s', 'p99 ms', 'CPU µs/req', 'of ceiling', 'verified/req', ...(rounds > 1 ? ['req/s range'] : [])],
+    rows.map((r) => [
+      r.scenario, r.alg, r.rps.toFixed(0), r.p99.toFixed(1), r.cpuPerRequest.toFixed(0),
+      `${((r.rps / (ceiling.get(r.alg) ?? Number.NaN)) * 100).toFixed(0)}%`,
+      r.counted === undefined ? '' : (r.counted / r.ok).toFixed(3),
+      ...(rounds > 1 ? [`${r.rpsMin.toFixed(0)}-${r.rpsMax.toFixed(0)}`] : []),
+    ]));
 }
 
 async function main(): Promise<void> {
   console.log(`express-m2m guard benchmark: ${connections} connections, ${warmup} s warm-up + ${duration} s measured per row, `
     + `token pool of ${poolSize}${rounds > 1 ? `, ${rounds} rounds (medians shown)` : ''}; node ${process.version}, ${availableParallelism()} CPUs (autocannon shares them with the server under load)\n`);
   const jwksUri = await startJwks();
-  const rows: (Result & { range: string })[] = [];
+  const rows: Row[] = [];
   for (const alg of algorithms) {
     const key = keys[alg];
     process.stdout.write(`${alg}: minting 1 + ${poolSize} tokens ... `);
@@ -325,13 +191,12 @@ async function main(): Promise<void> {
     console.log(`${Buffer.byteLength(token)}-byte tokens`);
     const started: { scenario: Scenario; child: GuardChild; fresh: boolean }[] = [];
     for (const { scenario, kind, fresh } of SCENARIOS) {
-      const child = await startGuardChild({ kind, alg, jwksUri }, `${scenario} ${alg}`);
-      children.push(child);
+      const child = bench.adopt(await startGuardChild({ kind, alg, jwksUri }, `${scenario} ${alg}`));
       started.push({ scenario, child, fresh });
     }
     for (const { child } of started) await check(child, token, key);
     console.log('  every guard answers 200 to a valid token, 401 to a tampered one, 403 without the scope');
-    const runs = new Map<Scenario, Result[]>();
+    const runs = new Map<Scenario, Run[]>();
     for (let round = 1; round <= rounds; round++) {
       if (rounds > 1) console.log(`  round ${round} of ${rounds}`);
       for (const { scenario, child, fresh } of started) {
@@ -339,37 +204,23 @@ async function main(): Promise<void> {
         runs.set(scenario, [...(runs.get(scenario) ?? []), run]);
       }
     }
-    for (const { scenario } of started) rows.push(summarize(runs.get(scenario) ?? []));
+    for (const { scenario } of started) rows.push({ ...summarize(runs.get(scenario) ?? []), scenario, alg });
     await Promise.all(started.map(({ child }) => child.stop()));
-    children.splice(0);
     console.log('');
   }
 
-  printTable(rows);
+  printRows(rows);
   console.log('');
   const rps = (scenario: Scenario, alg: GuardAlgorithm) => rows.find((r) => r.scenario === scenario && r.alg === alg)?.rps ?? Number.NaN;
-  for (const alg of algorithms) {
-    const bars = [
+  printBars(algorithms.flatMap((alg) => {
+    const fresh = rps('express-m2m fresh', alg);
+    return [
       { name: `${alg} repeated token / bare Express`, value: rps('express-m2m repeated', alg) / rps('ceiling', alg), bar: 0.9, percent: true },
-      { name: `${alg} fresh token / express-oauth2-jwt-bearer`, value: rps('express-m2m fresh', alg) / rps('express-oauth2-jwt-bearer', alg), bar: 1.2, percent: false },
-      { name: `${alg} fresh token / express-jwt`, value: rps('express-m2m fresh', alg) / rps('express-jwt', alg), bar: undefined, percent: false },
-      { name: `${alg} fresh token / passport-jwt`, value: rps('express-m2m fresh', alg) / rps('passport-jwt', alg), bar: undefined, percent: false },
+      { name: `${alg} fresh token / express-oauth2-jwt-bearer`, value: fresh / rps('express-oauth2-jwt-bearer', alg), bar: 1.2, percent: false },
+      { name: `${alg} fresh token / express-jwt`, value: fresh / rps('express-jwt', alg), percent: false },
+      { name: `${alg} fresh token / passport-jwt`, value: fresh / rps('passport-jwt', alg), percent: false },
     ];
-    for (const b of bars) {
-      const shown = b.percent ? `${(b.value * 100).toFixed(0)}%` : `${b.value.toFixed(2)}x`;
-      const verdict = b.bar === undefined ? '' : `bar >= ${b.percent ? `${b.bar * 100}%` : `${b.bar.toFixed(1)}x`}  ${b.value >= b.bar ? 'PASS' : 'MISS'}`;
-      console.log(`${b.name.padEnd(46)} ${shown.padStart(6)}   ${verdict}`);
-    }
-  }
+  }));
 }
 
-let exitCode = 0;
-try {
-  await main();
-} catch (err) {
-  console.error(`\nBENCHMARK FAILED: ${err instanceof Error ? err.message : String(err)}`);
-  exitCode = 1;
-}
-await cleanup();
-for (const file of profiles) console.log(`\n${summarizeProfile(file, 20)}`);
-process.exit(exitCode);
+await bench.finish(main, () => 20);

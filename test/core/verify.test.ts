@@ -1,9 +1,9 @@
-import { createHmac } from 'node:crypto';
+import { constants, createHmac, generateKeyPairSync, sign } from 'node:crypto';
 import { expect } from 'chai';
 import { InvalidTokenError, TemporarilyUnavailableError } from '../../lib/errors.js';
 import {
-  checkAlgorithms, checkRequiredScopes, createTokenVerifier, hasScopes, readScopes, type KeyRequest, type TokenVerifierOptions,
-  type VerificationKey,
+  ASYMMETRIC_ALGORITHMS, checkAlgorithms, checkRequiredScopes, createTokenVerifier, hasScopes, readScopes, type KeyRequest,
+  type TokenVerifierOptions, type VerificationKey,
 } from '../../lib/core/verify.js';
 import { AUDIENCE, claims, makeKey, mint, segment, type TestKey } from '../express/resource-server-fixtures.js';
 
@@ -70,6 +70,8 @@ describe('checkRequiredScopes()', () => {
 describe('createTokenVerifier()', () => {
   let rsKey: TestKey;
   let esKey: TestKey;
+  /** What getKey finds, by kid: rsKey and esKey, and whatever a test adds. */
+  let keys: TestKey[];
   let now: number;
   let requests: KeyRequest[];
 
@@ -80,6 +82,7 @@ describe('createTokenVerifier()', () => {
   beforeEach(() => {
     now = Date.now();
     requests = [];
+    keys = [rsKey, esKey];
   });
 
   function verifier(options: Partial<TokenVerifierOptions> = {}) {
@@ -89,9 +92,9 @@ describe('createTokenVerifier()', () => {
       clock: () => now,
       getKey: async (request): Promise<VerificationKey> => {
         requests.push(request);
-        const key = [rsKey, esKey].find((k) => k.kid === request.kid);
+        const key = keys.find((k) => k.kid === request.kid);
         if (!key) throw new InvalidTokenError('no key matches the token kid');
-        return { key: key.publicKey, alg: key.alg };
+        return { key: key.publicKey, alg: key.jwk.alg === undefined ? undefined : key.alg };
       },
       ...options,
     });
@@ -219,5 +222,123 @@ describe('createTokenVerifier()', () => {
   it('accepts a token from any of several issuers and for any of several audiences', async () => {
     const v = verifier({ issuer: ['https://a.example', ISSUER], audience: ['https://x.internal', AUDIENCE] });
     expect((await v.verify(token(rsKey))).payload.iss).to.equal(ISSUER);
+  });
+
+  describe('signatures', () => {
+    const all = { algorithms: ASYMMETRIC_ALGORITHMS };
+    const invalid = { name: 'InvalidTokenError', status: 401, message: 'the token signature or claims are invalid' };
+    const malformed = { name: 'InvalidTokenError', status: 401, message: 'the token signature is malformed' };
+    const mismatch = { name: 'InvalidTokenError', status: 401, message: 'the token algorithm does not match its key' };
+
+    /** `token` with its signature replaced by `bytes`. */
+    const resign = (t: string, bytes: Buffer): string => `${t.slice(0, t.lastIndexOf('.'))}.${bytes.toString('base64url')}`;
+    const signatureOf = (t: string): Buffer => Buffer.from(t.slice(t.lastIndexOf('.') + 1), 'base64url');
+
+    for (const alg of ASYMMETRIC_ALGORITHMS) {
+      describe(`${alg}`, () => {
+        let key: TestKey;
+        beforeEach(() => {
+          key = makeKey(alg);
+          keys.push(key);
+        });
+
+        it('accepts a valid token', async () => {
+          const t = token(key);
+          expect((await verifier(all).verify(t)).token).to.equal(t);
+        });
+
+        it('rejects a signature one byte short, one byte long, or of 2 kB, as malformed', async () => {
+          const t = token(key);
+          const signature = signatureOf(t);
+          const v = verifier(all);
+          for (const bytes of [signature.subarray(1), Buffer.concat([signature, Buffer.from([0])]), Buffer.alloc(2048, 1)]) {
+            expect(await rejection(v.verify(resign(t, bytes)))).to.deep.equal(malformed);
+          }
+        });
+
+        it('rejects a signature with one bit flipped', async () => {
+          const t = token(key);
+          const signature = signatureOf(t);
+          signature[10] = (signature[10] ?? 0) ^ 0x10;
+          expect(await rejection(verifier(all).verify(resign(t, signature)))).to.deep.equal(invalid);
+        });
+
+        it('rejects a token signed by another key under the published kid', async () => {
+          const stranger = makeKey(alg, { kid: key.kid, fresh: true });
+          expect(await rejection(verifier(all).verify(token(stranger)))).to.deep.equal(invalid);
+        });
+      });
+    }
+
+    it('rejects a PS256 signature whose salt is not 32 bytes long (RFC 7518 §3.5)', async () => {
+      const key = makeKey('PS256');
+      keys.push(key);
+      const t = token(key);
+      const input = Buffer.from(t.slice(0, t.lastIndexOf('.')));
+      const v = verifier(all);
+      for (const saltLength of [0, 20, 64, constants.RSA_PSS_SALTLEN_MAX_SIGN]) {
+        const signature = sign('sha256', input, { key: key.privateKey, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength });
+        expect(await rejection(v.verify(resign(t, signature))), String(saltLength)).to.deep.equal(invalid);
+      }
+    });
+
+    it('rejects an RS256 signature over PS256 padding and the reverse', async () => {
+      const rs = makeKey('RS256', { publishAlg: false });
+      keys.push(rs);
+      const v = verifier(all);
+      const asPs = mint({ ...rs, alg: 'PS256' }, claims(ISSUER, {}, () => now), { alg: 'RS256' });
+      const asRs = mint(rs, claims(ISSUER, {}, () => now), { alg: 'PS256' });
+      expect(await rejection(v.verify(asPs))).to.deep.equal(invalid);
+      expect(await rejection(v.verify(asRs))).to.deep.equal(invalid);
+    });
+
+    it('rejects a key that cannot make the algorithm\'s signatures, when its JWK declares no alg', async () => {
+      const rs = makeKey('RS256', { publishAlg: false });
+      const p256 = makeKey('ES256', { publishAlg: false });
+      const p384 = makeKey('ES384', { publishAlg: false });
+      keys.push(rs, p256, p384);
+      const v = verifier(all);
+      const cases = [
+        mint({ ...rs, alg: 'ES256' }, claims(ISSUER, {}, () => now)),
+        mint({ ...p256, alg: 'RS256' }, claims(ISSUER, {}, () => now)),
+        mint({ ...p384, alg: 'ES256' }, claims(ISSUER, {}, () => now)),
+        mint({ ...p256, alg: 'ES384' }, claims(ISSUER, {}, () => now)),
+      ].map((t, i) => [i, t] as const);
+      for (const [i, t] of cases) expect({ i, ...(await rejection(v.verify(t))) }).to.deep.equal({ i, ...mismatch });
+    });
+
+    it('rejects a private key handed over as the verification key', async () => {
+      const rs = makeKey('RS256');
+      keys.push({ ...rs, publicKey: rs.privateKey });
+      expect(await rejection(verifier().verify(token(rs)))).to.deep.equal(mismatch);
+    });
+
+    it('verifies PS256 with an RSA-PSS key restricted to SHA-256, and refuses PS384 with it', async () => {
+      const pair = generateKeyPairSync('rsa-pss', { modulusLength: 2048, hashAlgorithm: 'sha256', mgf1HashAlgorithm: 'sha256' });
+      const ps256: TestKey = { kid: 'pss', alg: 'PS256', ...pair, jwk: { alg: 'PS256' } };
+      keys.push(ps256);
+      const v = verifier(all);
+      const t = token(ps256);
+      expect((await v.verify(t)).token).to.equal(t);
+      // The key cannot sign PS384 at all: any RSA key makes the token, the kid points at the PSS key.
+      keys.push({ ...ps256, kid: 'pss-no-alg', jwk: {} });
+      expect(await rejection(v.verify(token(makeKey('PS384'), {}, { kid: 'pss-no-alg' })))).to.deep.equal(mismatch);
+    });
+
+    it('accepts a signature that has a zero leading byte (RSA) or a short R (ECDSA) at full length', async () => {
+      // Fixed-length encodings: a signature is never trimmed, so the length check cannot refuse a valid one.
+      const v = verifier({ ...all, tokenCacheSize: 0 });
+      for (const key of [makeKey('ES256'), makeKey('RS256')]) {
+        keys.push(key);
+        let found = 0;
+        for (let i = 0; i < 4000 && found === 0; i++) {
+          const t = token(key, { jti: `j${i}` });
+          if (signatureOf(t)[0] !== 0) continue;
+          found++;
+          expect((await v.verify(t)).token).to.equal(t);
+        }
+        expect(found, key.alg).to.equal(1);
+      }
+    });
   });
 });

@@ -1,17 +1,18 @@
 import { constants, generateKeyPairSync, randomUUID, sign, type KeyObject } from 'node:crypto';
 import { connect } from 'node:net';
 import express from 'express';
+import type { AsymmetricAlgorithm } from '../../lib/core/verify.js';
 import { listen, type Listening, type ReadResponse } from '../support/http.js';
 
 // Shared by the resource-server tests: a JWKS (and metadata) server on a loopback port that counts
-// its requests and can be told to fail, and keys and tokens minted with node:crypto and jsonwebtoken.
+// its requests and can be told to fail, and keys and tokens minted with node:crypto.
 
 export const AUDIENCE = 'https://reports.internal';
 
 /** A key pair with the JWK the test JWKS server publishes for it. */
 export interface TestKey {
   kid: string;
-  alg: 'RS256' | 'PS256' | 'ES256' | 'RS512' | 'ES384';
+  alg: AsymmetricAlgorithm;
   privateKey: KeyObject;
   publicKey: KeyObject;
   /** The published JWK; `alg` is left out when created with `publishAlg: false`. */
@@ -20,14 +21,15 @@ export interface TestKey {
 
 const keyCache = new Map<string, { privateKey: KeyObject; publicKey: KeyObject }>();
 
-/** A key pair for `alg` (RSA 2048 or P-256/P-384), generated once per test process and kind. */
+const CURVES: Partial<Record<AsymmetricAlgorithm, string>> = { ES256: 'P-256', ES384: 'P-384', ES512: 'P-521' };
+
+/** A key pair for `alg` (RSA 2048, or the algorithm's curve), generated once per test process and kind. */
 export function makeKey(alg: TestKey['alg'], options: { kid?: string; publishAlg?: boolean; fresh?: boolean } = {}): TestKey {
   const kind = alg.startsWith('ES') ? alg : 'RSA';
   let pair = options.fresh ? undefined : keyCache.get(kind);
   if (!pair) {
-    pair = alg === 'ES256' ? generateKeyPairSync('ec', { namedCurve: 'P-256' })
-      : alg === 'ES384' ? generateKeyPairSync('ec', { namedCurve: 'P-384' })
-        : generateKeyPairSync('rsa', { modulusLength: 2048 });
+    const namedCurve = CURVES[alg];
+    pair = namedCurve !== undefined ? generateKeyPairSync('ec', { namedCurve }) : generateKeyPairSync('rsa', { modulusLength: 2048 });
     if (!options.fresh) keyCache.set(kind, pair);
   }
   const kid = options.kid ?? randomUUID();
