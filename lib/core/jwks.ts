@@ -32,6 +32,11 @@ export interface KeySourceOptions {
 /** Finds verification keys for tokens; see {@link createKeySource}. */
 export interface KeySource {
   getKey(request: KeyRequest): Promise<VerificationKey>;
+  /**
+   * False once a refetched key set no longer holds `key` (the issuer withdrew or replaced it), so
+   * that tokens verified with it earlier stop being trusted from a cache.
+   */
+  isCurrent(key: VerificationKey): boolean;
 }
 
 const RETRY_AFTER = { 'Retry-After': '5' };
@@ -59,11 +64,13 @@ export function checkRemoteUrl(value: unknown, what: string, allowHttp: boolean)
 interface KeySet {
   byKid: Map<string, VerificationKey>;
   all: VerificationKey[];
+  /** Each key by its PEM, so that a refetch keeps the same object for an unchanged key. */
+  byPem: Map<string, VerificationKey>;
   fetchedAt: number;
 }
 
 /** One remote JWKS: one jwks-rsa client, its keys imported once, refetches bounded. */
-function createRemoteKeySet(jwksUri: string, options: KeySourceOptions) {
+function createRemoteKeySet(jwksUri: string, options: KeySourceOptions, withdrawn: WeakSet<VerificationKey>) {
   const { timeout, cacheMaxAge, cooldown, serveStale, clock } = options;
   const hostFetch = options.fetch;
   // jwks-rsa fetches and turns JWKs into keys. Its own per-kid cache and token-bucket rate limit
@@ -87,20 +94,31 @@ function createRemoteKeySet(jwksUri: string, options: KeySourceOptions) {
   async function load(): Promise<KeySet> {
     const signingKeys = await withDeadline(client.getSigningKeys(), timeout);
     const byKid = new Map<string, VerificationKey>();
+    const byPem = new Map<string, VerificationKey>();
     const all: VerificationKey[] = [];
     for (const signingKey of signingKeys) {
-      // Imported once per fetch; jsonwebtoken would parse the PEM again on every verification.
-      const key: VerificationKey = { key: createPublicKey(signingKey.getPublicKey()), alg: signingKey.alg || undefined };
+      const pem = signingKey.getPublicKey();
+      const alg = signingKey.alg || undefined;
+      const previous = current?.byPem.get(pem);
+      // Imported once per fetch, never per verification; an
+      // unchanged key keeps its object, which the verified-token cache checks with isCurrent().
+      const key: VerificationKey = previous !== undefined && previous.alg === alg ? previous : { key: createPublicKey(pem), alg };
       all.push(key);
+      byPem.set(pem, key);
       if (typeof signingKey.kid === 'string' && !byKid.has(signingKey.kid)) byKid.set(signingKey.kid, key);
     }
-    return { byKid, all, fetchedAt: clock() };
+    return { byKid, byPem, all, fetchedAt: clock() };
   }
 
   /** Fetches the set; concurrent callers share one request. A failure is not remembered. */
   function refresh(): Promise<KeySet> {
     inflight ??= load().then(
-      (set) => { current = set; return set; },
+      (set) => {
+        const kept = new Set(set.all);
+        for (const key of current?.all ?? []) if (!kept.has(key)) withdrawn.add(key);
+        current = set;
+        return set;
+      },
     ).finally(() => { inflight = undefined; });
     return inflight;
   }
@@ -184,6 +202,7 @@ function withDeadline<T>(promise: Promise<T>, ms: number): Promise<T> {
  */
 export function createKeySource(options: KeySourceOptions): KeySource {
   const sets = new Map<string, ReturnType<typeof createRemoteKeySet>>();
+  const withdrawn = new WeakSet<VerificationKey>();
   const discovered = new Map<string, string>();
   const discovering = new Map<string, Promise<string>>();
   const fetchFn: FetchFunction = options.fetch ?? ((input, init) => fetch(input, init));
@@ -191,7 +210,7 @@ export function createKeySource(options: KeySourceOptions): KeySource {
   function keySetFor(uri: string) {
     let set = sets.get(uri);
     if (!set) {
-      set = createRemoteKeySet(uri, options);
+      set = createRemoteKeySet(uri, options, withdrawn);
       sets.set(uri, set);
     }
     return set;
@@ -228,5 +247,5 @@ export function createKeySource(options: KeySourceOptions): KeySource {
     return keySetFor(uri).getKey(request.kid);
   }
 
-  return { getKey };
+  return { getKey, isCurrent: (key) => !withdrawn.has(key) };
 }

@@ -97,6 +97,11 @@ export interface TokenVerifierOptions {
   audience: string | readonly string[];
   /** Finds the key for a token. Throws {@link InvalidTokenError} for an unknown key, anything else when keys are unavailable. */
   getKey: (request: KeyRequest) => Promise<VerificationKey>;
+  /**
+   * Whether a key returned by `getKey` earlier is still published. A cached token whose key is no
+   * longer current is verified again (and refused if its key is gone). Default: always current.
+   */
+  isKeyCurrent?: (key: VerificationKey) => boolean;
   /** Accepted `alg` values, asymmetric only. Default RS256, PS256, ES256. */
   algorithms?: readonly AsymmetricAlgorithm[];
   /** Allowed clock skew for `exp`, `nbf` and `iat`, in seconds. Default 5. */
@@ -293,6 +298,8 @@ function verifyInThreadPool(check: SignatureCheck, data: Buffer, signature: Buff
 
 interface CacheEntry {
   auth: VerifiedAccessToken;
+  /** The key the signature was checked with. */
+  key: VerificationKey;
   /** `exp` in milliseconds: the entry is never used at or after it. */
   expiresAt: number;
 }
@@ -304,11 +311,12 @@ interface CacheEntry {
 function createTokenCache(max: number) {
   const entries = new Map<string, CacheEntry>();
   return {
-    get(token: string, now: number): VerifiedAccessToken | undefined {
+    get(token: string, now: number, isKeyCurrent: ((key: VerificationKey) => boolean) | undefined): VerifiedAccessToken | undefined {
       const entry = entries.get(token);
       if (entry === undefined) return undefined;
       entries.delete(token);
-      if (now >= entry.expiresAt) return undefined;
+      // A withdrawn key (rotated out in a hurry, compromised) must not keep its tokens alive here.
+      if (now >= entry.expiresAt || (isKeyCurrent !== undefined && !isKeyCurrent(entry.key))) return undefined;
       entries.set(token, entry);
       return entry.auth;
     },
@@ -357,6 +365,8 @@ export function createTokenVerifier(options: TokenVerifierOptions): TokenVerifie
   const audiences = toList(options.audience, 'audience');
   const getKey = options.getKey;
   if (typeof getKey !== 'function') throw new TypeError('getKey must be a function');
+  const isKeyCurrent = options.isKeyCurrent;
+  if (isKeyCurrent !== undefined && typeof isKeyCurrent !== 'function') throw new TypeError('isKeyCurrent must be a function');
   const algorithms = checkAlgorithms(options.algorithms);
   const clockTolerance = checkNumber(options.clockTolerance, 'clockTolerance', 5, 0, 300, false);
   const scopeClaim = options.scopeClaim ?? 'scope';
@@ -490,7 +500,7 @@ export function createTokenVerifier(options: TokenVerifierOptions): TokenVerifie
       scopes: Object.freeze(scopes),
     });
     const expiresAt = payload.exp * 1000;
-    if (cache && now < expiresAt) cache.set(token, { auth, expiresAt });
+    if (cache && now < expiresAt) cache.set(token, { auth, key, expiresAt });
     return auth;
   }
 
@@ -508,7 +518,7 @@ export function createTokenVerifier(options: TokenVerifierOptions): TokenVerifie
 
   async function verify(token: string): Promise<VerifiedAccessToken> {
     if (typeof token !== 'string' || token === '') throw new InvalidTokenError('the token is empty');
-    const cached = cache?.get(token, clock());
+    const cached = cache?.get(token, clock(), isKeyCurrent);
     if (cached !== undefined) return checkRevocation(cached);
     let auth: VerifiedAccessToken;
     try {
@@ -522,7 +532,7 @@ export function createTokenVerifier(options: TokenVerifierOptions): TokenVerifie
   }
 
   function cached(token: string): VerifiedAccessToken | undefined {
-    return isRevoked === undefined ? cache?.get(token, clock()) : undefined;
+    return isRevoked === undefined ? cache?.get(token, clock(), isKeyCurrent) : undefined;
   }
 
   return { verify, cached };

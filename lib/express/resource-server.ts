@@ -237,6 +237,7 @@ export function createResourceServer(options: ResourceServerOptions): ResourceSe
     issuer: options.issuer,
     audience: options.audience,
     getKey: (request) => keySource.getKey(request),
+    isKeyCurrent: (key) => keySource.isCurrent(key),
     ...(options.algorithms !== undefined ? { algorithms: options.algorithms } : {}),
     ...(options.clockTolerance !== undefined ? { clockTolerance: options.clockTolerance } : {}),
     ...(options.scopeClaim !== undefined ? { scopeClaim: options.scopeClaim } : {}),

@@ -55,6 +55,28 @@ describe('createResourceServer() verified-token cache', () => {
     expect(jwks.jwksRequests).to.equal(1);
   });
 
+  it('stops trusting a cached token once its key is withdrawn from the JWKS, and keeps trusting it while the key stays', async () => {
+    const url = await serve({ jwksCacheMaxAge: 60 });
+    const other = makeKey('ES256', { fresh: true, kid: 'other' });
+    const t = token('A');
+    expect((await get(`${url}/read`, t)).status).to.equal(200);
+    // A refetch that still publishes the key (unchanged) keeps the cached token.
+    jwks.keys = [key, other];
+    now += 61_000;
+    expect((await get(`${url}/read`, mint(other, claims(jwks.issuer, { name: 'B' }, clock)))).status).to.equal(200);
+    expect((await get(`${url}/read`, t)).status).to.equal(200);
+    expect(verified).to.deep.equal(['A', 'B']);
+    // The issuer withdraws the key: after the next refetch its tokens are refused, cache or not.
+    jwks.keys = [other];
+    now += 61_000;
+    expect((await get(`${url}/read`, mint(other, claims(jwks.issuer, { name: 'C' }, clock)))).status).to.equal(200);
+    const refused = await get(`${url}/read`, t);
+    jwks.keys = [key];
+    expect(refused.status).to.equal(401);
+    expect(refused.json).to.deep.equal({ error: 'invalid_token', error_description: 'no key matches the token kid' });
+    expect(verified).to.deep.equal(['A', 'B', 'C']);
+  });
+
   it('verifies every request with tokenCacheSize 0', async () => {
     const url = await serve({ tokenCacheSize: 0 });
     const t = token('A');
