@@ -45,6 +45,7 @@ const COVERED: [string, string][] = [
   ["app.get('/reports', requireScope(", 'the guard'],
   ['const reports = tokenClient({', 'the caller'],
   ['const apis = tokenClients({', 'the registrations'],
+  ['const shared = redisTokenCache(', 'the caches'],
   ["knexFactory({ client: 'pg'", 'several instances'],
   ['bash .ci/services', 'development'],
 ];
@@ -263,6 +264,20 @@ process.exit(0);
       expect(printed).to.equal("200 { reports: [ { id: 1, title: 'October close', rows: 1204 }, { id: 2, title: 'November close', rows: 1311 } ] }");
       expect(lines.at(-1)).to.match(/^reports:read \d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
       expect(out).to.not.include(readFileSync(secretFile, 'utf8').trim());
+    });
+
+    it('runs the caches sample on Redis and PostgreSQL: the client gets its token through the shared cache', async () => {
+      const secret = readFileSync(secretFile, 'utf8').trim();
+      const out = await runSample(dir, `${ports(sample('const shared = redisTokenCache('))}
+const token = await reports.getToken();
+const again = tokenClient({ tokenUrl: 'http://127.0.0.1:${env.ISSUER_PORT}/oauth/token', clientId: 'archival-service', clientSecret: process.env.CLIENT_SECRET,
+  scope: 'reports:read', audience: 'https://reports.internal', cache: table });
+const fromTable = await again.getToken();
+console.log(JSON.stringify({ scope: token.scope, table: fromTable.scope, tables: await knex.schema.hasTable('m2m_token_cache') }));
+await knex.destroy();
+process.exit(0);
+`, { CLIENT_SECRET: secret, DATABASE_URL: PG_URL, REDIS_URL });
+      expect(JSON.parse(out)).to.deep.equal({ scope: 'reports:read', table: 'reports:read', tables: true });
     });
 
     it('runs the registrations sample: each name has its client', async () => {
