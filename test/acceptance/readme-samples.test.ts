@@ -43,10 +43,10 @@ const COVERED: [string, string][] = [
   ["oauth.events.on('token.issued'", 'the events'],
   ['npx express-m2m migrate', 'the CLI'],
   ["app.get('/reports', requireScope(", 'the guard'],
-  ['const reports = tokenClient({', 'the caller'],
+  ["// or issuer: '...' to discover it", 'the caller'],
   ['const apis = tokenClients({', 'the registrations'],
   ['const shared = redisTokenCache(', 'the caches'],
-  ["knexFactory({ client: 'pg'", 'several instances'],
+  ["rateLimit: { redis: new Redis", 'several instances'],
   ['bash .ci/services', 'development'],
 ];
 
@@ -223,7 +223,7 @@ import knexFactory from 'knex';
 import { Redis } from 'ioredis';
 import { authorizationServer, createKnexStore } from 'express-m2m';
 const app = express();
-${sample("knexFactory({ client: 'pg'")}
+${sample("rateLimit: { redis: new Redis")}
 await store.migrate();
 ${LISTEN}
 const jwks = await fetch(\`\${base}/oauth/jwks.json\`);
@@ -257,7 +257,7 @@ process.exit(0);
     const ports = (code: string) => code.replaceAll('127.0.0.1:4000', `127.0.0.1:${env.ISSUER_PORT}`).replaceAll('127.0.0.1:4001', `127.0.0.1:${env.REPORTS_PORT}`);
 
     it('runs the caller sample: the reports come back and the token is cached', async () => {
-      const code = ports(sample('const reports = tokenClient({')).replace('example/.data/issuer.sqlite.archival-service.secret', secretFile);
+      const code = ports(sample("// or issuer: '...' to discover it")).replace('example/.data/issuer.sqlite.archival-service.secret', secretFile);
       const out = await runSample(dir, code);
       const lines = out.trimEnd().split('\n');
       const printed = lines.slice(0, -1).join(' ').replace(/\s+/g, ' ');
