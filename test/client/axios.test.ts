@@ -5,6 +5,7 @@ import express from 'express';
 import { tokenClient, type TokenClient, type TokenClientOptions, type TokenRejectedEvent } from '../../lib/index.js';
 import { listen, type Listening } from '../support/http.js';
 import { startApi, startTokenServer, type TestApi, type TestTokenServer } from './fixtures.js';
+import { rejectionOf } from '../support/rejection.js';
 
 // The axios adapter (client.axios(instance)) against a real token endpoint and real APIs on
 // loopback ports: the Authorization header, the replay after a 401 invalid_token and its limits.
@@ -48,17 +49,6 @@ async function startSideApi(): Promise<SideApi> {
   });
   const server = await listen(app);
   return Object.assign(server, { requests });
-}
-
-/** The AxiosError a call rejects with (fails the test when it resolves or throws something else). */
-async function axiosFailure(promise: Promise<unknown>): Promise<AxiosError> {
-  try {
-    await promise;
-  } catch (err) {
-    expect(err).to.be.instanceOf(AxiosError);
-    return err as AxiosError;
-  }
-  throw new Error('expected an AxiosError');
 }
 
 /** The parts of a response the tests assert: status, the headers that matter, body. */
@@ -158,7 +148,7 @@ describe('TokenClient.axios()', () => {
     it('rejects with the AxiosError of the second 401 after exactly two requests', async () => {
       const { client, rejected } = create();
       api.refuseAll = true;
-      const err = await axiosFailure(instance(client).get('/reports'));
+      const err = await rejectionOf(instance(client).get('/reports'), AxiosError);
       expect(summary(err.response)).to.deep.equal({ status: 401, challenge: INVALID_TOKEN_CHALLENGE, body: { error: 'invalid_token' } });
       expect(api.requests.map((r) => r.token)).to.deep.equal(issued());
       expect(api.requests).to.have.length(2);
@@ -174,7 +164,7 @@ describe('TokenClient.axios()', () => {
       const http = instance(client);
       const first = (await client.getToken()).accessToken;
       api.refused.add(first);
-      const err = await axiosFailure(http.post('/reports', { title: 'q3' }));
+      const err = await rejectionOf(http.post('/reports', { title: 'q3' }), AxiosError);
       expect(summary(err.response)).to.deep.equal({ status: 401, challenge: INVALID_TOKEN_CHALLENGE, body: { error: 'invalid_token' } });
       expect(api.requests).to.deep.equal([{ method: 'POST', token: first, body: '{"title":"q3"}', valid: false }]);
       expect(tokens.requests).to.have.length(1);
@@ -240,9 +230,9 @@ describe('TokenClient.axios()', () => {
       const { client, rejected } = create({ replay: 'always' });
       const first = (await client.getToken()).accessToken;
       api.refused.add(first);
-      const err = await axiosFailure(instance(client).post('/reports', Readable.from(['line 1\n', 'line 2\n']), {
+      const err = await rejectionOf(instance(client).post('/reports', Readable.from(['line 1\n', 'line 2\n']), {
         headers: { 'content-type': 'text/plain' },
-      }));
+      }), AxiosError);
       expect(summary(err.response)).to.deep.equal({ status: 401, challenge: INVALID_TOKEN_CHALLENGE, body: { error: 'invalid_token' } });
       expect(api.requests).to.deep.equal([{ method: 'POST', token: first, body: 'line 1\nline 2\n', valid: false }]);
       expect(tokens.requests).to.have.length(1);
@@ -253,7 +243,7 @@ describe('TokenClient.axios()', () => {
       const { client, rejected } = create({ replay: 'never' });
       const first = (await client.getToken()).accessToken;
       api.refused.add(first);
-      const err = await axiosFailure(instance(client).get('/reports'));
+      const err = await rejectionOf(instance(client).get('/reports'), AxiosError);
       expect(err.response?.status).to.equal(401);
       expect(api.requests).to.have.length(1);
       expect(rejected).to.deep.equal([{ clientId: CLIENT_ID, url: `${api.url}/reports`, method: 'GET', replayed: false }]);
@@ -297,7 +287,7 @@ describe('TokenClient.axios()', () => {
     it('does not replay a 401 with a Basic challenge and keeps the token', async () => {
       const { client, rejected } = create();
       const http = instance(client, side.url);
-      const err = await axiosFailure(http.get('/basic'));
+      const err = await rejectionOf(http.get('/basic'), AxiosError);
       expect(summary(err.response)).to.deep.equal({ status: 401, challenge: 'Basic realm="legacy"', body: { error: 'unauthorized' } });
       expect((await http.get('/echo')).data).to.deep.equal({ authorization: `Bearer ${issued()[0]}`, trace: null, tenant: null });
       expect(side.requests).to.deep.equal([
@@ -311,7 +301,7 @@ describe('TokenClient.axios()', () => {
     it('does not replay a 401 Bearer challenge without error="invalid_token" and keeps the token', async () => {
       const { client, rejected } = create();
       const http = instance(client, side.url);
-      const err = await axiosFailure(http.get('/bearer-without-error'));
+      const err = await rejectionOf(http.get('/bearer-without-error'), AxiosError);
       expect(summary(err.response)).to.deep.equal({ status: 401, challenge: 'Bearer realm="api"', body: { error: 'unauthorized' } });
       await http.get('/echo');
       expect(side.requests.map((r) => r.authorization)).to.deep.equal([`Bearer ${issued()[0]}`, `Bearer ${issued()[0]}`]);
@@ -322,7 +312,7 @@ describe('TokenClient.axios()', () => {
     it('passes a 403 insufficient_scope through untouched', async () => {
       const { client, rejected } = create({ replay: 'always' });
       const http = instance(client, side.url);
-      const err = await axiosFailure(http.post('/reports', { title: 'q3' }));
+      const err = await rejectionOf(http.post('/reports', { title: 'q3' }), AxiosError);
       expect(summary(err.response)).to.deep.equal({
         status: 403, challenge: INSUFFICIENT_SCOPE_CHALLENGE,
         body: { error: 'insufficient_scope', error_description: 'the token lacks a required scope' },
@@ -338,7 +328,7 @@ describe('TokenClient.axios()', () => {
       const { client, rejected } = create();
       const closed = await startSideApi();
       await closed.close();
-      const err = await axiosFailure(instance(client, closed.url).get('/echo'));
+      const err = await rejectionOf(instance(client, closed.url).get('/echo'), AxiosError);
       expect(err.code).to.equal('ECONNREFUSED');
       expect(err.response).to.equal(undefined);
       expect(tokens.requests).to.have.length(1);

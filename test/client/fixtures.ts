@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import type { TokenClient, TokenClientEventMap } from '../../lib/index.js';
 import express, { type Request } from 'express';
 import { listen, type Listening } from '../support/http.js';
 
@@ -139,4 +140,11 @@ export async function startApi(tokens: TestTokenServer): Promise<TestApi> {
   });
   const server = await listen(app);
   return Object.assign(state, server);
+}
+
+/** Every payload of `event` the client emits from now on, in order. */
+export function collect<K extends keyof TokenClientEventMap>(client: TokenClient, event: K): TokenClientEventMap[K][] {
+  const seen: TokenClientEventMap[K][] = [];
+  client.events.on(event, (payload) => seen.push(payload));
+  return seen;
 }

@@ -1,11 +1,12 @@
 import { createHash } from 'node:crypto';
 import { expect } from 'chai';
 import knexFactory, { type Knex } from 'knex';
-import { tokenClient, type CacheErrorEvent, type TokenClient, type TokenClientOptions, type TokenFetchedEvent } from '../../lib/index.js';
+import { tokenClient, type TokenClient, type TokenClientOptions } from '../../lib/index.js';
 import { knexTokenCache, type KnexTokenCache } from '../../lib/client/knex-cache.js';
 import { databases, PG_URL, type TestDatabase } from '../support/db.js';
-import { startTokenServer, type TestTokenServer } from './fixtures.js';
+import { collect, startTokenServer, type TestTokenServer } from './fixtures.js';
 import { runCallers } from './spawn-child.js';
+import { rejectionOf } from '../support/rejection.js';
 
 const SECRET = 'secret-a';
 const T0 = Date.UTC(2026, 10, 22, 12);
@@ -13,16 +14,6 @@ const MINUTE = 60_000;
 const KIB = 1024;
 
 const sha256 = (value: string) => createHash('sha256').update(value).digest('hex');
-
-async function rejection(promise: Promise<unknown>): Promise<Error> {
-  try {
-    await promise;
-  } catch (err) {
-    expect(err).to.be.instanceOf(Error);
-    return err as Error;
-  }
-  throw new Error('expected a rejection');
-}
 
 interface Row {
   cache_key: string;
@@ -155,8 +146,8 @@ for (const make of databases) {
       });
 
       it('refuses an entry over 64 KiB and a key over 128 characters', async () => {
-        expect(await rejection(cache.set('k', 'a'.repeat(64 * KIB + 1), T0 + MINUTE))).to.be.instanceOf(RangeError);
-        expect(await rejection(cache.get('k'.repeat(129)))).to.be.instanceOf(RangeError);
+        expect(await rejectionOf(cache.set('k', 'a'.repeat(64 * KIB + 1), T0 + MINUTE), Error)).to.be.instanceOf(RangeError);
+        expect(await rejectionOf(cache.get('k'.repeat(129)), Error)).to.be.instanceOf(RangeError);
         expect(await rows()).to.deep.equal([]);
       });
 
@@ -212,7 +203,7 @@ for (const make of databases) {
         });
 
         it('refuses a TTL under one millisecond', async () => {
-          expect(await rejection(cache.lock('l', 0))).to.be.instanceOf(RangeError);
+          expect(await rejectionOf(cache.lock('l', 0), Error)).to.be.instanceOf(RangeError);
         });
       });
 
@@ -225,7 +216,7 @@ for (const make of databases) {
           ['take a lock', bare.lock('l', 1000)],
         ];
         for (const [what, promise] of operations) {
-          const err = await rejection(promise);
+          const err = await rejectionOf(promise, Error);
           expect(err.message).to.equal(`the token cache could not ${what}`);
           expect(err.cause).to.be.instanceOf(Error);
           expect((err.cause as Error).message).to.include('none_token_');
@@ -251,25 +242,15 @@ for (const make of databases) {
         });
       }
 
-      function fetched(client: TokenClient): TokenFetchedEvent[] {
-        const seen: TokenFetchedEvent[] = [];
-        client.events.on('token.fetched', (event) => seen.push(event));
-        return seen;
-      }
 
-      function cacheErrors(client: TokenClient): CacheErrorEvent[] {
-        const seen: CacheErrorEvent[] = [];
-        client.events.on('cache.error', (event) => seen.push(event));
-        return seen;
-      }
 
       it('lets two clients with the same options make one token request between them, 50 cold calls each', async () => {
         ts.delay = 50;
         const a = create();
         const b = create();
-        const aFetched = fetched(a);
-        const bFetched = fetched(b);
-        const errors = [...cacheErrors(a), ...cacheErrors(b)];
+        const aFetched = collect(a, 'token.fetched');
+        const bFetched = collect(b, 'token.fetched');
+        const errors = [...collect(a, 'cache.error'), ...collect(b, 'cache.error')];
         const tokens = await Promise.all([
           ...Array.from({ length: 50 }, () => a.getToken()),
           ...Array.from({ length: 50 }, () => b.getToken()),
@@ -340,7 +321,7 @@ for (const make of databases) {
 
       it('gets the token from the endpoint and reports cache.error, without SQL, when the tables are missing', async () => {
         const client = create({ cache: knexTokenCache(db.knex, { tablePrefix: `${db.prefix}none_` }) });
-        const errors = cacheErrors(client);
+        const errors = collect(client, 'cache.error');
         const token = await client.getToken();
         expect(ts.issued.has(token.accessToken)).to.equal(true);
         expect(ts.requests).to.have.length(1);

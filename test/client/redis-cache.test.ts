@@ -2,11 +2,12 @@ import { createHash, randomBytes } from 'node:crypto';
 import { createServer, type AddressInfo } from 'node:net';
 import { expect } from 'chai';
 import { Redis } from 'ioredis';
-import { tokenClient, type CacheErrorEvent, type TokenCache, type TokenClient, type TokenClientOptions, type TokenFetchedEvent } from '../../lib/index.js';
+import { tokenClient, type TokenCache, type TokenClient, type TokenClientOptions } from '../../lib/index.js';
 import { redisTokenCache, type RedisLike } from '../../lib/client/redis-cache.js';
 import { REDIS_URL } from '../support/db.js';
-import { startTokenServer, type TestTokenServer } from './fixtures.js';
+import { collect, startTokenServer, type TestTokenServer } from './fixtures.js';
 import { runCallers } from './spawn-child.js';
+import { rejectionOf } from '../support/rejection.js';
 
 const SECRET = 'secret-a';
 const T0 = Date.UTC(2026, 10, 22, 12);
@@ -14,16 +15,6 @@ const KIB = 1024;
 
 const sleep = (ms: number) => new Promise<void>((resolve) => { setTimeout(resolve, ms); });
 const sha256 = (value: string) => createHash('sha256').update(value).digest('hex');
-
-async function rejection(promise: Promise<unknown>): Promise<Error> {
-  try {
-    await promise;
-  } catch (err) {
-    expect(err).to.be.instanceOf(Error);
-    return err as Error;
-  }
-  throw new Error('expected a rejection');
-}
 
 /** A loopback port nothing listens on. */
 async function closedPort(): Promise<number> {
@@ -156,7 +147,7 @@ describe('redisTokenCache()', () => {
     });
 
     it('refuses to store an entry over 64 KiB', async () => {
-      const err = await rejection(cache.set('k', 'a'.repeat(64 * KIB + 1), T0 + 60_000));
+      const err = await rejectionOf(cache.set('k', 'a'.repeat(64 * KIB + 1), T0 + 60_000), Error);
       expect(err).to.be.instanceOf(RangeError);
       expect(await redis.exists(`${prefix}k`)).to.equal(0);
     });
@@ -202,7 +193,7 @@ describe('redisTokenCache()', () => {
 
       it('refuses a TTL under one millisecond', async () => {
         const lock = cache.lock as NonNullable<TokenCache['lock']>;
-        expect(await rejection(lock('l', 0))).to.be.instanceOf(RangeError);
+        expect(await rejectionOf(lock('l', 0), Error)).to.be.instanceOf(RangeError);
       });
     });
 
@@ -217,7 +208,7 @@ describe('redisTokenCache()', () => {
           ['take a lock', (broken.lock as NonNullable<TokenCache['lock']>)('l', 1000)],
         ];
         for (const [what, promise] of operations) {
-          const err = await rejection(promise);
+          const err = await rejectionOf(promise, Error);
           expect(err.message).to.equal(`the Redis token cache could not ${what}`);
           expect(err.cause).to.be.instanceOf(Error);
           expect(err.message).not.to.include('sealed-value');
@@ -250,17 +241,7 @@ describe('redisTokenCache()', () => {
       return tokenClient({ tokenUrl: ts.tokenUrl, clientId: 'svc-a', clientSecret: SECRET, cache, ...options });
     }
 
-    function fetched(client: TokenClient): TokenFetchedEvent[] {
-      const seen: TokenFetchedEvent[] = [];
-      client.events.on('token.fetched', (event) => seen.push(event));
-      return seen;
-    }
 
-    function cacheErrors(client: TokenClient): CacheErrorEvent[] {
-      const seen: CacheErrorEvent[] = [];
-      client.events.on('cache.error', (event) => seen.push(event));
-      return seen;
-    }
 
     /** Every key under this test's prefix with its raw value. */
     async function rawEntries(): Promise<Map<string, string>> {
@@ -277,8 +258,8 @@ describe('redisTokenCache()', () => {
       ts.delay = 50;
       const a = create(await sharedCache());
       const b = create(await sharedCache());
-      const aFetched = fetched(a);
-      const bFetched = fetched(b);
+      const aFetched = collect(a, 'token.fetched');
+      const bFetched = collect(b, 'token.fetched');
       const tokens = await Promise.all([
         ...Array.from({ length: 50 }, () => a.getToken()),
         ...Array.from({ length: 50 }, () => b.getToken()),
@@ -353,7 +334,7 @@ describe('redisTokenCache()', () => {
       const dead = await unreachableRedis();
       connections.push(dead);
       const client = create(redisTokenCache(dead, { prefix }));
-      const errors = cacheErrors(client);
+      const errors = collect(client, 'cache.error');
       const token = await client.getToken();
       expect(ts.issued.has(token.accessToken)).to.equal(true);
       expect(ts.requests).to.have.length(1);

@@ -2,6 +2,7 @@ import { inspect } from 'node:util';
 import { expect } from 'chai';
 import { AccessToken, TokenRequestError, tokenClient, type TokenClient, type TokenClientEventMap, type TokenClientOptions } from '../../lib/index.js';
 import { startApi, startTokenServer, type TestApi, type TestTokenServer } from './fixtures.js';
+import { rejectionOf } from '../support/rejection.js';
 
 const SECRET = 'secret-a';
 
@@ -22,16 +23,6 @@ function recordEvents(client: TokenClient): unknown[] {
     client.events.on(name, (payload) => seen.push({ name, payload }));
   }
   return seen;
-}
-
-async function caught(promise: Promise<unknown>): Promise<TokenRequestError> {
-  try {
-    await promise;
-  } catch (err) {
-    expect(err).to.be.instanceOf(TokenRequestError);
-    return err as TokenRequestError;
-  }
-  throw new Error('expected a TokenRequestError');
 }
 
 describe('tokenClient()', () => {
@@ -264,7 +255,7 @@ describe('tokenClient()', () => {
     it('fails fast on invalid_client with a typed error that holds no secret', async () => {
       const client = create({ clientSecret: 'wrong-secret-value' });
       const seen = recordEvents(client);
-      const err = await caught(client.getToken());
+      const err = await rejectionOf(client.getToken(), TokenRequestError);
       expect(ts.requests).to.have.length(1);
       expect(err).to.include({
         reason: 'oauth_error', error: 'invalid_client', description: 'client authentication failed', status: 401,
@@ -278,7 +269,7 @@ describe('tokenClient()', () => {
 
     it('fails fast on invalid_scope', async () => {
       ts.queue.push({ status: 400, body: { error: 'invalid_scope', error_description: 'scope not allowed' } });
-      const err = await caught(create({ scope: 'admin' }).getToken());
+      const err = await rejectionOf(create({ scope: 'admin' }).getToken(), TokenRequestError);
       expect(err).to.include({ reason: 'oauth_error', error: 'invalid_scope', status: 400, retryable: false });
       expect(ts.requests).to.have.length(1);
     });
@@ -308,27 +299,27 @@ describe('tokenClient()', () => {
 
     it('gives up at once when Retry-After is longer than maxDelay', async () => {
       ts.queue.push({ status: 503, body: { error: 'temporarily_unavailable' }, headers: { 'retry-after': '120' } });
-      const err = await caught(create().getToken());
+      const err = await rejectionOf(create().getToken(), TokenRequestError);
       expect(err).to.include({ status: 503, retryAfter: 120, retryable: true });
       expect(ts.requests).to.have.length(1);
     });
 
     it('stops after the configured retries with the last error', async () => {
       ts.always = { status: 502, raw: '<html>bad gateway</html>' };
-      const err = await caught(create({ retry: { retries: 2, minDelay: 0.001 } }).getToken());
+      const err = await rejectionOf(create({ retry: { retries: 2, minDelay: 0.001 } }).getToken(), TokenRequestError);
       expect(err).to.include({ reason: 'http_error', status: 502, retryable: true, error: undefined });
       expect(ts.requests).to.have.length(3);
     });
 
     it('makes one request with retry: false', async () => {
       ts.always = { status: 503 };
-      await caught(create({ retry: false }).getToken());
+      await rejectionOf(create({ retry: false }).getToken(), TokenRequestError);
       expect(ts.requests).to.have.length(1);
     });
 
     it('abandons a request after the timeout', async () => {
       ts.always = 'hang';
-      const err = await caught(create({ timeout: 0.2, retry: false }).getToken());
+      const err = await rejectionOf(create({ timeout: 0.2, retry: false }).getToken(), TokenRequestError);
       expect(err).to.include({ reason: 'timeout', retryable: true, status: undefined });
       expect(err.message).to.equal(`token request to ${ts.tokenUrl} failed: no answer within 200 ms`);
     });
@@ -336,13 +327,13 @@ describe('tokenClient()', () => {
     it('reports an unreachable endpoint as a network error', async () => {
       const url = ts.tokenUrl;
       await ts.close();
-      const err = await caught(create({ tokenUrl: url, retry: false }).getToken());
+      const err = await rejectionOf(create({ tokenUrl: url, retry: false }).getToken(), TokenRequestError);
       expect(err).to.include({ reason: 'network_error', retryable: true });
     });
 
     it('does not follow a redirect with the credentials', async () => {
       ts.always = { status: 302, headers: { location: `${api.url}/steal` } };
-      const err = await caught(create().getToken());
+      const err = await rejectionOf(create().getToken(), TokenRequestError);
       expect(err).to.include({ reason: 'http_error', retryable: false });
       expect(ts.requests).to.have.length(1);
       expect(api.requests).to.have.length(0);
@@ -364,7 +355,7 @@ describe('tokenClient()', () => {
     for (const [what, answer, message] of invalid) {
       it(`refuses ${what} without retrying`, async () => {
         ts.queue.push(answer);
-        const err = await caught(create().getToken());
+        const err = await rejectionOf(create().getToken(), TokenRequestError);
         expect(err).to.include({ reason: 'invalid_response', status: 200, retryable: false });
         expect(err.message).to.equal(`token request to ${ts.tokenUrl} failed (HTTP 200): ${message}`);
         expect(ts.requests).to.have.length(1);
@@ -373,21 +364,21 @@ describe('tokenClient()', () => {
 
     it('cleans a hostile error description and removes an echoed secret', async () => {
       ts.queue.push({ status: 400, body: { error: 'invalid_request', error_description: `bad "secret" ${SECRET}\r\nX-Injected: 1` } });
-      const err = await caught(create().getToken());
+      const err = await rejectionOf(create().getToken(), TokenRequestError);
       expect(err.description).to.equal('bad secret [redacted]X-Injected: 1');
       expect(err.message).to.not.include(SECRET);
     });
 
     it('treats an error code with forbidden characters as no OAuth error', async () => {
       ts.queue.push({ status: 400, body: { error: 'bad"code\n' } });
-      const err = await caught(create().getToken());
+      const err = await rejectionOf(create().getToken(), TokenRequestError);
       expect(err).to.include({ reason: 'http_error', error: undefined, status: 400, retryable: false });
     });
 
     it('lets the next call try again after a failure', async () => {
       ts.queue.push({ status: 400, body: { error: 'invalid_request' } });
       const client = create();
-      await caught(client.getToken());
+      await rejectionOf(client.getToken(), TokenRequestError);
       const token = await client.getToken();
       expect(ts.issued.has(token.accessToken)).to.equal(true);
       expect(ts.requests).to.have.length(2);
@@ -537,7 +528,7 @@ describe('tokenClient()', () => {
     });
 
     it('refuses metadata that names another issuer', async () => {
-      const err = await caught(create({ tokenUrl: undefined, issuer: `${api.url}/elsewhere`, retry: false }).getToken());
+      const err = await rejectionOf(create({ tokenUrl: undefined, issuer: `${api.url}/elsewhere`, retry: false }).getToken(), TokenRequestError);
       expect(err).to.include({ reason: 'discovery_failed', tokenUrl: `${api.url}/elsewhere` });
       expect(ts.requests).to.have.length(0);
     });

@@ -10,6 +10,7 @@ import {
   type TokenClientOptions,
 } from '../../lib/index.js';
 import { listen, type Listening } from '../support/http.js';
+import { rejectionOf } from '../support/rejection.js';
 
 // Interoperability: tokenClient() against node-oidc-provider (v9) with every client authentication
 // method the caller has: client_secret_basic, client_secret_post, private_key_jwt (RS256 and
@@ -151,16 +152,6 @@ function decodeJwt(token: string): { header: Record<string, unknown>; payload: R
   };
 }
 
-async function tokenFailure(promise: Promise<unknown>): Promise<TokenRequestError> {
-  try {
-    await promise;
-  } catch (err) {
-    expect(err).to.be.instanceOf(TokenRequestError);
-    return err as TokenRequestError;
-  }
-  throw new Error('expected a TokenRequestError');
-}
-
 /** Everything an error shows when logged, thrown or serialised. */
 function renderings(value: unknown): string[] {
   return [String(value), inspect(value, { depth: 10, showHidden: true }), JSON.stringify(value) ?? ''];
@@ -249,7 +240,7 @@ describe('tokenClient() with node-oidc-provider', () => {
       const { fetch, sent } = recordingFetch();
       const wrong = `${op.basic.clientSecret}x`;
       const client = tokenClient({ issuer: op.issuer, clientId: op.basic.clientId, clientSecret: wrong, scope: 'reports:read', fetch });
-      const err = await tokenFailure(client.getToken());
+      const err = await rejectionOf(client.getToken(), TokenRequestError);
       expect(err).to.include({
         name: 'TokenRequestError', reason: 'oauth_error', error: 'invalid_client', status: 401, retryable: false,
         description: 'client authentication failed', tokenUrl: `${op.issuer}/token`, clientId: op.basic.clientId,
@@ -281,7 +272,7 @@ describe('tokenClient() with node-oidc-provider', () => {
       const client = tokenClient({
         issuer: op.issuer, clientId: op.post.clientId, clientSecret: wrong, authMethod: 'client_secret_post', scope: 'reports:read', fetch,
       });
-      const err = await tokenFailure(client.getToken());
+      const err = await rejectionOf(client.getToken(), TokenRequestError);
       expect(err).to.include({ reason: 'oauth_error', error: 'invalid_client', status: 401, retryable: false });
       expect(sent.filter((r) => r.url === `${op.issuer}/token`)).to.have.length(1);
       for (const text of [...renderings(err), ...renderings(client)]) expect(text).not.to.include(wrong);
@@ -356,7 +347,7 @@ describe('tokenClient() with node-oidc-provider', () => {
       it('is refused with invalid_client when assertionAudience is neither the issuer nor the token endpoint', async () => {
         const { clientId, privateKey } = op[which];
         const client = tokenClient({ issuer: op.issuer, clientId, privateKey, assertionAudience: `${op.issuer}/elsewhere`, scope: 'reports:read' });
-        const err = await tokenFailure(client.getToken());
+        const err = await rejectionOf(client.getToken(), TokenRequestError);
         expect(err).to.include({ reason: 'oauth_error', error: 'invalid_client', status: 401, retryable: false });
       });
 
@@ -364,7 +355,7 @@ describe('tokenClient() with node-oidc-provider', () => {
         const { clientId, alg } = op[which];
         const { fetch, sent } = recordingFetch();
         const client = tokenClient({ issuer: op.issuer, clientId, privateKey: keyPair(alg).privateKey, scope: 'reports:read', fetch });
-        const err = await tokenFailure(client.getToken());
+        const err = await rejectionOf(client.getToken(), TokenRequestError);
         expect(err).to.include({
           name: 'TokenRequestError', reason: 'oauth_error', error: 'invalid_client', status: 401, retryable: false,
           description: 'client authentication failed', tokenUrl: `${op.issuer}/token`, clientId,
@@ -382,7 +373,7 @@ describe('tokenClient() with node-oidc-provider', () => {
       it('fails fast with invalid_client when another client\'s key signs the assertion', async () => {
         const other = which === 'rs256' ? op.es256 : op.rs256;
         const client = tokenClient({ issuer: op.issuer, clientId: op[which].clientId, privateKey: other.privateKey, scope: 'reports:read' });
-        const err = await tokenFailure(client.getToken());
+        const err = await rejectionOf(client.getToken(), TokenRequestError);
         expect(err).to.include({ reason: 'oauth_error', error: 'invalid_client', status: 401, retryable: false });
       });
     });
