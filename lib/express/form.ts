@@ -40,7 +40,20 @@ function tooLarge(limits: FormLimits): InvalidRequestError {
   return new InvalidRequestError(`the request body exceeds ${limits.maxBytes} bytes`, { status: 413, headers: { Connection: 'close' } });
 }
 
-function readBody(req: Request, limits: FormLimits): Promise<string> {
+function parseForm(text: string, limits: FormLimits): Form {
+  const form: Form = new Map();
+  let count = 0;
+  for (const [name, value] of new URLSearchParams(text)) {
+    if (++count > limits.maxParameters) throw new InvalidRequestError('the request has too many parameters', { status: 413 });
+    const values = form.get(name);
+    if (values) values.push(value);
+    else form.set(name, [value]);
+  }
+  return form;
+}
+
+/** Reads the body and parses it when it ends: one promise per request, not one per step. */
+function readBody(req: Request, limits: FormLimits): Promise<Form> {
   const declared = req.headers['content-length'];
   if (declared !== undefined && Number(declared) > limits.maxBytes) return Promise.reject(tooLarge(limits));
   return new Promise((resolve, reject) => {
@@ -59,7 +72,12 @@ function readBody(req: Request, limits: FormLimits): Promise<string> {
       else if (!failed) chunks.push(chunk);
     });
     req.on('end', () => {
-      if (!failed) resolve(chunks.length === 1 ? (chunks[0] as Buffer).toString('utf8') : Buffer.concat(chunks, size).toString('utf8'));
+      if (failed) return;
+      try {
+        resolve(parseForm(chunks.length === 1 ? (chunks[0] as Buffer).toString('utf8') : Buffer.concat(chunks, size).toString('utf8'), limits));
+      } catch (err) {
+        reject(err as Error);
+      }
     });
     // An aborted request emits 'error' (ECONNRESET) in Node 20 and later.
     req.on('error', () => fail(new InvalidRequestError('the request body could not be read')));
@@ -93,18 +111,13 @@ function fromParsedBody(body: unknown): Form {
  * @throws {@link InvalidRequestError}: 400 for a wrong content type or an unreadable body, 413 for
  *   a body or parameter count over the limits, 415 for a compressed or non-UTF-8 body.
  */
-export async function readForm(req: Request, limits: FormLimits): Promise<Form> {
-  checkContentType(req);
-  const consumed = (req as { _body?: boolean })._body === true || req.readableEnded;
-  if (consumed) return fromParsedBody(req.body);
-  const text = await readBody(req, limits);
-  const form: Form = new Map();
-  let count = 0;
-  for (const [name, value] of new URLSearchParams(text)) {
-    if (++count > limits.maxParameters) throw new InvalidRequestError('the request has too many parameters', { status: 413 });
-    const values = form.get(name);
-    if (values) values.push(value);
-    else form.set(name, [value]);
+export function readForm(req: Request, limits: FormLimits): Promise<Form> {
+  try {
+    checkContentType(req);
+    const consumed = (req as { _body?: boolean })._body === true || req.readableEnded;
+    if (consumed) return Promise.resolve(fromParsedBody(req.body));
+  } catch (err) {
+    return Promise.reject(err as Error);
   }
-  return form;
+  return readBody(req, limits);
 }

@@ -17,10 +17,17 @@ export function sendOAuthError(res: Response, err: unknown): void {
   sendJson(res.set(error.headers), error.status, error.toJSON());
 }
 
+/** The headers of every JSON answer of the token endpoint, built once. */
+const JSON_HEADERS: Readonly<Record<string, string>> = { ...NO_STORE_HEADERS, 'Content-Type': 'application/json; charset=utf-8' };
+
 /**
- * Sends a JSON body with the no-store headers. Written directly rather than through `res.json` so
- * that no ETag is computed for a body that must never be cached anyway.
+ * Sends a JSON body with the no-store headers. Written with `writeHead` and a prebuilt header
+ * object rather than `res.status().set().json()`: no ETag for a body that must never be cached,
+ * and none of Express's per-header work (value coercion, a MIME lookup for Content-Type). The
+ * length is given because headers written before `end` would otherwise mean chunked encoding.
  */
 export function sendJson(res: Response, status: number, body: unknown): void {
-  res.status(status).set(NO_STORE_HEADERS).set('Content-Type', 'application/json; charset=utf-8').end(JSON.stringify(body));
+  const text = JSON.stringify(body);
+  res.setHeader('Content-Length', Buffer.byteLength(text));
+  res.writeHead(status, JSON_HEADERS).end(text);
 }
