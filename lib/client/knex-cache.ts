@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Knex } from 'knex';
 import type { TokenCache } from './cache.js';
+import { checkKnexTables } from '../core/table-prefix.js';
 
 /** Options of {@link knexTokenCache}. */
 export interface KnexTokenCacheOptions {
@@ -87,13 +88,7 @@ const sleep = (ms: number) => new Promise<void>((resolve) => { setTimeout(resolv
  * ```
  */
 export function knexTokenCache(knex: Knex, options: KnexTokenCacheOptions = {}): KnexTokenCache {
-  if (!knex || typeof knex !== 'function' || typeof (knex as Partial<Knex>).transaction !== 'function') {
-    throw new TypeError('knexTokenCache() needs a Knex instance');
-  }
-  const prefix = options.tablePrefix ?? 'm2m_';
-  if (typeof prefix !== 'string' || !/^[A-Za-z_][A-Za-z0-9_]{0,30}$/.test(prefix)) {
-    throw new TypeError('tablePrefix must be 1 to 31 letters, digits or underscores, not starting with a digit');
-  }
+  const prefix = checkKnexTables(knex, options.tablePrefix, 'knexTokenCache');
   const clock = options.clock ?? Date.now;
   if (typeof clock !== 'function') throw new TypeError('clock must be a function returning milliseconds');
   const cacheTable = `${prefix}token_cache`;

@@ -13,6 +13,7 @@ import {
   type IssuerStore, type KeyStore,
 } from '../core/store.js';
 import { runMigrations, tableNames, type TableNames } from './migrations.js';
+import { checkKnexTables } from '../core/table-prefix.js';
 
 /** Options of {@link createKnexStore}. */
 export interface KnexStoreOptions {
@@ -182,13 +183,7 @@ function checkExpiry(value: unknown, what: string): number | null {
  * ```
  */
 export function createKnexStore(knex: Knex, options: KnexStoreOptions = {}): KnexStore {
-  if (!knex || typeof knex !== 'function' || typeof (knex as Partial<Knex>).transaction !== 'function') {
-    throw new TypeError('createKnexStore() needs a Knex instance');
-  }
-  const prefix = options.tablePrefix ?? 'm2m_';
-  if (typeof prefix !== 'string' || !/^[A-Za-z_][A-Za-z0-9_]{0,30}$/.test(prefix)) {
-    throw new TypeError('tablePrefix must be 1 to 31 letters, digits or underscores, not starting with a digit');
-  }
+  const prefix = checkKnexTables(knex, options.tablePrefix, 'createKnexStore');
   const clock = options.clock ?? Date.now;
   if (typeof clock !== 'function') throw new TypeError('clock must be a function returning milliseconds');
   const resolution = (options.lastUsedResolution ?? 60) * 1000;
