@@ -681,7 +681,11 @@ function parseCommandLine(argv: readonly string[]): Parsed {
   for (const token of tokens) {
     if (token.kind !== 'option') continue;
     const spec = Object.hasOwn(allowed, token.name) ? allowed[token.name] : undefined;
-    if (!spec) throw new UsageError(`unknown option ${token.rawName}`, usage);
+    if (!spec) {
+      // A kid is base64url and may well start with "-": say how to pass one.
+      const hint = token.rawName.startsWith('--') ? '' : ' (an argument that starts with "-", such as a kid, goes after --)';
+      throw new UsageError(`unknown option ${token.rawName}${hint}`, usage);
+    }
     if (spec.type === 'boolean') {
       if (token.value !== undefined) throw new UsageError(`option --${token.name} takes no value`, usage);
       values.set(token.name, true);

@@ -427,7 +427,8 @@ describe('express-m2m CLI (lib/cli.ts)', function () {
       it('withdraws a key so that it is no longer listed, and warns when no active key is left', async function () {
         await store.keys.ensure('ES256');
         const [key] = await store.keys.list();
-        const run = await cli(['keys', 'revoke', key?.kid ?? ''], { env });
+        // A kid is base64url: one in 64 starts with "-", which only an argument after -- may.
+        const run = await cli(['keys', 'revoke', '--', key?.kid ?? ''], { env });
         expect(run).to.deep.equal({
           code: 0,
           stdout: `Revoked key ${key?.kid}. Tokens it signed no longer verify once verifiers refresh their JWKS.\n`,
@@ -439,9 +440,17 @@ describe('express-m2m CLI (lib/cli.ts)', function () {
       it('keeps the other keys and prints JSON with --json', async function () {
         const first = await store.keys.rotate({ activateAfter: 0 });
         const second = await store.keys.rotate({ activateAfter: 0 });
-        const run = await cli(['keys', 'revoke', first.kid, '--json'], { env });
+        const run = await cli(['keys', 'revoke', '--json', '--', first.kid], { env });
         expect([run.code, json(run), run.stderr]).to.deep.equal([0, { revoked: first.kid }, '']);
         expect((await store.keys.list()).map((k) => k.kid)).to.deep.equal([second.kid]);
+      });
+
+      it('takes a kid that starts with "-" after --, and says so when it is given before', async function () {
+        expect(await cli(['keys', 'revoke', '--', '-no-such-kid'], { env })).to.deep.equal({
+          code: 1, stdout: '', stderr: 'express-m2m: no signing key with kid "-no-such-kid"\n' });
+        const run = await cli(['keys', 'revoke', '-no-such-kid'], { env });
+        expect([run.code, run.stdout, run.stderr.split('\n')[0]]).to.deep.equal([2, '',
+          'express-m2m: unknown option -n (an argument that starts with "-", such as a kid, goes after --)']);
       });
 
       it('fails with exit code 1 for an unknown kid', async function () {
