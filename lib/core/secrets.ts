@@ -1,4 +1,4 @@
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHash, hash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { crc32 } from 'node:zlib';
 
 /**
@@ -54,21 +54,35 @@ export function hashSecret(secret: string): string {
 
 /** A hash that no secret produces, compared against when a client is unknown so timing matches. */
 export const DUMMY_SECRET_HASH = hashSecret(`${SECRET_PREFIX}no-such-secret`);
+const DUMMY_SECRET_HASH_BYTES = Buffer.from(DUMMY_SECRET_HASH, 'hex');
+
+/**
+ * A stored hash decoded once, for {@link matchSecret}: a store that keeps hashes in memory decodes
+ * them when it loads them, not on every authentication.
+ *
+ * @param hex - A SHA-256 hex hash from {@link hashSecret}.
+ */
+export function decodeSecretHash(hex: string): Buffer {
+  return Buffer.from(hex, 'hex');
+}
 
 /**
  * Compares a presented secret with stored hashes in constant time with respect to their contents.
  * Every hash is compared, even after a match, so the time does not tell which one matched.
  *
  * @param secret - The secret the client presented.
- * @param hashes - Stored SHA-256 hex hashes (several during a rotation grace period).
+ * @param hashes - Stored SHA-256 hashes (several during a rotation grace period), as hex or as
+ *   bytes from {@link decodeSecretHash}.
  * @returns The index of the matching hash, or -1.
  */
-export function matchSecret(secret: string, hashes: readonly string[]): number {
-  const presented = createHash('sha256').update(secret, 'utf8').digest();
+export function matchSecret(secret: string, hashes: readonly (string | Uint8Array)[]): number {
+  // The one-shot hash: createHash builds a Hash object and a stream around it for each call.
+  const presented = hash('sha256', secret, 'buffer');
   let found = -1;
-  const candidates = hashes.length === 0 ? [DUMMY_SECRET_HASH] : hashes;
+  const candidates = hashes.length === 0 ? [DUMMY_SECRET_HASH_BYTES] : hashes;
   for (let i = 0; i < candidates.length; i++) {
-    const stored = Buffer.from(candidates[i] ?? '', 'hex');
+    const candidate = candidates[i] ?? '';
+    const stored = typeof candidate === 'string' ? Buffer.from(candidate, 'hex') : candidate;
     const same = stored.length === presented.length && timingSafeEqual(stored, presented);
     if (same && hashes.length > 0 && found === -1) found = i;
   }

@@ -6,7 +6,8 @@ import {
 import { generateSigningKey, isSigningAlgorithm, type PublicJwk, type SigningAlgorithm } from '../core/keys.js';
 import type { SigningKeyRecord } from '../core/key-set.js';
 import {
-  generateClientSecret, hashSecret, isWellFormedSecret, matchSecret, DUMMY_SECRET_HASH, SECRET_PREFIX,
+  decodeSecretHash, generateClientSecret, hashSecret, isWellFormedSecret, matchSecret, DUMMY_SECRET_HASH,
+  SECRET_PREFIX,
 } from '../core/secrets.js';
 import {
   ClientNotFoundError, type ClientSecretInfo, type ClientStore, type IssuedSecret,
@@ -84,7 +85,15 @@ interface KeyRow {
 /** A client with what authentication needs of its secrets. */
 interface CredentialEntry {
   client: Client;
-  secrets: { id: string; hash: string; expiresAt: number | null }[];
+  secrets: { id: string; expiresAt: number | null }[];
+  /** The secrets' hashes, decoded once, in the order of `secrets`. */
+  hashes: Buffer[];
+}
+
+/** Adds a stored secret to a client's entry. */
+function addSecret(entry: CredentialEntry, id: string, hash: string, expiresAt: number | string | null): void {
+  entry.secrets.push({ id, expiresAt: expiresAt === null ? null : Number(expiresAt) });
+  entry.hashes.push(decodeSecretHash(hash));
 }
 
 /** The whole registry at one revision of the database. */
@@ -264,11 +273,10 @@ export function createKnexStore(knex: Knex, options: KnexStoreOptions = {}): Kne
       knex<SecretRow>(t.secrets).select('id', 'client_id', 'secret_hash', 'expires_at'),
     ]);
     const entries = new Map<string, CredentialEntry>();
-    for (const row of clientRows) entries.set(row.client_id, { client: clientFromRow(row), secrets: [] });
+    for (const row of clientRows) entries.set(row.client_id, { client: clientFromRow(row), secrets: [], hashes: [] });
     for (const row of secretRows) {
-      entries.get(row.client_id)?.secrets.push({
-        id: row.id, hash: row.secret_hash, expiresAt: row.expires_at === null ? null : Number(row.expires_at),
-      });
+      const entry = entries.get(row.client_id);
+      if (entry) addSecret(entry, row.id, row.secret_hash, row.expires_at);
     }
     return { entries, revision, checkedAt: performance.now() };
   }
@@ -294,8 +302,14 @@ export function createKnexStore(knex: Knex, options: KnexStoreOptions = {}): Kne
     return promise;
   }
 
-  async function lookupCredentials(clientId: string): Promise<CredentialEntry | undefined> {
-    if (cacheTtl > 0) return (await currentSnapshot()).entries.get(clientId);
+  /** The client's entry: from the snapshot, without a promise while it is fresh, or from the database. */
+  function lookupCredentials(clientId: string): CredentialEntry | undefined | Promise<CredentialEntry | undefined> {
+    if (cacheTtl === 0) return queryCredentials(clientId);
+    const current = currentSnapshot();
+    return current instanceof Promise ? current.then((fresh) => fresh.entries.get(clientId)) : current.entries.get(clientId);
+  }
+
+  async function queryCredentials(clientId: string): Promise<CredentialEntry | undefined> {
     const rows = await knex(t.clients)
       .leftJoin(t.secrets, `${t.secrets}.client_id`, `${t.clients}.client_id`)
       .where(`${t.clients}.client_id`, clientId)
@@ -303,12 +317,11 @@ export function createKnexStore(knex: Knex, options: KnexStoreOptions = {}): Kne
       (ClientRow & { secret_id: string | null; secret_hash: string | null; expires_at: number | string | null })[];
     const first = rows[0];
     if (first === undefined) return undefined;
-    return {
-      client: clientFromRow(first),
-      secrets: rows.flatMap((r) => (r.secret_id === null || r.secret_hash === null ? [] : [{
-        id: r.secret_id, hash: r.secret_hash, expiresAt: r.expires_at === null ? null : Number(r.expires_at),
-      }])),
-    };
+    const entry: CredentialEntry = { client: clientFromRow(first), secrets: [], hashes: [] };
+    for (const r of rows) {
+      if (r.secret_id !== null && r.secret_hash !== null) addSecret(entry, r.secret_id, r.secret_hash, r.expires_at);
+    }
+    return entry;
   }
 
   const clients: ClientStore = {
@@ -409,10 +422,11 @@ export function createKnexStore(knex: Knex, options: KnexStoreOptions = {}): Kne
       }
       // One lookup however the check ends, and every hash of the client compared (or a dummy for
       // an unknown client), so an unknown client and a wrong secret take the same time.
-      const entry = await lookupCredentials(clientId);
-      const index = matchSecret(clientSecret, entry?.secrets.map((x) => x.hash) ?? []);
+      const found = lookupCredentials(clientId);
+      const entry = found instanceof Promise ? await found : found;
+      const index = matchSecret(clientSecret, entry?.hashes ?? []);
+      const matched = entry?.secrets[index];
       if (entry === undefined) return { ok: false, reason: 'unknown_client' };
-      const matched = entry.secrets[index];
       if (matched === undefined) return { ok: false, reason: 'invalid_secret' };
       const now = clock();
       if (matched.expiresAt !== null && matched.expiresAt <= now) return { ok: false, reason: 'expired_secret' };
