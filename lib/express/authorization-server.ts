@@ -251,6 +251,7 @@ export function authorizationServer(options: AuthorizationServerOptions): Author
       if (!signer) {
         // Import once per key, never per request.
         signer = createTokenSigner({ kid: key.kid, alg: key.alg, privateKey: importPrivateKey(key.privateKeyPem) });
+        for (const old of signers.values()) old.dispose();
         signers.clear();
         signers.set(key.kid, signer);
       }

@@ -1,0 +1,108 @@
+// The ES256 signing worker: batches, several keys, key removal, recovery after the worker stops,
+// and the process's lifetime. Every signature is checked with node:crypto against the public key.
+import { spawnSync } from 'node:child_process';
+import { createPublicKey, verify, type JsonWebKey, type KeyObject } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
+import { expect } from 'chai';
+import { generateSigningKey, importPrivateKey, type GeneratedKey } from '../../lib/core/keys.js';
+import { signingWorker } from '../../lib/core/signing-worker.js';
+import { createTokenSigner, type TokenSigner } from '../../lib/core/token.js';
+import { rejectionOf } from '../support/rejection.js';
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+
+const publicKeyOf = (key: GeneratedKey): KeyObject => createPublicKey({ key: key.publicJwk as unknown as JsonWebKey, format: 'jwk' });
+
+/** True when `jws` carries a valid ES256 signature by `key` over its first two segments. */
+function signedBy(jws: string, key: GeneratedKey): boolean {
+  const [header, payload, signature = ''] = jws.split('.');
+  return verify('sha256', Buffer.from(`${header}.${payload}`), { key: publicKeyOf(key), dsaEncoding: 'ieee-p1363' },
+    Buffer.from(signature, 'base64url'));
+}
+
+const payloadOf = (jws: string): unknown => JSON.parse(Buffer.from(jws.split('.')[1] ?? '', 'base64url').toString('utf8'));
+
+describe('the ES256 signing worker', () => {
+  let first: GeneratedKey;
+  let second: GeneratedKey;
+  const signerFor = (key: GeneratedKey): TokenSigner =>
+    createTokenSigner({ kid: key.kid, alg: 'ES256', privateKey: importPrivateKey(key.privateKeyPem) });
+
+  before(async () => {
+    [first, second] = await Promise.all([generateSigningKey('ES256'), generateSigningKey('ES256')]);
+  });
+
+  it('signs 300 tokens asked for at once, each over its own claims, each valid', async () => {
+    const sign = signerFor(first);
+    try {
+      const tokens = await Promise.all(Array.from({ length: 300 }, (_, i) => sign({ n: i, pad: 'x'.repeat(i) })));
+      expect(tokens.map(payloadOf)).to.deep.equal(Array.from({ length: 300 }, (_, i) => ({ n: i, pad: 'x'.repeat(i) })));
+      expect(tokens.every((t) => signedBy(t, first))).to.equal(true);
+      // ECDSA signatures are randomised: 300 distinct ones.
+      expect(new Set(tokens.map((t) => t.split('.')[2])).size).to.equal(300);
+    } finally {
+      sign.dispose();
+    }
+  });
+
+  it('keeps the keys of two signers apart within one batch', async () => {
+    const a = signerFor(first);
+    const b = signerFor(second);
+    try {
+      const tokens = await Promise.all(Array.from({ length: 40 }, (_, i) => (i % 2 === 0 ? a : b)({ n: i })));
+      expect(tokens.map((t, i) => signedBy(t, i % 2 === 0 ? first : second))).to.deep.equal(tokens.map(() => true));
+      expect(tokens.map((t, i) => signedBy(t, i % 2 === 0 ? second : first))).to.deep.equal(tokens.map(() => false));
+      expect(tokens.map((t) => JSON.parse(Buffer.from(t.split('.')[0] ?? '', 'base64url').toString()).kid))
+        .to.deep.equal(tokens.map((_, i) => (i % 2 === 0 ? first.kid : second.kid)));
+    } finally {
+      a.dispose();
+      b.dispose();
+    }
+  });
+
+  it('makes the signatures asked for before dispose(), then refuses the key', async () => {
+    const sign = signerFor(first);
+    const pending = Promise.all([sign({ n: 1 }), sign({ n: 2 })]);
+    sign.dispose();
+    const tokens = await pending;
+    expect(tokens.every((t) => signedBy(t, first))).to.equal(true);
+    const err = await rejectionOf(sign({ n: 3 }), Error);
+    expect(err.message).to.equal('the signing worker could not sign');
+  });
+
+  it('fails the batch it held when the worker stops, and signs the next one with a new worker', async () => {
+    const sign = signerFor(first);
+    try {
+      await sign({ warm: true });
+      // A batch of 3000 takes the worker tens of milliseconds; it leaves on the next turn, and the
+      // worker is stopped as soon as it has.
+      const held = Promise.allSettled(Array.from({ length: 3000 }, (_, n) => sign({ n })));
+      await new Promise((resolve) => setImmediate(resolve));
+      await signingWorker().stop();
+      const outcomes = await held;
+      const reasons = new Set(outcomes.flatMap((o) => (o.status === 'rejected' ? [(o.reason as Error).message] : [])));
+      expect([...reasons]).to.deep.equal(['the signing worker stopped']);
+      for (const outcome of outcomes) if (outcome.status === 'fulfilled') expect(signedBy(outcome.value, first)).to.equal(true);
+      const after = await Promise.all([sign({ n: 3 }), sign({ n: 4 })]);
+      expect(after.every((t) => signedBy(t, first))).to.equal(true);
+    } finally {
+      sign.dispose();
+    }
+  });
+
+  it('lets a process end by itself once its signatures are made, and keeps it alive until then', () => {
+    // A top-level await on a signature with nothing else keeping the event loop alive: it must
+    // complete (the worker holds the process while it signs), and then the process must exit
+    // (an idle worker does not hold it).
+    const script = [
+      "import { generateSigningKey, importPrivateKey } from './lib/core/keys.ts';",
+      "import { createTokenSigner } from './lib/core/token.ts';",
+      "const key = await generateSigningKey('ES256');",
+      "const sign = createTokenSigner({ kid: key.kid, alg: 'ES256', privateKey: importPrivateKey(key.privateKeyPem) });",
+      'const token = await sign({ hello: 1 });',
+      "console.log(token.split('.').length);",
+    ].join('\n');
+    const run = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { cwd: ROOT, timeout: 15_000, encoding: 'utf8' });
+    expect([run.status, run.signal, run.stdout, run.stderr]).to.deep.equal([0, null, '3\n', '']);
+  });
+});
