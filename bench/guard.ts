@@ -20,8 +20,8 @@
 //
 // The rows are loaded in turn --rounds times (warm-up in the first round only) and the table shows
 // medians: on a shared 2-core VM one 10 s run of the same server varies by 10-30%, and taking turns
-// spreads background load over every row alike. `--profile DIR` records a CPU profile of each row's
-// first measured run and prints a summary.
+// spreads background load over every row alike. `--profile DIR` adds a profiled run of each row in
+// the first round (not counted: the profiler slows the server) and prints a summary.
 //
 // Bars: a repeated token at >= 90% of the ceiling's req/s; a fresh token at >= 1.2x
 // express-oauth2-jwt-bearer's. On a 2-core machine autocannon competes with the server for CPU:

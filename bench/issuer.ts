@@ -16,10 +16,10 @@
 // numbers too; the "CPU µs/token" column (the server process's own CPU time, all threads, divided
 // by the tokens it issued) is much less sensitive to that than tokens/s.
 //
-// `--profile DIR` records a CPU profile of each server during its first measured run
-// (node:inspector in the child, so start-up and warm-up are left out) and prints a summary of
-// each; the .cpuprofile files stay in DIR (open them in Chrome DevTools). Profiling slows every
-// server somewhat.
+// `--profile DIR` adds, in the first round, a profiled run of each server before its measured run
+// (node:inspector in the child, so start-up and warm-up are left out; the profiler slows the
+// server, so that run is not counted) and prints a summary of each; the .cpuprofile files stay in
+// DIR (open them in Chrome DevTools).
 //
 // Exit code: 0 whatever the bars say (the numbers are information); 1 if any run saw a non-2xx
 // response or a connection error, since a benchmark of error responses is worthless.

@@ -56,7 +56,7 @@ export interface BenchOptions {
   connections: number;
   /** How many times every row is measured; the table shows medians. */
   rounds: number;
-  /** Where CPU profiles of each row's first measured run go (created), or undefined for none. */
+  /** Where the CPU profiles of each row's profiled run go (created), or undefined for none. */
   profileDir: string | undefined;
   /** A timestamp for file names, the same for the whole run. */
   runStamp: string;
@@ -420,9 +420,10 @@ export interface BenchRun {
   /** Runs autocannon with the run's connections; `stop`ped by a signal. */
   load(request: Omit<autocannon.Options, 'connections'>): Promise<autocannon.Result>;
   /**
-   * Loads `child`: a warm-up in round 1 (when --warmup > 0), then the measured run, with its CPU
-   * time, counter and (round 1, --profile) CPU profile in `profileName`. Prints progress without
-   * a newline; throws when a run saw anything but 2xx answers.
+   * Loads `child`: a warm-up in round 1 (when --warmup > 0), with --profile a profiled run in
+   * round 1 (its CPU profile in `profileName`, not counted), then the measured run, with its CPU
+   * time and counter. Prints progress without a newline; throws when a run saw anything but 2xx
+   * answers.
    */
   measure(child: Measurable, request: Omit<autocannon.Options, 'connections' | 'duration'>, round: number, profileName: string): Promise<Run>;
   /** Runs `main`, cleans up, prints the profile summaries (`top(file)` lines each) and exits: 1 on failure. */
@@ -475,20 +476,23 @@ export function createBenchRun(options: BenchOptions): BenchRun {
       process.stdout.write(`warm-up ${options.warmup} s ... `);
       checkClean(child.label, await load({ ...request, duration: options.warmup }), 'warm-up');
     }
+    if (options.profileDir !== undefined && round === 1) {
+      // A run of its own, left out of the figures (the profiler slows the server): the profile
+      // covers loaded time only, no start-up, no warm-up, no idle time.
+      const profileFile = join(options.profileDir, `${profileName}-${options.runStamp}.cpuprofile`);
+      process.stdout.write(`profiling ${options.duration} s (not counted) ... `);
+      await child.startProfile();
+      const profiled = await load({ ...request, duration: options.duration });
+      await child.stopProfile(profileFile);
+      profiles.push(profileFile);
+      checkClean(child.label, profiled, 'profiled run');
+    }
     process.stdout.write(`measuring ${options.duration} s ... `);
-    const profileFile = options.profileDir !== undefined && round === 1
-      ? join(options.profileDir, `${profileName}-${options.runStamp}.cpuprofile`) : undefined;
-    // The profile covers the measured run only: no start-up, no warm-up, no idle time.
-    if (profileFile !== undefined) await child.startProfile();
     const countBefore = await child.count();
     const cpuBefore = await child.cpuUsage();
     const result = await load({ ...request, duration: options.duration });
     const cpuAfter = await child.cpuUsage();
     const countAfter = await child.count();
-    if (profileFile !== undefined) {
-      await child.stopProfile(profileFile);
-      profiles.push(profileFile);
-    }
     checkClean(child.label, result, 'measured run');
     return {
       rps: result.requests.mean, p99: result.latency.p99, ok: result['2xx'], cpuPerRequest: (cpuAfter - cpuBefore) / result['2xx'],
