@@ -1,4 +1,4 @@
-import type { SignKeyObjectInput } from 'node:crypto';
+import { sign as cryptoSign, type SignKeyObjectInput } from 'node:crypto';
 import { Worker } from 'node:worker_threads';
 
 /**
@@ -29,8 +29,9 @@ parentPort.on('message', (message) => {
 });
 `;
 
-/** One signature waiting for its batch. */
+/** One signature asked for, waiting for its batch. */
 interface Waiting {
+  keyId: number;
   input: string;
   resolve: (signature: string) => void;
   reject: (err: Error) => void;
@@ -46,19 +47,22 @@ interface Waiting {
  * time per ES256 token.
  *
  * One worker serves every signer in the process. It is created on first use, does not keep the
- * process alive while idle, and is replaced if it ever stops (the signatures it held fail).
+ * process alive while idle, and is replaced if it ever stops (the signatures it held fail). Where
+ * worker threads are not allowed (Node's permission model without `--allow-worker`), signatures go
+ * to the thread pool one by one instead.
  */
 class SigningWorker {
   private worker: Worker | undefined;
+  /** Set when a worker could not be created: the thread pool signs from then on. */
+  private unavailable = false;
   private readonly keys = new Map<number, SignKeyObjectInput>();
   private nextKeyId = 0;
-  /** Inputs of the batch being gathered, as `[keyId, input, ...]`, and who waits for them. */
-  private gathering: (number | string)[] = [];
-  private gatheringWaiting: Waiting[] = [];
+  /** The batch being gathered. */
+  private gathering: Waiting[] = [];
   /** The batch the worker is signing, if any. */
   private signing: Waiting[] | undefined;
   private scheduled = false;
-  /** Keys to drop after the batch being gathered. */
+  /** Keys to drop once the batch being gathered has gone to the worker. */
   private dropping: number[] = [];
 
   /** Registers a key; returns its id for {@link sign}. */
@@ -76,7 +80,7 @@ class SigningWorker {
   removeKey(id: number): void {
     if (!this.keys.has(id)) return;
     this.dropping.push(id);
-    if (this.gatheringWaiting.length === 0) this.drop();
+    if (this.gathering.length === 0) this.drop();
   }
 
   /** Tells the worker to drop the keys removed so far; messages are handled in order. */
@@ -91,8 +95,7 @@ class SigningWorker {
   /** Signs `input` (SHA-256) with key `keyId`; resolves to the base64url signature. */
   sign(keyId: number, input: string): Promise<string> {
     return new Promise((resolve, reject) => {
-      this.gathering.push(keyId, input);
-      this.gatheringWaiting.push({ input, resolve, reject });
+      this.gathering.push({ keyId, input, resolve, reject });
       if (this.signing === undefined && !this.scheduled) {
         this.scheduled = true;
         // After the poll phase: every request read in this turn joins the batch.
@@ -103,28 +106,56 @@ class SigningWorker {
 
   private readonly send = (): void => {
     this.scheduled = false;
-    if (this.gatheringWaiting.length === 0 || this.signing !== undefined) return;
-    const worker = this.worker ?? this.start();
-    this.signing = this.gatheringWaiting;
+    if (this.gathering.length === 0 || this.signing !== undefined) return;
     const batch = this.gathering;
     this.gathering = [];
-    this.gatheringWaiting = [];
-    // Keep the process alive while signatures are owed; an idle worker does not.
-    worker.ref();
-    worker.postMessage(batch);
+    const worker = this.worker ?? this.start();
+    if (worker === undefined) {
+      for (const waiting of batch) this.signInThreadPool(waiting);
+    } else {
+      const message: (number | string)[] = new Array(batch.length * 2);
+      for (let i = 0; i < batch.length; i++) {
+        const waiting = batch[i] as Waiting;
+        message[2 * i] = waiting.keyId;
+        message[2 * i + 1] = waiting.input;
+      }
+      this.signing = batch;
+      // Keep the process alive while signatures are owed; an idle worker does not.
+      worker.ref();
+      worker.postMessage(message);
+    }
     if (this.dropping.length > 0) this.drop();
   };
 
-  private start(): Worker {
-    // execArgv: [] so that none of the host's flags (a loader, --input-type=module) reach this plain CommonJS program.
-    const worker = new Worker(WORKER_SOURCE, { eval: true, execArgv: [], name: 'express-m2m signer' });
+  private signInThreadPool(waiting: Waiting): void {
+    const options = this.keys.get(waiting.keyId);
+    if (options === undefined) {
+      waiting.reject(new Error('the signing worker could not sign'));
+      return;
+    }
+    cryptoSign('sha256', Buffer.from(waiting.input, 'utf8'), options, (err, signature) => {
+      if (err) waiting.reject(new Error('the signing worker could not sign'));
+      else waiting.resolve(signature.toString('base64url'));
+    });
+  }
+
+  private start(): Worker | undefined {
+    if (this.unavailable) return undefined;
+    let worker: Worker;
+    try {
+      // execArgv: [] so that none of the host's flags (a loader, --input-type=module) reach this plain CommonJS program.
+      worker = new Worker(WORKER_SOURCE, { eval: true, execArgv: [], name: 'express-m2m signer' });
+    } catch {
+      this.unavailable = true;
+      return undefined;
+    }
     worker.unref();
     for (const [id, options] of this.keys) worker.postMessage({ id, options });
     worker.on('message', (signatures: (string | null)[]) => {
       const batch = this.signing ?? [];
       this.signing = undefined;
       worker.unref();
-      if (this.gatheringWaiting.length > 0) this.send();
+      if (this.gathering.length > 0) this.send();
       for (let i = 0; i < batch.length; i++) {
         const waiting = batch[i] as Waiting;
         const signature = signatures[i];
@@ -141,7 +172,7 @@ class SigningWorker {
       this.signing = undefined;
       for (const waiting of batch) waiting.reject(new Error('the signing worker stopped'));
       // Whatever gathered meanwhile goes to a new worker.
-      if (this.gatheringWaiting.length > 0) this.send();
+      if (this.gathering.length > 0) this.send();
     });
     this.worker = worker;
     return worker;

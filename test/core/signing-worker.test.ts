@@ -2,8 +2,12 @@
 // and the process's lifetime. Every signature is checked with node:crypto against the public key.
 import { spawnSync } from 'node:child_process';
 import { createPublicKey, verify, type JsonWebKey, type KeyObject } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { expect } from 'chai';
+import ts from 'typescript';
 import { generateSigningKey, importPrivateKey, type GeneratedKey } from '../../lib/core/keys.js';
 import { signingWorker } from '../../lib/core/signing-worker.js';
 import { createTokenSigner, type TokenSigner } from '../../lib/core/token.js';
@@ -104,5 +108,34 @@ describe('the ES256 signing worker', () => {
     ].join('\n');
     const run = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { cwd: ROOT, timeout: 15_000, encoding: 'utf8' });
     expect([run.status, run.signal, run.stdout, run.stderr]).to.deep.equal([0, null, '3\n', '']);
+  });
+
+  it('signs through the thread pool where worker threads are not allowed (permission model)', function () {
+    // Node's permission model refuses worker threads unless --allow-worker, and with them tsx's
+    // loader: the two modules are transpiled to plain JavaScript for this run.
+    const dir = mkdtempSync(join(tmpdir(), 'm2m-signer-'));
+    try {
+      for (const name of ['token', 'signing-worker']) {
+        const source = readFileSync(join(ROOT, 'lib/core', `${name}.ts`), 'utf8');
+        const { outputText } = ts.transpileModule(source, {
+          compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022, verbatimModuleSyntax: false },
+        });
+        writeFileSync(join(dir, `${name}.mjs`), outputText.replace(/'\.\/signing-worker\.js'/, "'./signing-worker.mjs'"));
+      }
+      const script = [
+        "import { generateKeyPairSync, verify } from 'node:crypto';",
+        `import { createTokenSigner } from ${JSON.stringify(join(dir, 'token.mjs'))};`,
+        "const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });",
+        "const sign = createTokenSigner({ kid: 'k', alg: 'ES256', privateKey });",
+        'const tokens = await Promise.all([1, 2, 3].map((n) => sign({ n })));',
+        "console.log(tokens.map((t) => { const [h, p, s] = t.split('.'); return verify('sha256', Buffer.from(`${h}.${p}`), "
+          + "{ key: publicKey, dsaEncoding: 'ieee-p1363' }, Buffer.from(s, 'base64url')); }).join(' '));",
+      ].join('\n');
+      const run = spawnSync(process.execPath, ['--experimental-permission', `--allow-fs-read=${dir}`, '--no-warnings', '--input-type=module', '-e', script],
+        { cwd: dir, timeout: 15_000, encoding: 'utf8' });
+      expect([run.status, run.signal, run.stdout, run.stderr]).to.deep.equal([0, null, 'true true true\n', '']);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
