@@ -65,6 +65,11 @@ class SigningWorker {
   /** Keys to drop once the batch being gathered has gone to the worker. */
   private dropping: number[] = [];
 
+  /** How many keys the worker holds (for tests). */
+  get keyCount(): number {
+    return this.keys.size;
+  }
+
   /** Registers a key; returns its id for {@link sign}. */
   addKey(options: SignKeyObjectInput): number {
     const id = ++this.nextKeyId;

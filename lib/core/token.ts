@@ -66,6 +66,9 @@ export interface TokenSigner {
 
 const encodeJson = (value: unknown): string => Buffer.from(JSON.stringify(value)).toString('base64url');
 
+/** Frees the worker's copy of a key whose signer was collected. */
+const released = new FinalizationRegistry<number>((keyId) => signingWorker().removeKey(keyId));
+
 /**
  * Creates the signer for one key.
  *
@@ -95,7 +98,13 @@ export function createTokenSigner(key: SigningKeyHandle): TokenSigner {
       const input = `${encodedHeader}.${encodeJson(claims)}`;
       return worker.sign(keyId, input).then((signature) => `${input}.${signature}`);
     };
-    return Object.assign(signer, { dispose: () => worker.removeKey(keyId) });
+    const dispose = (): void => {
+      released.unregister(signer);
+      worker.removeKey(keyId);
+    };
+    // A signer dropped without dispose() (an issuer discarded by its host) still frees its key.
+    released.register(signer, keyId, signer);
+    return Object.assign(signer, { dispose });
   }
   const options = key.alg === 'PS256'
     ? { key: key.privateKey, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: 32 }

@@ -110,6 +110,26 @@ describe('the ES256 signing worker', () => {
     expect([run.status, run.signal, run.stdout, run.stderr]).to.deep.equal([0, null, '3\n', '']);
   });
 
+  it('drops the key of a signer that was never disposed once the signer is collected', () => {
+    const script = [
+      "import { generateSigningKey, importPrivateKey } from './lib/core/keys.ts';",
+      "import { signingWorker } from './lib/core/signing-worker.ts';",
+      "import { createTokenSigner } from './lib/core/token.ts';",
+      "const key = await generateSigningKey('ES256');",
+      'const counts = [signingWorker().keyCount];',
+      'await (async () => {',
+      "  const sign = createTokenSigner({ kid: key.kid, alg: 'ES256', privateKey: importPrivateKey(key.privateKeyPem) });",
+      '  await sign({ n: 1 });',
+      '  counts.push(signingWorker().keyCount);',
+      '})();',
+      'for (let i = 0; i < 20 && signingWorker().keyCount > 0; i++) { globalThis.gc(); await new Promise((r) => setTimeout(r, 10)); }',
+      'counts.push(signingWorker().keyCount);',
+      'console.log(counts.join(" "));',
+    ].join('\n');
+    const run = spawnSync(process.execPath, ['--expose-gc', '--import', 'tsx', '--input-type=module', '-e', script], { cwd: ROOT, timeout: 15_000, encoding: 'utf8' });
+    expect([run.status, run.stdout, run.stderr]).to.deep.equal([0, '0 1 0\n', '']);
+  });
+
   it('signs through the thread pool where worker threads are not allowed (permission model)', function () {
     // Node's permission model refuses worker threads unless --allow-worker, and with them tsx's
     // loader: the two modules are transpiled to plain JavaScript for this run.
