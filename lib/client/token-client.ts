@@ -194,6 +194,14 @@ function schedule(token: CachedToken, options: ResolvedOptions): { refreshAt: nu
  * @throws TypeError at creation for a missing or malformed option.
  */
 export function tokenClient(options: TokenClientOptions): TokenClient {
+  return createTokenClient(options, discoverMetadata);
+}
+
+/** Reads an issuer's metadata: {@link discoverMetadata}, or a shared memo of it ({@link tokenClients}). */
+export type Discover = typeof discoverMetadata;
+
+/** {@link tokenClient} with the metadata reader given: registrations of one {@link tokenClients} share theirs. */
+export function createTokenClient(options: TokenClientOptions, discover: Discover): TokenClient {
   const opts = resolveOptions(options);
   const { cache, clock, clientId } = opts;
   const emitter = new EventEmitter();
@@ -230,7 +238,7 @@ export function tokenClient(options: TokenClientOptions): TokenClient {
     if (tokenUrl !== undefined) return tokenUrl;
     const issuer = opts.issuer as string;
     try {
-      const { metadata, url } = await discoverMetadata(opts.fetch, issuer, opts.timeout);
+      const { metadata, url } = await discover(opts.fetch, issuer, opts.timeout);
       const found = metadata.token_endpoint;
       checkRemoteUrl(found, `token_endpoint in the metadata at ${url}`, opts.allowHttp);
       if (new URL(found as string).username !== '') throw new TypeError('the token_endpoint holds credentials');

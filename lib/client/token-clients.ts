@@ -1,5 +1,24 @@
-import { tokenClient, type TokenClient } from './token-client.js';
+import { discoverMetadata } from '../core/metadata.js';
+import { createTokenClient, type Discover, type TokenClient } from './token-client.js';
 import type { TokenClientOptions } from './options.js';
+
+/**
+ * One metadata read per issuer (and fetch function) for all registrations, however many name that
+ * issuer; a failed read is forgotten, so the next token request tries again.
+ */
+function sharedDiscovery(): Discover {
+  const reads = new Map<unknown, Map<string, ReturnType<Discover>>>();
+  return (fetchFn, issuer, timeout) => {
+    let byIssuer = reads.get(fetchFn);
+    if (byIssuer === undefined) reads.set(fetchFn, byIssuer = new Map());
+    const known = byIssuer.get(issuer);
+    if (known !== undefined) return known;
+    const read = discoverMetadata(fetchFn, issuer, timeout);
+    byIssuer.set(issuer, read);
+    read.catch(() => { if (byIssuer.get(issuer) === read) byIssuer.delete(issuer); });
+    return read;
+  };
+}
 
 /** Options shared by every registration of {@link tokenClients}; a registration's own options win. */
 export type SharedTokenClientOptions = Partial<Omit<TokenClientOptions, 'clientId' | 'clientSecret' | 'privateKey'>>;
@@ -39,6 +58,7 @@ export function tokenClients<Name extends string>(
   const names = Object.keys(registrations) as Name[];
   if (names.length === 0) throw new TypeError('tokenClients needs at least one registration');
   const clients = new Map<string, TokenClient>();
+  const discover = sharedDiscovery();
   for (const name of names) {
     if (name === 'get' || name === 'names') throw new TypeError(`a registration cannot be named ${name}`);
     const own = registrations[name] as TokenClientOptions;
@@ -52,7 +72,7 @@ export function tokenClients<Name extends string>(
       if (own.issuer !== undefined) merged.issuer = own.issuer;
     }
     try {
-      clients.set(name, tokenClient(merged));
+      clients.set(name, createTokenClient(merged, discover));
     } catch (err) {
       throw new TypeError(`registration ${JSON.stringify(name)}: ${(err as Error).message}`, { cause: err });
     }

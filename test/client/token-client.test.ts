@@ -1,6 +1,6 @@
 import { inspect } from 'node:util';
 import { expect } from 'chai';
-import { AccessToken, TokenRequestError, tokenClient, type TokenClient, type TokenClientEventMap, type TokenClientOptions } from '../../lib/index.js';
+import { AccessToken, TokenRequestError, tokenClient, tokenClients, type TokenClient, type TokenClientEventMap, type TokenClientOptions } from '../../lib/index.js';
 import { startApi, startTokenServer, type TestApi, type TestTokenServer } from './fixtures.js';
 import { rejectionOf } from '../support/rejection.js';
 
@@ -525,6 +525,35 @@ describe('tokenClient()', () => {
         ts.tokenUrl,
         ts.tokenUrl,
       ]);
+    });
+
+    it('reads the metadata once for every registration of tokenClients(), and again after a failed read', async () => {
+      const requests: string[] = [];
+      let failNext = true;
+      const registration = (scope: string) => ({ clientId: 'svc-a', clientSecret: SECRET, scope });
+      const apis = tokenClients({ a: registration('a'), b: registration('b'), c: registration('c') }, {
+        issuer: ts.issuer, retry: false,
+        fetch: (input, init) => {
+          requests.push(String(input));
+          if (failNext && String(input).includes('/.well-known/')) {
+            failNext = false;
+            return Promise.reject(new TypeError('fetch failed'));
+          }
+          return fetch(input, init);
+        },
+      });
+      const first = await Promise.allSettled([apis.a.getToken(), apis.b.getToken()]);
+      expect(first.map((o) => (o.status === 'rejected' ? (o.reason as TokenRequestError).reason : o.status)))
+        .to.deep.equal(['discovery_failed', 'discovery_failed']);
+      expect(requests).to.deep.equal([`${ts.issuer}/.well-known/openid-configuration`]);
+      requests.length = 0;
+      const tokens = await Promise.all([apis.a.getToken(), apis.b.getToken(), apis.c.getToken()]);
+      expect(tokens.map((t) => t.scope)).to.deep.equal(['a', 'b', 'c']);
+      expect(requests.filter((url) => url !== ts.tokenUrl)).to.deep.equal([
+        `${ts.issuer}/.well-known/openid-configuration`,
+        `${ts.issuer}/.well-known/oauth-authorization-server`,
+      ]);
+      expect(requests.filter((url) => url === ts.tokenUrl)).to.have.length(3);
     });
 
     it('refuses metadata that names another issuer', async () => {

@@ -224,6 +224,10 @@ describe('tokenClient() with authorizationServer() and requireScope()', () => {
     expect(world.reports.seen.map((r) => r.authorization)).to.deep.equal([`Bearer ${reportsToken.accessToken}`]);
     expect(world.billing.seen.map((r) => r.authorization)).to.deep.equal([`Bearer ${billingToken.accessToken}`]);
 
+    // One discovery for both registrations of the same issuer: no metadata location read twice.
+    const metadataReads = sent.filter((r) => r.method === 'GET' && r.url.includes('/.well-known/')).map((r) => r.url);
+    expect(metadataReads).to.include(`${world.issuer.issuer}/.well-known/oauth-authorization-server`);
+    expect(metadataReads).to.deep.equal([...new Set(metadataReads)]);
     const tokenForms = sent.filter((r) => r.method === 'POST').map((r) => r.form);
     expect(tokenForms).to.have.deep.members([
       { grant_type: ['client_credentials'], scope: ['reports:read'], resource: [REPORTS] },
