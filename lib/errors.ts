@@ -151,6 +151,14 @@ export class InvalidTokenError extends OAuthError {
   }
 }
 
+/**
+ * The error for a request without Bearer credentials (RFC 6750 §3.1): 401 with a bare
+ * `WWW-Authenticate: Bearer realm="..."` challenge. Its code stays `invalid_token` for the error
+ * hierarchy, but the challenge holds no error code and the default response has no body, since
+ * the client may simply not have known that authentication was needed.
+ */
+export class TokenRequiredError extends InvalidTokenError {}
+
 /** RFC 6750 §3.1 `insufficient_scope`: the token lacks a scope the resource requires. HTTP 403. */
 export class InsufficientScopeError extends OAuthError {
   /** The scopes the resource requires, sent as `scope` in `WWW-Authenticate`. */

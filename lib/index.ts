@@ -1,6 +1,6 @@
 export {
   OAuthError, InvalidRequestError, InvalidClientError, InvalidGrantError, UnauthorizedClientError,
-  UnsupportedGrantTypeError, InvalidScopeError, InvalidTargetError, InvalidTokenError, InsufficientScopeError,
+  UnsupportedGrantTypeError, InvalidScopeError, InvalidTargetError, InvalidTokenError, TokenRequiredError, InsufficientScopeError,
   ServerError, TemporarilyUnavailableError, errorClasses, isOAuthError, sanitizeDescription, TokenRequestError,
 } from './errors.js';
 export type { OAuthErrorCode, OAuthErrorOptions, TokenRequestFailure, TokenRequestErrorDetails } from './errors.js';
@@ -33,7 +33,7 @@ export type { RateLimitOptions, FailureLimit } from './express/rate-limit.js';
 export type { ClientAuthMethod, ClientAuthFailure } from './express/client-auth.js';
 export { sendOAuthError } from './express/render.js';
 
-export { createResourceServer, requireScope, TokenRequiredError } from './express/resource-server.js';
+export { createResourceServer, requireScope } from './express/resource-server.js';
 export type {
   ResourceServer, ResourceServerOptions, RequireScopeOptions, AuthenticateOptions, AuthenticatedRequest,
   AuthenticatedRequestFields,

@@ -5,7 +5,7 @@ import {
   type ScopeMatch, type VerifiedAccessToken,
 } from '../core/verify.js';
 import {
-  InsufficientScopeError, InvalidRequestError, InvalidTokenError, OAuthError, TemporarilyUnavailableError,
+  InsufficientScopeError, InvalidRequestError, InvalidTokenError, OAuthError, TemporarilyUnavailableError, TokenRequiredError,
 } from '../errors.js';
 import { NO_STORE_HEADERS, sendOAuthError } from './render.js';
 import { setRequestAuth } from './request-auth.js';
@@ -126,14 +126,6 @@ export interface ResourceServer {
    */
   verify(token: string): Promise<VerifiedAccessToken>;
 }
-
-/**
- * The error for a request without Bearer credentials (RFC 6750 §3.1): 401 with a bare
- * `WWW-Authenticate: Bearer realm="..."` challenge. Its code stays `invalid_token` for the error
- * hierarchy, but the challenge holds no error code and the default response has no body, since
- * the client may simply not have known that authentication was needed.
- */
-export class TokenRequiredError extends InvalidTokenError {}
 
 /** RFC 6750 §2.1: credentials = "Bearer" 1*SP b64token; the scheme is case-insensitive (RFC 9110 §11.1). */
 const BEARER = /^Bearer +([A-Za-z0-9\-._~+/]+=*)$/i;

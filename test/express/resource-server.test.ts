@@ -1,9 +1,9 @@
 import { createHmac } from 'node:crypto';
 import { expect } from 'chai';
 import express, { type ErrorRequestHandler } from 'express';
-import { InvalidTokenError, TemporarilyUnavailableError } from '../../lib/errors.js';
+import { InvalidTokenError, TemporarilyUnavailableError, TokenRequiredError } from '../../lib/errors.js';
 import {
-  createResourceServer, requireScope, TokenRequiredError, type ResourceServer, type ResourceServerOptions,
+  createResourceServer, requireScope, type ResourceServer, type ResourceServerOptions,
 } from '../../lib/express/resource-server.js';
 import { listen, request, type Listening, type ReadResponse } from '../support/http.js';
 import {
