@@ -1,6 +1,6 @@
 import { constants, randomUUID, sign, type KeyObject } from 'node:crypto';
 import type { SigningAlgorithm } from './keys.js';
-import { signingWorker } from './signing-worker.js';
+import { cryptoWorker } from './crypto-worker.js';
 
 /**
  * Claims that identify and bound an RFC 9068 access token. Per-client and hook claims can never
@@ -67,7 +67,7 @@ export interface TokenSigner {
 const encodeJson = (value: unknown): string => Buffer.from(JSON.stringify(value)).toString('base64url');
 
 /** Frees the worker's copy of a key whose signer was collected. */
-const released = new FinalizationRegistry<number>((keyId) => signingWorker().removeKey(keyId));
+const released = new FinalizationRegistry<number>((keyId) => cryptoWorker().removeKey(keyId));
 
 /**
  * Creates the signer for one key.
@@ -77,7 +77,7 @@ const released = new FinalizationRegistry<number>((keyId) => signingWorker().rem
  * its options and the payload on every call (about half the cost of an ES256 token), and it signs
  * synchronously on the event loop. No signature is made on the event loop:
  *
- * - ES256 goes to the process's signing worker ({@link signingWorker}), which signs the tokens of
+ * - ES256 goes to the process's crypto worker ({@link cryptoWorker}), which signs the tokens of
  *   one event-loop turn as one batch. A P-256 signature is cheap (some 20 µs); what cost more was
  *   handing each one over: signed synchronously, ES256 issued 24% fewer tokens per second in the
  *   benchmark, and through `crypto.sign`'s thread-pool callback each signature woke a pool thread.
@@ -87,13 +87,13 @@ const released = new FinalizationRegistry<number>((keyId) => signingWorker().rem
  *   pool's threads sign several at once.
  *
  * ES256 uses the IEEE P1363 `r || s` encoding JWS requires (RFC 7518 §3.4). Verification (the
- * guard) uses node:crypto in the thread pool.
+ * guard's, for RSA) goes through the same crypto worker.
  */
 export function createTokenSigner(key: SigningKeyHandle): TokenSigner {
   const encodedHeader = encodeJson({ alg: key.alg, typ: 'at+jwt', kid: key.kid });
   if (key.alg === 'ES256') {
-    const worker = signingWorker();
-    const keyId = worker.addKey({ key: key.privateKey, dsaEncoding: 'ieee-p1363' });
+    const worker = cryptoWorker();
+    const keyId = worker.addKey({ hash: 'sha256', options: { key: key.privateKey, dsaEncoding: 'ieee-p1363' } });
     const signer = (claims: Record<string, unknown>): Promise<string> => {
       const input = `${encodedHeader}.${encodeJson(claims)}`;
       return worker.sign(keyId, input).then((signature) => `${input}.${signature}`);

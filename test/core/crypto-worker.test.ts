@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { expect } from 'chai';
 import ts from 'typescript';
 import { generateSigningKey, importPrivateKey, type GeneratedKey } from '../../lib/core/keys.js';
-import { signingWorker } from '../../lib/core/signing-worker.js';
+import { cryptoWorker } from '../../lib/core/crypto-worker.js';
 import { createTokenSigner, type TokenSigner } from '../../lib/core/token.js';
 import { rejectionOf } from '../support/rejection.js';
 
@@ -26,7 +26,7 @@ function signedBy(jws: string, key: GeneratedKey): boolean {
 
 const payloadOf = (jws: string): unknown => JSON.parse(Buffer.from(jws.split('.')[1] ?? '', 'base64url').toString('utf8'));
 
-describe('the ES256 signing worker', () => {
+describe('the crypto worker, signing ES256', () => {
   let first: GeneratedKey;
   let second: GeneratedKey;
   const signerFor = (key: GeneratedKey): TokenSigner =>
@@ -71,22 +71,33 @@ describe('the ES256 signing worker', () => {
     const tokens = await pending;
     expect(tokens.every((t) => signedBy(t, first))).to.equal(true);
     const err = await rejectionOf(sign({ n: 3 }), Error);
-    expect(err.message).to.equal('the signing worker could not sign');
+    expect(err.message).to.equal('node:crypto refused the operation');
   });
 
-  it('fails the batch it held when the worker stops, and signs the next one with a new worker', async () => {
+  it('gives the batch a stopped worker held to a new worker, once', async () => {
     const sign = signerFor(first);
     try {
       await sign({ warm: true });
       // A batch of 3000 takes the worker tens of milliseconds; it leaves on the next turn, and the
-      // worker is stopped as soon as it has.
-      const held = Promise.allSettled(Array.from({ length: 3000 }, (_, n) => sign({ n })));
+      // worker is stopped as soon as it has: the batch goes to a new worker and is signed there.
+      const held = Promise.all(Array.from({ length: 3000 }, (_, n) => sign({ n })));
       await new Promise((resolve) => setImmediate(resolve));
-      await signingWorker().stop();
-      const outcomes = await held;
+      await cryptoWorker().stop();
+      const tokens = await held;
+      expect(tokens.map(payloadOf)).to.deep.equal(Array.from({ length: 3000 }, (_, n) => ({ n })));
+      expect(tokens.every((t) => signedBy(t, first))).to.equal(true);
+
+      // Stopped again while it holds the same batch a second time: the batch is refused.
+      const twice = Promise.allSettled(Array.from({ length: 3000 }, (_, n) => sign({ n })));
+      await new Promise((resolve) => setImmediate(resolve));
+      await cryptoWorker().stop();
+      await new Promise((resolve) => setImmediate(resolve));
+      await cryptoWorker().stop();
+      const outcomes = await twice;
       const reasons = new Set(outcomes.flatMap((o) => (o.status === 'rejected' ? [(o.reason as Error).message] : [])));
-      expect([...reasons]).to.deep.equal(['the signing worker stopped']);
+      expect([...reasons]).to.deep.equal(['the crypto worker stopped']);
       for (const outcome of outcomes) if (outcome.status === 'fulfilled') expect(signedBy(outcome.value, first)).to.equal(true);
+
       const after = await Promise.all([sign({ n: 3 }), sign({ n: 4 })]);
       expect(after.every((t) => signedBy(t, first))).to.equal(true);
     } finally {
@@ -113,17 +124,17 @@ describe('the ES256 signing worker', () => {
   it('drops the key of a signer that was never disposed once the signer is collected', () => {
     const script = [
       "import { generateSigningKey, importPrivateKey } from './lib/core/keys.ts';",
-      "import { signingWorker } from './lib/core/signing-worker.ts';",
+      "import { cryptoWorker } from './lib/core/crypto-worker.ts';",
       "import { createTokenSigner } from './lib/core/token.ts';",
       "const key = await generateSigningKey('ES256');",
-      'const counts = [signingWorker().keyCount];',
+      'const counts = [cryptoWorker().keyCount];',
       'await (async () => {',
       "  const sign = createTokenSigner({ kid: key.kid, alg: 'ES256', privateKey: importPrivateKey(key.privateKeyPem) });",
       '  await sign({ n: 1 });',
-      '  counts.push(signingWorker().keyCount);',
+      '  counts.push(cryptoWorker().keyCount);',
       '})();',
-      'for (let i = 0; i < 20 && signingWorker().keyCount > 0; i++) { globalThis.gc(); await new Promise((r) => setTimeout(r, 10)); }',
-      'counts.push(signingWorker().keyCount);',
+      'for (let i = 0; i < 20 && cryptoWorker().keyCount > 0; i++) { globalThis.gc(); await new Promise((r) => setTimeout(r, 10)); }',
+      'counts.push(cryptoWorker().keyCount);',
       'console.log(counts.join(" "));',
     ].join('\n');
     const run = spawnSync(process.execPath, ['--expose-gc', '--import', 'tsx', '--input-type=module', '-e', script], { cwd: ROOT, timeout: 15_000, encoding: 'utf8' });
@@ -135,12 +146,12 @@ describe('the ES256 signing worker', () => {
     // loader: the two modules are transpiled to plain JavaScript for this run.
     const dir = mkdtempSync(join(tmpdir(), 'm2m-signer-'));
     try {
-      for (const name of ['token', 'signing-worker']) {
+      for (const name of ['token', 'crypto-worker']) {
         const source = readFileSync(join(ROOT, 'lib/core', `${name}.ts`), 'utf8');
         const { outputText } = ts.transpileModule(source, {
           compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022, verbatimModuleSyntax: false },
         });
-        writeFileSync(join(dir, `${name}.mjs`), outputText.replace(/'\.\/signing-worker\.js'/, "'./signing-worker.mjs'"));
+        writeFileSync(join(dir, `${name}.mjs`), outputText.replace(/'\.\/crypto-worker\.js'/, "'./crypto-worker.mjs'"));
       }
       const script = [
         "import { generateKeyPairSync, verify } from 'node:crypto';",
