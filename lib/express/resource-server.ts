@@ -293,10 +293,22 @@ export function createResourceServer(options: ResourceServerOptions): ResourceSe
   function guard(required: readonly string[] | undefined, match: ScopeMatch, optional: boolean): RequestHandler {
     const missingScope = match === 'any' && required && required.length > 1
       ? 'the token has none of the accepted scopes' : 'the token lacks a required scope';
-    return async function requireScopeMiddleware(req: Request, res: Response, next: NextFunction): Promise<void> {
-      let auth: VerifiedAccessToken;
+    /** Lets the request through when the verified token grants the scopes. */
+    function admit(auth: VerifiedAccessToken, req: Request, res: Response, next: NextFunction): void {
+      if (required && !hasScopes(auth.scopes, required, match)) {
+        fail(res, next, new InsufficientScopeError(missingScope, required));
+        return;
+      }
+      setRequestAuth(req, auth);
+      next();
+    }
+    // Not an async function: a repeated token is answered from the cache without a promise,
+    // neither ours nor the one Express would wait on.
+    return function requireScopeMiddleware(req: Request, res: Response, next: NextFunction): void {
+      let token: string | undefined;
+      let cached: VerifiedAccessToken | undefined;
       try {
-        const token = readBearerToken(req);
+        token = readBearerToken(req);
         if (token === undefined) {
           if (optional) {
             next();
@@ -304,17 +316,16 @@ export function createResourceServer(options: ResourceServerOptions): ResourceSe
           }
           throw new TokenRequiredError('an access token is required');
         }
-        // A repeated token is answered from the cache without a promise in between.
-        auth = verifier.cached(token) ?? await verifier.verify(token);
-        if (required && !hasScopes(auth.scopes, required, match)) {
-          throw new InsufficientScopeError(missingScope, required);
-        }
+        cached = verifier.cached(token);
       } catch (err) {
         fail(res, next, err);
         return;
       }
-      setRequestAuth(req, auth);
-      next();
+      if (cached !== undefined) {
+        admit(cached, req, res, next);
+        return;
+      }
+      verifier.verify(token).then((auth) => admit(auth, req, res, next), (err: unknown) => fail(res, next, err));
     };
   }
 
