@@ -7,7 +7,7 @@ export type SignatureHash = 'sha256' | 'sha384' | 'sha512';
 /** A key as node:crypto's sign or verify takes it, with the digest it is used with. */
 export interface WorkerKey {
   hash: SignatureHash;
-  options: KeyObject | SignKeyObjectInput | VerifyKeyObjectInput;
+  key: KeyObject | SignKeyObjectInput | VerifyKeyObjectInput;
 }
 
 /**
@@ -33,8 +33,8 @@ parentPort.on('message', (message) => {
     const signature = message[i + 2];
     try {
       answers[j] = signature === null
-        ? sign(key.hash, Buffer.from(message[i + 1], 'utf8'), key.options).toString('base64url')
-        : verify(key.hash, Buffer.from(message[i + 1], 'latin1'), key.options, Buffer.from(signature, 'base64url'));
+        ? sign(key.hash, Buffer.from(message[i + 1], 'utf8'), key.key).toString('base64url')
+        : verify(key.hash, Buffer.from(message[i + 1], 'latin1'), key.key, Buffer.from(signature, 'base64url'));
     } catch {
       answers[j] = null;
     }
@@ -42,6 +42,26 @@ parentPort.on('message', (message) => {
   parentPort.postMessage(answers);
 });
 `;
+
+/** Signs `input` (UTF-8) through node:crypto's callback form, in libuv's thread pool; resolves to the base64url signature. */
+export function signInThreadPool(key: WorkerKey, input: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    cryptoSign(key.hash, Buffer.from(input, 'utf8'), key.key, (err, signature) => {
+      if (err) reject(err);
+      else resolve(signature.toString('base64url'));
+    });
+  });
+}
+
+/** Checks the base64url `signature` of `input` (Latin-1) through node:crypto's callback form, in libuv's thread pool. */
+export function verifyInThreadPool(key: WorkerKey, input: string, signature: string): Promise<boolean> {
+  return new Promise((resolve, reject) => {
+    cryptoVerify(key.hash, Buffer.from(input, 'latin1'), key.key, Buffer.from(signature, 'base64url'), (err, ok) => {
+      if (err) reject(err);
+      else resolve(ok);
+    });
+  });
+}
 
 /** One operation asked for, waiting for its batch. */
 interface Waiting {
@@ -171,17 +191,10 @@ class CryptoWorker {
       waiting.reject(new Error('the crypto worker does not hold that key'));
       return;
     }
-    if (waiting.signature === null) {
-      cryptoSign(key.hash, Buffer.from(waiting.input, 'utf8'), key.options, (err, signature) => {
-        if (err) waiting.reject(err);
-        else waiting.resolve(signature.toString('base64url'));
-      });
-    } else {
-      cryptoVerify(key.hash, Buffer.from(waiting.input, 'latin1'), key.options, Buffer.from(waiting.signature, 'base64url'), (err, ok) => {
-        if (err) waiting.reject(err);
-        else waiting.resolve(ok);
-      });
-    }
+    const done = waiting.signature === null
+      ? signInThreadPool(key, waiting.input)
+      : verifyInThreadPool(key, waiting.input, waiting.signature);
+    done.then(waiting.resolve, waiting.reject);
   }
 
   private start(): Worker | undefined {

@@ -1,6 +1,6 @@
-import { constants, randomUUID, sign, type KeyObject } from 'node:crypto';
+import { constants, randomUUID, type KeyObject } from 'node:crypto';
 import type { SigningAlgorithm } from './keys.js';
-import { cryptoWorker } from './crypto-worker.js';
+import { cryptoWorker, signInThreadPool, type WorkerKey } from './crypto-worker.js';
 
 /**
  * Claims that identify and bound an RFC 9068 access token. Per-client and hook claims can never
@@ -93,7 +93,7 @@ export function createTokenSigner(key: SigningKeyHandle): TokenSigner {
   const encodedHeader = encodeJson({ alg: key.alg, typ: 'at+jwt', kid: key.kid });
   if (key.alg === 'ES256') {
     const worker = cryptoWorker();
-    const keyId = worker.addKey({ hash: 'sha256', options: { key: key.privateKey, dsaEncoding: 'ieee-p1363' } });
+    const keyId = worker.addKey({ hash: 'sha256', key: { key: key.privateKey, dsaEncoding: 'ieee-p1363' } });
     const signer = (claims: Record<string, unknown>): Promise<string> => {
       const input = `${encodedHeader}.${encodeJson(claims)}`;
       return worker.sign(keyId, input).then((signature) => `${input}.${signature}`);
@@ -106,16 +106,15 @@ export function createTokenSigner(key: SigningKeyHandle): TokenSigner {
     released.register(signer, keyId, signer);
     return Object.assign(signer, { dispose });
   }
-  const options = key.alg === 'PS256'
-    ? { key: key.privateKey, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: 32 }
-    : { key: key.privateKey, padding: constants.RSA_PKCS1_PADDING };
-  const signer = (claims: Record<string, unknown>): Promise<string> =>
-    new Promise((resolve, reject) => {
-      const input = `${encodedHeader}.${encodeJson(claims)}`;
-      sign('sha256', Buffer.from(input), options, (err, signature) => {
-        if (err) reject(err);
-        else resolve(`${input}.${signature.toString('base64url')}`);
-      });
-    });
+  const rsaKey: WorkerKey = {
+    hash: 'sha256',
+    key: key.alg === 'PS256'
+      ? { key: key.privateKey, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: 32 }
+      : { key: key.privateKey, padding: constants.RSA_PKCS1_PADDING },
+  };
+  const signer = (claims: Record<string, unknown>): Promise<string> => {
+    const input = `${encodedHeader}.${encodeJson(claims)}`;
+    return signInThreadPool(rsaKey, input).then((signature) => `${input}.${signature}`);
+  };
   return Object.assign(signer, { dispose: () => {} });
 }

@@ -1,5 +1,5 @@
-import { constants, verify as cryptoVerify, type KeyObject, type VerifyKeyObjectInput } from 'node:crypto';
-import { cryptoWorker } from './crypto-worker.js';
+import { constants, type KeyObject, type VerifyKeyObjectInput } from 'node:crypto';
+import { cryptoWorker, verifyInThreadPool } from './crypto-worker.js';
 import { InvalidTokenError, OAuthError, TemporarilyUnavailableError } from '../errors.js';
 import { isScopeToken } from './scope.js';
 
@@ -307,17 +307,10 @@ const releasedChecks = new FinalizationRegistry<number>((keyId) => cryptoWorker(
  * RSA one, and one worker verifying them measured 0.9x the requests per second of the pool.
  */
 function checkSignature(check: SignatureCheck, signingInput: string, encodedSignature: string): Promise<boolean> {
-  if (!check.batched) {
-    return new Promise((resolve, reject) => {
-      cryptoVerify(check.hash, Buffer.from(signingInput, 'latin1'), check.key, Buffer.from(encodedSignature, 'base64url'), (err, ok) => {
-        if (err) reject(err);
-        else resolve(ok);
-      });
-    });
-  }
+  if (!check.batched) return verifyInThreadPool(check, signingInput, encodedSignature);
   const worker = cryptoWorker();
   if (check.workerKeyId === undefined) {
-    check.workerKeyId = worker.addKey({ hash: check.hash, options: check.key });
+    check.workerKeyId = worker.addKey({ hash: check.hash, key: check.key });
     releasedChecks.register(check, check.workerKeyId);
   }
   return worker.verify(check.workerKeyId, signingInput, encodedSignature);
