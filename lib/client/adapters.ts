@@ -10,8 +10,11 @@ export interface RejectedRequest {
 /** What the adapters need from the client. */
 interface TokenSource {
   replay: ReplayPolicy;
-  /** A valid token other than `rejected` (waiting for a new one when needed). */
-  token(rejected?: string): Promise<string>;
+  /**
+   * A valid token other than `rejected` (waiting for a new one when needed). `signal` ends the wait,
+   * not the token request, which other callers may share.
+   */
+  token(rejected?: string, signal?: AbortSignal): Promise<string>;
   invalidate(token: string): Promise<void>;
   rejected(event: RejectedRequest): void;
 }
@@ -61,8 +64,10 @@ export function authorizedFetch(source: TokenSource & {
     return source.fetch(input, { ...init, headers });
   };
   return async function fetchWithToken(input, init) {
+    // An aborted request stops waiting for its token too.
+    const signal = init?.signal ?? (input instanceof Request ? input.signal : undefined) ?? undefined;
     // The common case costs no promise of our own: a usable token is at hand.
-    const token = source.current() ?? await source.token();
+    const token = source.current() ?? await source.token(undefined, signal);
     const res = await send(input, init, token);
     if (res.status !== 401 || !isInvalidTokenChallenge(res.headers.get('www-authenticate'))) return res;
     await source.invalidate(token);
@@ -73,7 +78,7 @@ export function authorizedFetch(source: TokenSource & {
     source.rejected({ url: describeUrl(input), method, replayed: replay });
     if (!replay) return res;
     await res.body?.cancel();
-    return send(input, init, await source.token(token));
+    return send(input, init, await source.token(token, signal));
   };
 }
 
@@ -131,8 +136,9 @@ function axiosBodyRereadable(data: unknown): boolean {
 
 /** The client's `axios`: see {@link TokenClient.axios}. */
 export function attachToAxios<T extends AxiosLike>(instance: T, source: TokenSource): T {
-  instance.interceptors.request.use((async (config: { headers?: unknown }) => {
-    setAuthorization(config, `Bearer ${await source.token()}`);
+  instance.interceptors.request.use((async (config: { headers?: unknown; signal?: unknown }) => {
+    const signal = config.signal instanceof AbortSignal ? config.signal : undefined;
+    setAuthorization(config, `Bearer ${await source.token(undefined, signal)}`);
     return config;
   }));
 

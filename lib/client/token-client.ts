@@ -124,9 +124,12 @@ export interface TokenClient {
    * A valid token: the cached one, or a new one when none is valid (concurrent callers share one
    * request). Starts a background refresh once the token is past its refresh point.
    *
+   * @param options - `signal` ends this call's wait with the signal's reason (an `AbortError` by
+   *   default), as `fetch` does; a token request under way goes on for the other callers and the
+   *   cache.
    * @throws TokenRequestError when no valid token exists and the token endpoint refuses or fails.
    */
-  getToken(): Promise<AccessToken>;
+  getToken(options?: { signal?: AbortSignal }): Promise<AccessToken>;
   /**
    * `fetch` with `Authorization: Bearer <token>`. After a 401 whose `WWW-Authenticate` says
    * `error="invalid_token"` (RFC 6750 §3.1), drops that token, gets a new one and sends the request
@@ -151,6 +154,17 @@ interface Entry {
   handle: AccessToken;
   refreshAt: number;
   usableUntil: number;
+}
+
+/** `promise`, or the signal's reason as soon as it aborts. */
+function until<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (signal === undefined) return promise;
+  if (signal.aborted) return Promise.reject(signal.reason as Error);
+  return new Promise((resolve, reject) => {
+    const abort = (): void => reject(signal.reason as Error);
+    signal.addEventListener('abort', abort, { once: true });
+    promise.then(resolve, reject).finally(() => signal.removeEventListener('abort', abort));
+  });
 }
 
 const sleep = (ms: number) => new Promise<void>((resolve) => { setTimeout(resolve, ms).unref(); });
@@ -413,18 +427,22 @@ export function createTokenClient(options: TokenClientOptions, discover: Discove
   const client: TokenClient = {
     clientId,
     events: emitter as TokenClientEvents,
-    getToken: async () => (await valid()).handle,
+    getToken: async (options) => {
+      const signal = options?.signal;
+      if (signal !== undefined && !(signal instanceof AbortSignal)) throw new TypeError('signal must be an AbortSignal');
+      return (await until(valid(), signal)).handle;
+    },
     fetch: authorizedFetch({
       fetch: opts.fetch,
       replay: opts.replay,
       current: () => usable()?.token.accessToken,
-      token: async (rejected) => (await valid(rejected)).token.accessToken,
+      token: async (rejected, signal) => (await until(valid(rejected), signal)).token.accessToken,
       invalidate,
       rejected: (event) => emit('token.rejected', { clientId, ...event }),
     }),
     axios: (instance) => attachToAxios(instance, {
       replay: opts.replay,
-      token: async (rejected) => (await valid(rejected)).token.accessToken,
+      token: async (rejected, signal) => (await until(valid(rejected), signal)).token.accessToken,
       invalidate,
       rejected: (event) => emit('token.rejected', { clientId, ...event }),
     }),

@@ -103,6 +103,15 @@ describe('TokenClient.axios()', () => {
     expect(api.requests).to.deep.equal([{ method: 'GET', token: issued()[0], body: '', valid: true }]);
   });
 
+  it("stops waiting for a token when the request's signal aborts; the API sees nothing", async () => {
+    tokens.delay = 300;
+    const { client } = create();
+    const err = await rejectionOf(instance(client).get('/reports', { signal: AbortSignal.timeout(30) }), Error);
+    expect([err.name, api.requests.length]).to.deep.equal(['TimeoutError', 0]);
+    const res = await instance(client).get('/reports');
+    expect([res.status, api.requests.length, tokens.requests.length]).to.deep.equal([200, 1, 1]);
+  });
+
   it('keeps the headers the host sets, on the instance and on the request', async () => {
     const { client } = create();
     const http = client.axios(axios.create({ baseURL: side.url, headers: { 'X-Trace': 'trace-1' } }));

@@ -509,6 +509,46 @@ describe('tokenClient()', () => {
     });
   });
 
+  describe('abort', () => {
+    it('ends a getToken() wait when its signal aborts, while the token request goes on for the cache', async () => {
+      ts.delay = 300;
+      const client = create();
+      const controller = new AbortController();
+      const waiting = client.getToken({ signal: controller.signal });
+      const other = client.getToken();
+      setTimeout(() => controller.abort(), 30);
+      const err = await rejectionOf(waiting, Error);
+      expect([err.name, ts.requests.length]).to.deep.equal(['AbortError', 1]);
+      // The other caller, and the next one, get the token of that one request.
+      const [shared, next] = [await other, await client.getToken()];
+      expect(next.accessToken).to.equal(shared.accessToken);
+      expect(ts.requests).to.have.length(1);
+    });
+
+    it("rejects with the signal's own reason, and at once for a signal already aborted (no request)", async () => {
+      const client = create();
+      const reason = new Error('shutting down');
+      const err = await rejectionOf(client.getToken({ signal: AbortSignal.abort(reason) }), Error);
+      expect(err).to.equal(reason);
+      expect(ts.requests).to.have.length(0);
+    });
+
+    it('refuses a signal that is not an AbortSignal with a TypeError', async () => {
+      const err = await rejectionOf(create().getToken({ signal: {} as AbortSignal }), TypeError);
+      expect(err.message).to.equal('signal must be an AbortSignal');
+    });
+
+    it("stops client.fetch waiting for a token when the request's signal aborts; the API sees nothing", async () => {
+      ts.delay = 300;
+      const client = create();
+      const err = await rejectionOf(client.fetch(`${api.url}/data`, { signal: AbortSignal.timeout(30) }), Error);
+      expect([err.name, api.requests.length]).to.deep.equal(['TimeoutError', 0]);
+      const res = await client.fetch(`${api.url}/data`);
+      expect([res.status, api.requests.length, ts.requests.length]).to.deep.equal([200, 1, 1]);
+      await res.body?.cancel();
+    });
+  });
+
   describe('discovery', () => {
     it('finds the token endpoint in the issuer metadata, once', async () => {
       const requests: string[] = [];
