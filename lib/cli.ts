@@ -18,7 +18,7 @@ export interface CliIo {
   stdout: { write(chunk: string): unknown };
   /** Receives error messages, warnings and prompts. */
   stderr: { write(chunk: string): unknown };
-  /** Environment variables; the CLI reads `DATABASE_URL` and `NODE_ENV`. */
+  /** Environment variables; the CLI reads `DATABASE_URL`, `NODE_ENV` and `M2M_KEY_ENCRYPTION_KEY`. */
   env: Readonly<Record<string, string | undefined>>;
   /** Answers to confirmation prompts; prompts are only shown when this is a TTY. Default: none. */
   stdin?: NodeJS.ReadableStream & { isTTY?: boolean };
@@ -879,7 +879,17 @@ async function withDatabase(target: DatabaseTarget, command: Command, args: Args
   }
   try {
     const prefix = args.string('table-prefix');
-    const store = createKnexStore(knex, prefix === undefined ? {} : { tablePrefix: prefix });
+    // Keys rotated in are stored encrypted under the issuer's secret, when it is set.
+    const keyEncryptionKey = io.env.M2M_KEY_ENCRYPTION_KEY || undefined;
+    let store: KnexStore;
+    try {
+      store = createKnexStore(knex, { ...(prefix === undefined ? {} : { tablePrefix: prefix }), ...(keyEncryptionKey ? { keyEncryptionKey } : {}) });
+    } catch (err) {
+      if (keyEncryptionKey !== undefined && /keyEncryptionKey/.test((err as Error).message)) {
+        throw new CliError('M2M_KEY_ENCRYPTION_KEY must be at least 32 characters (for example: openssl rand -base64 32)', { cause: err });
+      }
+      throw err;
+    }
     if (command.needsTables) await requireTables(knex, store);
     const json = args.flag('json');
     return await run({
@@ -943,7 +953,7 @@ export async function main(argv: readonly string[], io: CliIo): Promise<number> 
     }
     const run = parsed.command.prepare(parsed.args, io);
     const target = await resolveDatabase(parsed.args, io);
-    secrets = target.secrets;
+    secrets = [...target.secrets, ...(io.env.M2M_KEY_ENCRYPTION_KEY ? [io.env.M2M_KEY_ENCRYPTION_KEY] : [])];
     return await withDatabase(target, parsed.command, parsed.args, io, run);
   } catch (err) {
     io.stderr.write(`express-m2m: ${scrub(errorText(err, debug))}\n`);

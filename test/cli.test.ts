@@ -404,6 +404,20 @@ describe('express-m2m CLI (lib/cli.ts)', function () {
           + 'use --activate-after 0 for the first key.\n');
       });
 
+      it('stores the new key encrypted when M2M_KEY_ENCRYPTION_KEY is set, and refuses a short one', async function () {
+        const kek = 'q9Jb3v0m1dXc7sYH8wR2kTn4uPzL6aEfG5iOyVtQjC0=';
+        const run = await cli(['keys', 'rotate', '--activate-after', '0'], { env: { ...env, M2M_KEY_ENCRYPTION_KEY: kek } });
+        const [key] = await store.keys.list();
+        expect(run).to.deep.equal({ code: 0, stdout: `Added ES256 key ${key?.kid}: active now.\n`, stderr: '' });
+        const [stored] = await knex('m2m_signing_keys').pluck('private_key') as string[];
+        expect(stored).to.match(/^m2m-enc:v1:/);
+        // This store has no secret: the key is listed, its private part is not readable.
+        expect(() => key?.privateKeyPem).to.throw(Error, /is stored encrypted/);
+        const short = await cli(['keys', 'list'], { env: { ...env, M2M_KEY_ENCRYPTION_KEY: 'too-short' } });
+        expect(short).to.deep.equal({
+          code: 1, stdout: '', stderr: 'express-m2m: M2M_KEY_ENCRYPTION_KEY must be at least 32 characters (for example: openssl rand -base64 32)\n' });
+      });
+
       it('adds a key of the chosen algorithm that signs at once with --alg RS256 --activate-after 0', async function () {
         const run = await cli(['keys', 'rotate', '--alg', 'RS256', '--activate-after', '0'], { env });
         const [key] = await store.keys.list();

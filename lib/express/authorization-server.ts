@@ -164,6 +164,8 @@ function checkSeconds(value: unknown, what: string, fallback: number, max: numbe
 
 interface LoadedKeys {
   signer: TokenSigner | undefined;
+  /** Why the signing key could not be loaded (say, it cannot be decrypted); the JWKS is served all the same. */
+  signerError: unknown;
   kid: string | undefined;
   jwks: { keys: PublicJwk[] };
   loadedAt: number;
@@ -245,19 +247,25 @@ export function authorizationServer(options: AuthorizationServerOptions): Author
     const now = clock();
     const view = selectKeys(await store.keys.list(), now, maxTokenLifetime + 60);
     let signer: TokenSigner | undefined;
+    let signerError: unknown;
     if (view.signing) {
       const key = view.signing;
       signer = signers.get(key.kid);
       if (!signer) {
-        // Import once per key, never per request.
-        signer = createTokenSigner({ kid: key.kid, alg: key.alg, privateKey: importPrivateKey(key.privateKeyPem) });
-        for (const old of signers.values()) old.dispose();
-        signers.clear();
-        signers.set(key.kid, signer);
+        try {
+          // Import once per key, never per request.
+          signer = createTokenSigner({ kid: key.kid, alg: key.alg, privateKey: importPrivateKey(key.privateKeyPem) });
+          for (const old of signers.values()) old.dispose();
+          signers.clear();
+          signers.set(key.kid, signer);
+        } catch (err) {
+          signerError = err;
+        }
       }
     }
     return {
       signer,
+      signerError,
       kid: view.signing?.kid,
       jwks: { keys: view.published.map((k) => k.publicJwk) },
       loadedAt: now,
@@ -332,6 +340,9 @@ export function authorizationServer(options: AuthorizationServerOptions): Author
     // The common case, a fresh key set, skips a promise and a turn of the microtask queue.
     const keys = keysAreFresh(loaded) ? loaded : await currentKeys();
     if (!keys.signer || keys.kid === undefined) {
+      if (keys.signerError !== undefined) {
+        throw new TemporarilyUnavailableError('signing keys are unavailable', { cause: keys.signerError, headers: { 'Retry-After': '5' } });
+      }
       throw new TemporarilyUnavailableError('no signing key is active', { headers: { 'Retry-After': '5' } });
     }
     const claims = buildAccessTokenClaims({

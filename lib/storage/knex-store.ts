@@ -15,6 +15,7 @@ import {
 } from '../core/store.js';
 import { runMigrations, tableNames, type TableNames } from './migrations.js';
 import { checkKnexTables } from '../core/table-prefix.js';
+import { keyCipher, type KeyCipher } from '../core/key-encryption.js';
 
 /** Options of {@link createKnexStore}. */
 export interface KnexStoreOptions {
@@ -39,6 +40,14 @@ export interface KnexStoreOptions {
    * clients, consider 0.
    */
   clientCacheTtl?: number;
+  /**
+   * A secret of at least 32 characters (for example `openssl rand -base64 32`, kept in a secret
+   * manager, never in the database) under which private signing keys are stored encrypted
+   * (AES-256-GCM, bound to their kid). Keys stored before it was set stay readable in plain text;
+   * keys created after it are encrypted. An encrypted key cannot sign without it. Default: none,
+   * keys are stored as PKCS#8 PEM.
+   */
+  keyEncryptionKey?: string;
 }
 
 /** The Knex-backed {@link IssuerStore}. */
@@ -151,17 +160,25 @@ function secretFromRow(row: SecretRow): ClientSecretInfo {
   };
 }
 
-function keyFromRow(row: KeyRow): SigningKeyRecord {
+/**
+ * A stored key. Its private key is decrypted when first read, not before: listing keys, which the
+ * CLI and the JWKS do, needs no keyEncryptionKey.
+ */
+function keyFromRow(row: KeyRow, cipher: KeyCipher): SigningKeyRecord {
   if (!isSigningAlgorithm(row.alg)) throw new Error(`stored key ${row.kid} has an unsupported algorithm`);
-  return {
+  let pem: string | undefined;
+  const record = {
     kid: row.kid,
     alg: row.alg,
     publicJwk: JSON.parse(row.public_jwk) as PublicJwk,
-    privateKeyPem: row.private_key,
     createdAt: toDate(row.created_at),
     activatesAt: toDate(row.activates_at),
     revokedAt: toDateOrNull(row.revoked_at),
   };
+  return Object.defineProperty(record, 'privateKeyPem', {
+    enumerable: true,
+    get: () => (pem ??= cipher.open(row.private_key, row.kid)),
+  }) as SigningKeyRecord;
 }
 
 function isUniqueViolation(err: unknown): boolean {
@@ -200,6 +217,7 @@ export function createKnexStore(knex: Knex, options: KnexStoreOptions = {}): Kne
   const cacheTtl = (options.clientCacheTtl ?? 1) * 1000;
   if (!Number.isFinite(cacheTtl) || cacheTtl < 0) throw new TypeError('clientCacheTtl must be a number of seconds >= 0');
   const t = tableNames(prefix);
+  const cipher = keyCipher(options.keyEncryptionKey);
 
   const lastWritten = new Map<string, number>();
   const pendingWrites = new Set<Promise<void>>();
@@ -443,7 +461,7 @@ export function createKnexStore(knex: Knex, options: KnexStoreOptions = {}): Kne
   const keys: KeyStore = {
     async list() {
       const rows = await knex<KeyRow>(t.keys).whereNull('revoked_at').select('*');
-      return rows.map(keyFromRow);
+      return rows.map((row) => keyFromRow(row, cipher));
     },
 
     async ensure(alg) {
@@ -457,7 +475,7 @@ export function createKnexStore(knex: Knex, options: KnexStoreOptions = {}): Kne
       // Two instances starting together may both insert a key. That is harmless: both are
       // published and every instance picks the same signing key from the same rows.
       await knex(t.keys).insert({
-        kid: key.kid, alg, public_jwk: JSON.stringify(key.publicJwk), private_key: key.privateKeyPem,
+        kid: key.kid, alg, public_jwk: JSON.stringify(key.publicJwk), private_key: cipher.seal(key.privateKeyPem, key.kid),
         created_at: now, activates_at: now, revoked_at: null,
       });
     },
@@ -472,11 +490,11 @@ export function createKnexStore(knex: Knex, options: KnexStoreOptions = {}): Kne
       const key = await generateSigningKey(alg);
       const now = clock();
       const row: KeyRow = {
-        kid: key.kid, alg, public_jwk: JSON.stringify(key.publicJwk), private_key: key.privateKeyPem,
+        kid: key.kid, alg, public_jwk: JSON.stringify(key.publicJwk), private_key: cipher.seal(key.privateKeyPem, key.kid),
         created_at: now, activates_at: now + Math.round(activateAfter * 1000), revoked_at: null,
       };
       await knex(t.keys).insert(row);
-      return keyFromRow(row);
+      return keyFromRow(row, cipher);
     },
 
     async revoke(kid) {

@@ -496,3 +496,61 @@ describe('authorizationServer()', () => {
     });
   });
 });
+
+describe('authorizationServer() over a store with keyEncryptionKey', () => {
+  const KEK = 'q9Jb3v0m1dXc7sYH8wR2kTn4uPzL6aEfG5iOyVtQjC0=';
+
+  /** An issuer on a fresh SQLite file whose store has `keyEncryptionKey`, its first key created by `firstKek`. */
+  async function start(firstKek: string, kek: string) {
+    const db = sqliteDatabase();
+    const store = createKnexStore(db.knex, { tablePrefix: db.prefix, keyEncryptionKey: kek });
+    await store.migrate();
+    await createKnexStore(db.knex, { tablePrefix: db.prefix, keyEncryptionKey: firstKek }).keys.ensure('ES256');
+    const { clientId, clientSecret } = await store.clients.create({ name: 'sealed', scopes: ['a'], audiences: [AUDIENCE] });
+    const app = express();
+    let mounted: express.Router = express.Router();
+    app.use('/oauth', (req, res, next) => mounted(req, res, next));
+    const server = await listen(app);
+    const as = authorizationServer({ issuer: `${server.url}/oauth`, store });
+    mounted = as;
+    const errors: unknown[] = [];
+    as.events.on('internal_error', (event) => errors.push(event.error));
+    return {
+      db, as, errors, url: `${server.url}/oauth`,
+      token: () => postForm(`${server.url}/oauth/token`, { grant_type: 'client_credentials' }, { authorization: basic(clientId, clientSecret) }),
+      async close() { await server.close(); await store.clients.flushUsage(); await db.destroy(); },
+    };
+  }
+
+  it('issues tokens signed with the key it decrypts, which verify against its JWKS', async () => {
+    const issuer = await start(KEK, KEK);
+    try {
+      const res = await issuer.token();
+      expect(res.status).to.equal(200);
+      const stored = await issuer.db.knex(`${issuer.db.prefix}signing_keys`).pluck('private_key') as string[];
+      expect(stored.map((v) => v.startsWith('m2m-enc:v1:'))).to.deep.equal([true]);
+      const jwks = (await request(`${issuer.url}/jwks.json`)).json as { keys: JsonWebKey[] };
+      const token = (res.json as { access_token: string }).access_token;
+      const payload = jwt.verify(token, createPublicKey({ key: jwks.keys[0] as JsonWebKey, format: 'jwk' }), { algorithms: ['ES256'] });
+      expect(payload).to.include({ aud: AUDIENCE, iss: issuer.url });
+    } finally {
+      await issuer.close();
+    }
+  });
+
+  it('answers 503 temporarily_unavailable, and reports why to internal_error, when its key cannot be decrypted', async () => {
+    const issuer = await start(KEK, 'z'.repeat(40));
+    try {
+      const res = await issuer.token();
+      expect([res.status, res.headers['retry-after'], res.json]).to.deep.equal([503, '5', {
+        error: 'temporarily_unavailable', error_description: 'signing keys are unavailable' }]);
+      expect(res.text).to.not.include('m2m-enc').and.not.include(KEK);
+      expect(issuer.errors.map((e) => String((e as Error).cause ?? e))).to.have.length(1);
+      expect(String(((issuer.errors[0] as Error).cause as Error).message)).to.match(/could not be decrypted: keyEncryptionKey is not the one it was stored with$/);
+      // The JWKS needs no private key: still served.
+      expect((await request(`${issuer.url}/jwks.json`)).status).to.equal(200);
+    } finally {
+      await issuer.close();
+    }
+  });
+});

@@ -9,6 +9,8 @@ import { RESERVED_CLAIMS } from '../../lib/core/token.js';
 import { createKnexStore, type KnexStore, type KnexStoreOptions } from '../../lib/storage/knex-store.js';
 import { databases, type TestDatabase } from '../support/db.js';
 
+/** A keyEncryptionKey as `openssl rand -base64 32` prints one. */
+const KEK = 'q9Jb3v0m1dXc7sYH8wR2kTn4uPzL6aEfG5iOyVtQjC0=';
 const T0 = Date.UTC(2026, 0, 1, 12, 0, 0);
 const SECOND = 1000;
 const MINUTE = 60 * SECOND;
@@ -1166,8 +1168,59 @@ for (const makeDb of databases) {
             const record = await store.keys.rotate({ alg, activateAfter: 30 });
             expect(await store.keys.list()).to.deep.equal([record]);
           });
+
+          it('with keyEncryptionKey, stores the private key encrypted and reads it back', async () => {
+            const sealed = makeStore({ keyEncryptionKey: KEK });
+            const record = await sealed.keys.rotate({ alg });
+            const stored = String((await rowOf(record.kid)).private_key);
+            expect(stored).to.match(/^m2m-enc:v1:[A-Za-z0-9_-]+$/);
+            expect(stored).to.not.include('PRIVATE KEY');
+            const [listed] = await sealed.keys.list();
+            expect(listed?.privateKeyPem).to.match(/^-----BEGIN PRIVATE KEY-----\n/);
+            expect(toPublicJwk(createPrivateKey(listed?.privateKeyPem ?? ''), alg)).to.deep.equal(record.publicJwk);
+          });
         });
       }
+
+      describe('with keyEncryptionKey', () => {
+        it('refuses a secret shorter than 32 characters, or not a string', () => {
+          for (const value of ['x'.repeat(31), 42, Buffer.alloc(32)]) {
+            expect(() => makeStore({ keyEncryptionKey: value as unknown as string }))
+              .to.throw(TypeError, 'keyEncryptionKey must be a string of at least 32 characters (for example: openssl rand -base64 32)');
+          }
+        });
+
+        it('lists encrypted keys without the secret, and names what is missing when the private key is read', async () => {
+          const record = await makeStore({ keyEncryptionKey: KEK }).keys.rotate();
+          const [listed] = await store.keys.list();
+          expect([listed?.kid, listed?.publicJwk]).to.deep.equal([record.kid, record.publicJwk]);
+          expect(() => listed?.privateKeyPem).to.throw(Error, `signing key ${record.kid} is stored encrypted: set keyEncryptionKey to use it`);
+        });
+
+        it('refuses another secret, and a sealed value moved to another key row, without leaking either', async () => {
+          const sealed = makeStore({ keyEncryptionKey: KEK });
+          const a = await sealed.keys.rotate();
+          const b = await sealed.keys.rotate();
+          const [listedWrong] = await makeStore({ keyEncryptionKey: 'y'.repeat(40) }).keys.list();
+          const wrong = `signing key ${listedWrong?.kid} could not be decrypted: keyEncryptionKey is not the one it was stored with`;
+          expect(() => listedWrong?.privateKeyPem).to.throw(Error, wrong);
+          // b's row now holds a's sealed key: the kid is bound into the ciphertext.
+          await db.knex(`${db.prefix}signing_keys`).where({ kid: b.kid }).update({ private_key: String((await rowOf(a.kid)).private_key) });
+          const moved = (await sealed.keys.list()).find((k) => k.kid === b.kid);
+          expect(() => moved?.privateKeyPem).to.throw(Error, `signing key ${b.kid} could not be decrypted`);
+        });
+
+        it('still reads keys stored in plain text before the secret was set, and encrypts new ones', async () => {
+          const plain = await store.keys.rotate();
+          const sealed = makeStore({ keyEncryptionKey: KEK });
+          const fresh = await sealed.keys.rotate();
+          const byKid = new Map((await sealed.keys.list()).map((k) => [k.kid, k]));
+          expect(byKid.get(plain.kid)?.privateKeyPem).to.equal(plain.privateKeyPem);
+          expect(byKid.get(fresh.kid)?.privateKeyPem).to.equal(fresh.privateKeyPem);
+          expect(String((await rowOf(plain.kid)).private_key)).to.match(/^-----BEGIN PRIVATE KEY-----/);
+          expect(String((await rowOf(fresh.kid)).private_key)).to.match(/^m2m-enc:v1:/);
+        });
+      });
     });
   });
 }

@@ -1,0 +1,57 @@
+import { createCipheriv, createDecipheriv, hkdfSync, randomBytes } from 'node:crypto';
+
+/** What an encrypted private key starts with in the database. */
+const PREFIX = 'm2m-enc:v1:';
+const IV_BYTES = 12;
+const TAG_BYTES = 16;
+
+/** Encrypts and decrypts signing keys at rest, bound to their kid. */
+export interface KeyCipher {
+  /** `pem` encrypted for the row of `kid`. */
+  seal(pem: string, kid: string): string;
+  /** The PEM of a stored value: decrypted when sealed, as it is when stored in plain text. */
+  open(stored: string, kid: string): string;
+}
+
+/**
+ * Builds the cipher for private signing keys at rest: AES-256-GCM under a key derived with
+ * HKDF-SHA256 from `secret`, a fresh 96-bit IV per key, the kid as additional data (a value
+ * copied into another key's row does not decrypt). Stored as `m2m-enc:v1:` and base64url of
+ * IV, tag and ciphertext.
+ *
+ * @param secret - At least 32 characters (`openssl rand -base64 32` gives 44), or undefined for
+ *   keys stored in plain text.
+ * @throws TypeError for a secret that is not a string of at least 32 characters.
+ */
+export function keyCipher(secret: string | undefined): KeyCipher {
+  if (secret !== undefined && (typeof secret !== 'string' || secret.length < 32)) {
+    throw new TypeError('keyEncryptionKey must be a string of at least 32 characters (for example: openssl rand -base64 32)');
+  }
+  const key = secret === undefined
+    ? undefined
+    : Buffer.from(hkdfSync('sha256', secret, 'express-m2m signing keys', 'aes-256-gcm v1', 32));
+  return {
+    seal(pem, kid) {
+      if (key === undefined) return pem;
+      const iv = randomBytes(IV_BYTES);
+      const cipher = createCipheriv('aes-256-gcm', key, iv);
+      cipher.setAAD(Buffer.from(kid, 'utf8'));
+      const sealed = Buffer.concat([cipher.update(pem, 'utf8'), cipher.final()]);
+      return `${PREFIX}${Buffer.concat([iv, cipher.getAuthTag(), sealed]).toString('base64url')}`;
+    },
+    open(stored, kid) {
+      if (!stored.startsWith(PREFIX)) return stored;
+      if (key === undefined) throw new Error(`signing key ${kid} is stored encrypted: set keyEncryptionKey to use it`);
+      const bytes = Buffer.from(stored.slice(PREFIX.length), 'base64url');
+      try {
+        if (bytes.length <= IV_BYTES + TAG_BYTES) throw new Error('too short');
+        const decipher = createDecipheriv('aes-256-gcm', key, bytes.subarray(0, IV_BYTES), { authTagLength: TAG_BYTES });
+        decipher.setAAD(Buffer.from(kid, 'utf8'));
+        decipher.setAuthTag(bytes.subarray(IV_BYTES, IV_BYTES + TAG_BYTES));
+        return Buffer.concat([decipher.update(bytes.subarray(IV_BYTES + TAG_BYTES)), decipher.final()]).toString('utf8');
+      } catch {
+        throw new Error(`signing key ${kid} could not be decrypted: keyEncryptionKey is not the one it was stored with`);
+      }
+    },
+  };
+}
