@@ -881,15 +881,7 @@ async function withDatabase(target: DatabaseTarget, command: Command, args: Args
     const prefix = args.string('table-prefix');
     // Keys rotated in are stored encrypted under the issuer's secret, when it is set.
     const keyEncryptionKey = io.env.M2M_KEY_ENCRYPTION_KEY || undefined;
-    let store: KnexStore;
-    try {
-      store = createKnexStore(knex, { ...(prefix === undefined ? {} : { tablePrefix: prefix }), ...(keyEncryptionKey ? { keyEncryptionKey } : {}) });
-    } catch (err) {
-      if (keyEncryptionKey !== undefined && /keyEncryptionKey/.test((err as Error).message)) {
-        throw new CliError('M2M_KEY_ENCRYPTION_KEY must be at least 32 characters (for example: openssl rand -base64 32)', { cause: err });
-      }
-      throw err;
-    }
+    const store = createKnexStore(knex, { ...(prefix === undefined ? {} : { tablePrefix: prefix }), ...(keyEncryptionKey ? { keyEncryptionKey } : {}) });
     if (command.needsTables) await requireTables(knex, store);
     const json = args.flag('json');
     return await run({
@@ -952,8 +944,12 @@ export async function main(argv: readonly string[], io: CliIo): Promise<number> 
       return EXIT_OK;
     }
     const run = parsed.command.prepare(parsed.args, io);
+    const kek = io.env.M2M_KEY_ENCRYPTION_KEY || undefined;
+    if (kek !== undefined && kek.length < 32) {
+      throw new CliError('M2M_KEY_ENCRYPTION_KEY must be at least 32 characters (for example: openssl rand -base64 32)');
+    }
     const target = await resolveDatabase(parsed.args, io);
-    secrets = [...target.secrets, ...(io.env.M2M_KEY_ENCRYPTION_KEY ? [io.env.M2M_KEY_ENCRYPTION_KEY] : [])];
+    secrets = [...target.secrets, ...(kek === undefined ? [] : [kek])];
     return await withDatabase(target, parsed.command, parsed.args, io, run);
   } catch (err) {
     io.stderr.write(`express-m2m: ${scrub(errorText(err, debug))}\n`);

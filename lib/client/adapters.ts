@@ -65,7 +65,7 @@ export function authorizedFetch(source: TokenSource & {
   };
   return async function fetchWithToken(input, init) {
     // An aborted request stops waiting for its token too.
-    const signal = init?.signal ?? (input instanceof Request ? input.signal : undefined) ?? undefined;
+    const signal = init?.signal ?? (input instanceof Request ? input.signal : undefined);
     // The common case costs no promise of our own: a usable token is at hand.
     const token = source.current() ?? await source.token(undefined, signal);
     const res = await send(input, init, token);

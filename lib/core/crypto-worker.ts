@@ -80,8 +80,8 @@ interface Waiting {
  * the event loop go over in one message, and while a batch is worked on the next one gathers.
  * Under load a batch holds many operations, so the hand-off (a message each way, a thread woken)
  * is paid once per batch rather than once per operation as with node:crypto's callback forms,
- * whose thread-pool job wakes a pool thread every time. For a P-256 signature (some 20 µs) or an
- * RSA verification (some 30 µs) that hand-off was the larger cost: in the issuer benchmark the
+ * whose thread-pool job wakes a pool thread every time. For a P-256 signature or an RSA
+ * verification (some 20 µs each) that hand-off was the larger cost: in the issuer benchmark the
  * worker took a fifth off the server's CPU time per ES256 token.
  *
  * One worker serves the whole process. It is created on first use and does not keep the process
@@ -102,26 +102,33 @@ class CryptoWorker {
   private scheduled = false;
   /** Keys to drop once the batch being gathered has gone to the worker. */
   private dropping: number[] = [];
+  /** Drops the key of an owner that was collected without removing it. */
+  private readonly released = new FinalizationRegistry<number>((id) => this.removeKey(id));
 
   /** How many keys the worker holds (for tests). */
   get keyCount(): number {
     return this.keys.size;
   }
 
-  /** Registers a key; returns its id for {@link sign} and {@link verify}. */
-  addKey(key: WorkerKey): number {
+  /**
+   * Registers a key; returns its id for {@link sign} and {@link verify}. When `owner` (the signer
+   * or signature check using the key) is garbage-collected, the key is removed as by
+   * {@link removeKey}: an issuer or JWKS key dropped by its host frees the worker's copy too.
+   */
+  addKey(key: WorkerKey, owner: object): number {
     const id = ++this.nextKeyId;
     this.keys.set(id, key);
+    this.released.register(owner, id);
     this.worker?.postMessage({ id, key });
     return id;
   }
 
   /**
    * Forgets a key: the worker drops its copy once the operations already asked of it are done (a
-   * request may have used the key just before its owner let it go).
+   * request may have used the key just before its owner let it go). Removing a key twice is harmless.
    */
   removeKey(id: number): void {
-    if (!this.keys.has(id)) return;
+    if (!this.keys.has(id) || this.dropping.includes(id)) return;
     this.dropping.push(id);
     if (this.gathering.length === 0) this.drop();
   }

@@ -66,9 +66,6 @@ export interface TokenSigner {
 
 const encodeJson = (value: unknown): string => Buffer.from(JSON.stringify(value)).toString('base64url');
 
-/** Frees the worker's copy of a key whose signer was collected. */
-const released = new FinalizationRegistry<number>((keyId) => cryptoWorker().removeKey(keyId));
-
 /**
  * Creates the signer for one key.
  *
@@ -93,18 +90,13 @@ export function createTokenSigner(key: SigningKeyHandle): TokenSigner {
   const encodedHeader = encodeJson({ alg: key.alg, typ: 'at+jwt', kid: key.kid });
   if (key.alg === 'ES256') {
     const worker = cryptoWorker();
-    const keyId = worker.addKey({ hash: 'sha256', key: { key: key.privateKey, dsaEncoding: 'ieee-p1363' } });
     const signer = (claims: Record<string, unknown>): Promise<string> => {
       const input = `${encodedHeader}.${encodeJson(claims)}`;
       return worker.sign(keyId, input).then((signature) => `${input}.${signature}`);
     };
-    const dispose = (): void => {
-      released.unregister(signer);
-      worker.removeKey(keyId);
-    };
     // A signer dropped without dispose() (an issuer discarded by its host) still frees its key.
-    released.register(signer, keyId, signer);
-    return Object.assign(signer, { dispose });
+    const keyId = worker.addKey({ hash: 'sha256', key: { key: key.privateKey, dsaEncoding: 'ieee-p1363' } }, signer);
+    return Object.assign(signer, { dispose: () => worker.removeKey(keyId) });
   }
   const rsaKey: WorkerKey = {
     hash: 'sha256',

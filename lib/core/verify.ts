@@ -295,9 +295,6 @@ function signatureCheck(key: KeyObject, alg: AsymmetricAlgorithm): SignatureChec
   return { hash, key: { key, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: hashBytes }, encodedLength: length, batched: true };
 }
 
-/** Frees the crypto worker's copy of a key once its check is collected (its KeyObject left the JWKS). */
-const releasedChecks = new FinalizationRegistry<number>((keyId) => cryptoWorker().removeKey(keyId));
-
 /**
  * Checks a signature off the event loop. RSA signatures go to the process's crypto worker, which
  * verifies the signatures of one event-loop turn as one batch: one hand-off per batch instead of a
@@ -309,10 +306,8 @@ const releasedChecks = new FinalizationRegistry<number>((keyId) => cryptoWorker(
 function checkSignature(check: SignatureCheck, signingInput: string, encodedSignature: string): Promise<boolean> {
   if (!check.batched) return verifyInThreadPool(check, signingInput, encodedSignature);
   const worker = cryptoWorker();
-  if (check.workerKeyId === undefined) {
-    check.workerKeyId = worker.addKey({ hash: check.hash, key: check.key });
-    releasedChecks.register(check, check.workerKeyId);
-  }
+  // Registered once per check; the worker frees the key when the check is collected (its KeyObject left the JWKS).
+  check.workerKeyId ??= worker.addKey({ hash: check.hash, key: check.key }, check);
   return worker.verify(check.workerKeyId, signingInput, encodedSignature);
 }
 

@@ -61,8 +61,7 @@ function parseForm(text: string, limits: FormLimits): Form {
  * time per token). `resume()` afterwards lets the stream reach its end, so `end` and `close`
  * still fire for anyone listening on the request.
  */
-function readBufferedBody(req: Request, limits: FormLimits): Form | undefined {
-  const declared = req.headers['content-length'];
+function readBufferedBody(req: Request, declared: string | undefined, limits: FormLimits): Form | undefined {
   if (declared === undefined || req.readableFlowing === true || req.readableLength !== Number(declared)) return undefined;
   const data = req.read() as Buffer | string | null;
   req.resume();
@@ -73,7 +72,7 @@ function readBufferedBody(req: Request, limits: FormLimits): Form | undefined {
 function readBody(req: Request, limits: FormLimits): Promise<Form> {
   const declared = req.headers['content-length'];
   if (declared !== undefined && Number(declared) > limits.maxBytes) return Promise.reject(tooLarge(limits));
-  return Promise.resolve().then(() => readBufferedBody(req, limits) ?? readStreamedBody(req, limits));
+  return Promise.resolve().then(() => readBufferedBody(req, declared, limits) ?? readStreamedBody(req, limits));
 }
 
 /** Reads the body as it streams in, within the limits. */
