@@ -167,7 +167,9 @@ function until<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise
   });
 }
 
-const sleep = (ms: number) => new Promise<void>((resolve) => { setTimeout(resolve, ms).unref(); });
+// Referenced on purpose: a job that awaits a token must stay alive through the backoff and end with
+// the error, not exit quietly with an unsettled await (exit code 13). Retries are bounded.
+const sleep = (ms: number) => new Promise<void>((resolve) => { setTimeout(resolve, ms); });
 
 /** Times when a token stops being used and when its refresh starts, for this process (jittered). */
 function schedule(token: CachedToken, options: ResolvedOptions): { refreshAt: number; usableUntil: number } {
