@@ -60,3 +60,40 @@ export function normalizeScopes(scopes: readonly string[], what: string): string
 export function formatScope(scopes: readonly string[]): string {
   return scopes.join(' ');
 }
+
+/**
+ * Reads the granted scopes from a claim value: a space-delimited string (RFC 8693 §4.2, RFC 9068
+ * §2.2.3) or an array of strings (`scp` at Okta, `roles` at Entra ID, `permissions` at Auth0).
+ * An absent claim grants nothing.
+ *
+ * @returns The scopes, or undefined when the claim is neither form.
+ */
+export function readScopes(value: unknown): string[] | undefined {
+  if (value === undefined || value === null) return [];
+  if (typeof value === 'string') return value.split(' ').filter((s) => s !== '');
+  if (Array.isArray(value) && value.every((s) => typeof s === 'string')) return value as string[];
+  return undefined;
+}
+
+/** `all`: every required scope must be granted. `any`: at least one must be. */
+export type ScopeMatch = 'all' | 'any';
+
+/**
+ * True when `granted` satisfies `required`: every scope (`all`) or at least one (`any`). Scopes
+ * compare as whole strings, never as substrings or prefixes (RFC 6749 §3.3).
+ */
+export function hasScopes(granted: readonly string[], required: readonly string[], match: ScopeMatch): boolean {
+  return match === 'all' ? required.every((s) => granted.includes(s)) : required.some((s) => granted.includes(s));
+}
+
+/**
+ * Checks a list of required scopes given by configuration: one scope, a space-delimited list or
+ * an array, returned deduplicated.
+ *
+ * @throws TypeError naming `what` for an empty list or a malformed scope token (RFC 6749 §3.3).
+ */
+export function checkRequiredScopes(value: unknown, what: string): string[] {
+  const list = typeof value === 'string' ? value.split(' ').filter((s) => s !== '') : value;
+  if (!Array.isArray(list) || list.length === 0) throw new TypeError(`${what} must be a scope or a non-empty array of scopes`);
+  return normalizeScopes(list as string[], what);
+}

@@ -1,6 +1,6 @@
-import { constants, randomUUID, type KeyObject } from 'node:crypto';
+import { randomUUID, type KeyObject } from 'node:crypto';
 import type { SigningAlgorithm } from './keys.js';
-import { cryptoWorker, signInThreadPool, type WorkerKey } from './crypto-worker.js';
+import { jwtWorker } from './jwt-worker.js';
 
 /**
  * Claims that identify and bound an RFC 9068 access token. Per-client and hook claims can never
@@ -64,49 +64,20 @@ export interface TokenSigner {
   dispose(): void;
 }
 
-const encodeJson = (value: unknown): string => Buffer.from(JSON.stringify(value)).toString('base64url');
-
 /**
- * Creates the signer for one key.
- *
- * The JWS compact serialisation (RFC 7515 §7.1) is assembled here and signed with node:crypto
- * directly rather than through jsonwebtoken, for two measured reasons: jsonwebtoken re-validates
- * its options and the payload on every call (about half the cost of an ES256 token), and it signs
- * synchronously on the event loop. No signature is made on the event loop:
- *
- * - ES256 goes to the process's crypto worker ({@link cryptoWorker}), which signs the tokens of
- *   one event-loop turn as one batch. A P-256 signature is cheap (some 20 µs); what cost more was
- *   handing each one over: signed synchronously, ES256 issued 24% fewer tokens per second in the
- *   benchmark, and through `crypto.sign`'s thread-pool callback each signature woke a pool thread.
- *   The batching worker cut the server's CPU time per token by a fifth against the thread pool.
- * - RS256 and PS256 (about half a millisecond a signature) go through `crypto.sign`'s callback
- *   form, which spreads them over libuv's thread pool: there the signature is the cost, and the
- *   pool's threads sign several at once.
- *
- * ES256 uses the IEEE P1363 `r || s` encoding JWS requires (RFC 7518 §3.4). Verification (the
- * guard's, for RSA) goes through the same crypto worker.
+ * Creates the signer for one key: jsonwebtoken's `sign` with `{ algorithm, keyid, header: { typ:
+ * "at+jwt" } }` (RFC 9068 §2.1), run in the process's JWT worker thread ({@link jwtWorker}), which
+ * signs the tokens of one event-loop turn as one batch, so that no signature is made on the
+ * event loop. The claims are passed as built by {@link buildAccessTokenClaims}: they hold `iat`,
+ * so jsonwebtoken adds no timestamp of its own.
  */
 export function createTokenSigner(key: SigningKeyHandle): TokenSigner {
-  const encodedHeader = encodeJson({ alg: key.alg, typ: 'at+jwt', kid: key.kid });
-  if (key.alg === 'ES256') {
-    const worker = cryptoWorker();
-    const signer = (claims: Record<string, unknown>): Promise<string> => {
-      const input = `${encodedHeader}.${encodeJson(claims)}`;
-      return worker.sign(keyId, input).then((signature) => `${input}.${signature}`);
-    };
-    // A signer dropped without dispose() (an issuer discarded by its host) still frees its key.
-    const keyId = worker.addKey({ hash: 'sha256', key: { key: key.privateKey, dsaEncoding: 'ieee-p1363' } }, signer);
-    return Object.assign(signer, { dispose: () => worker.removeKey(keyId) });
-  }
-  const rsaKey: WorkerKey = {
-    hash: 'sha256',
-    key: key.alg === 'PS256'
-      ? { key: key.privateKey, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: 32 }
-      : { key: key.privateKey, padding: constants.RSA_PKCS1_PADDING },
-  };
-  const signer = (claims: Record<string, unknown>): Promise<string> => {
-    const input = `${encodedHeader}.${encodeJson(claims)}`;
-    return signInThreadPool(rsaKey, input).then((signature) => `${input}.${signature}`);
-  };
-  return Object.assign(signer, { dispose: () => {} });
+  const worker = jwtWorker();
+  const signer = (claims: Record<string, unknown>): Promise<string> => worker.sign(keyId, claims);
+  // A signer dropped without dispose() (an issuer discarded by its host) still frees its key.
+  const keyId = worker.addKey({
+    key: key.privateKey,
+    sign: { algorithm: key.alg, keyid: key.kid, header: { alg: key.alg, typ: 'at+jwt' } },
+  }, signer);
+  return Object.assign(signer, { dispose: () => worker.removeKey(keyId) });
 }

@@ -1,12 +1,13 @@
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import { checkRemoteUrl, createKeySource, type FetchFunction } from '../core/jwks.js';
 import {
-  checkAlgorithms, checkRequiredScopes, createTokenVerifier, hasScopes, type AsymmetricAlgorithm, type ClaimRequirement,
+  checkAlgorithms, createTokenVerifier, type AsymmetricAlgorithm, type ClaimRequirement,
   type ScopeMatch, type VerifiedAccessToken,
 } from '../core/verify.js';
 import {
   InsufficientScopeError, InvalidRequestError, InvalidTokenError, OAuthError, TemporarilyUnavailableError, TokenRequiredError,
 } from '../errors.js';
+import { checkRequiredScopes, hasScopes } from '../core/scope.js';
 import { NO_STORE_HEADERS, sendOAuthError } from './render.js';
 import { setRequestAuth } from './request-auth.js';
 

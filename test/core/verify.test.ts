@@ -1,10 +1,12 @@
 import { constants, createHmac, generateKeyPairSync, sign } from 'node:crypto';
 import { expect } from 'chai';
+import jwt from 'jsonwebtoken';
+import { rejectionOf } from '../support/rejection.js';
 import { InvalidTokenError, TemporarilyUnavailableError } from '../../lib/errors.js';
 import {
-  ASYMMETRIC_ALGORITHMS, checkAlgorithms, checkRequiredScopes, createTokenVerifier, hasScopes, readScopes, type KeyRequest,
-  type TokenVerifierOptions, type VerificationKey,
+  ASYMMETRIC_ALGORITHMS, checkAlgorithms, createTokenVerifier, type KeyRequest, type TokenVerifierOptions, type VerificationKey,
 } from '../../lib/core/verify.js';
+import { checkRequiredScopes, hasScopes, readScopes } from '../../lib/core/scope.js';
 import { AUDIENCE, claims, makeKey, mint, segment, type TestKey } from '../express/resource-server-fixtures.js';
 
 const ISSUER = 'https://auth.internal/oauth';
@@ -227,7 +229,6 @@ describe('createTokenVerifier()', () => {
   describe('signatures', () => {
     const all = { algorithms: ASYMMETRIC_ALGORITHMS };
     const invalid = { name: 'InvalidTokenError', status: 401, message: 'the token signature or claims are invalid' };
-    const malformed = { name: 'InvalidTokenError', status: 401, message: 'the token signature is malformed' };
     const mismatch = { name: 'InvalidTokenError', status: 401, message: 'the token algorithm does not match its key' };
 
     /** `token` with its signature replaced by `bytes`. */
@@ -247,12 +248,12 @@ describe('createTokenVerifier()', () => {
           expect((await verifier(all).verify(t)).token).to.equal(t);
         });
 
-        it('rejects a signature one byte short, one byte long, or of 2 kB, as malformed', async () => {
+        it('rejects a signature one byte short, one byte long, or of 2 kB', async () => {
           const t = token(key);
           const signature = signatureOf(t);
           const v = verifier(all);
           for (const bytes of [signature.subarray(1), Buffer.concat([signature, Buffer.from([0])]), Buffer.alloc(2048, 1)]) {
-            expect(await rejection(v.verify(resign(t, bytes)))).to.deep.equal(malformed);
+            expect(await rejection(v.verify(resign(t, bytes)))).to.deep.equal(invalid);
           }
         });
 
@@ -269,6 +270,17 @@ describe('createTokenVerifier()', () => {
         });
       });
     }
+
+    it('refuses through jsonwebtoken.verify: its error is the cause, with its class', async () => {
+      const key = makeKey('ES256');
+      keys.push(key);
+      const t = token(key);
+      const signature = signatureOf(t);
+      signature[5] = (signature[5] ?? 0) ^ 0x01;
+      const err = await rejectionOf(verifier().verify(resign(t, signature)), InvalidTokenError);
+      expect(err.cause).to.be.instanceOf(jwt.JsonWebTokenError);
+      expect((err.cause as Error).message).to.equal('invalid signature');
+    });
 
     it('rejects a PS256 signature whose salt is not 32 bytes long (RFC 7518 §3.5)', async () => {
       const key = makeKey('PS256');

@@ -255,11 +255,11 @@ describe('createResourceServer()', () => {
       rejects('an ES256 token whose signature is one byte short', () => {
         const [h, p, sig = ''] = mint(esKey, claims(issuer)).split('.');
         return `${h}.${p}.${Buffer.from(sig, 'base64url').subarray(1).toString('base64url')}`;
-      }, 'the token signature is malformed');
+      }, 'the token signature or claims are invalid');
       rejects('an RS256 token with a 4096-bit signature under a 2048-bit key', () => {
         const [h, p] = mint(rsKey, claims(issuer)).split('.');
         return `${h}.${p}.${Buffer.alloc(512, 7).toString('base64url')}`;
-      }, 'the token signature is malformed');
+      }, 'the token signature or claims are invalid');
       rejects('a token signed by a key that is not published under its kid', () => {
         const stranger = makeKey('RS256', { kid: rsKey.kid, fresh: true });
         return mint(stranger, claims(issuer));
