@@ -1,6 +1,5 @@
-import { tracingChannel } from 'node:diagnostics_channel';
 import { EventEmitter } from 'node:events';
-import express, { type NextFunction, type Request, type Response, type Router } from 'express';
+import express, { type Request, type Response, type Router } from 'express';
 import { isClientId, type Client } from '../core/client.js';
 import { resolveAudience, resolveScopes, type ScopePolicy } from '../core/grant.js';
 import { selectKeys } from '../core/key-set.js';
@@ -15,7 +14,7 @@ import {
   type ClientAuthMethod,
 } from './client-auth.js';
 import { createFailureLimiter, type FailureLimiter, type RateLimitOptions } from './rate-limit.js';
-import { readForm, type Form } from './form.js';
+import { createFormReader, type Form } from './form.js';
 import { sendJson, sendOAuthError } from './render.js';
 
 /** What the claims hook is told about the token being issued. */
@@ -286,7 +285,7 @@ export function authorizationServer(options: AuthorizationServerOptions): Author
   }
 
   // ---- token endpoint steps ----
-  const formLimits = { maxBytes: 4096, maxParameters: 32 };
+  const readForm = createFormReader({ maxBytes: 4096, maxParameters: 32 });
 
   function readTokenRequest(form: Form): TokenRequest {
     for (const name of SINGLE_PARAMETERS) {
@@ -303,7 +302,7 @@ export function authorizationServer(options: AuthorizationServerOptions): Author
   }
 
   async function token(req: Request, res: Response): Promise<void> {
-    const form = await readForm(req, formLimits);
+    const form = await readForm(req, res);
     const request = readTokenRequest(form);
     if (request.grantType !== 'client_credentials') {
       throw new UnsupportedGrantTypeError('only the client_credentials grant is supported');
@@ -321,7 +320,7 @@ export function authorizationServer(options: AuthorizationServerOptions): Author
           { status: 429, headers: { 'Retry-After': String(wait) } });
       }
     }
-    const outcome = await authenticateClient(req, presented);
+    const outcome = await authenticateClient(req, res, presented);
     if (!outcome.ok) {
       // Only a well-formed id reaches the event: a hostile one (control characters, 3 kB) would
       // otherwise flow into the host's logs.
@@ -406,61 +405,10 @@ export function authorizationServer(options: AuthorizationServerOptions): Author
   router.all('/jwks.json', methodNotAllowed('GET'));
   router.get('/.well-known/oauth-authorization-server', metadata);
   router.all('/.well-known/oauth-authorization-server', methodNotAllowed('GET'));
-  installTokenFastPath(router, tokenHandler);
   router.events = events as unknown as AuthorizationServerEvents;
   router.ready = async () => { await currentKeys(); };
   router.metadata = metadata;
   const issuerPath = new URL(issuer).pathname;
   router.metadataPath = `/.well-known/oauth-authorization-server${issuerPath === '/' ? '' : issuerPath}`;
   return router;
-}
-
-/** What the fast path needs to know of the router's token layer (router 2.x internals, checked before use). */
-interface TokenLayer {
-  handle: unknown;
-  route?: { stack?: { handle?: unknown }[] };
-}
-
-/** The channel Express's router (2.3 and later) publishes each handler call on, for tracers. */
-const routerTracing = tracingChannel('express.router.request');
-
-function routerIsTraced(): boolean {
-  // TracingChannel#hasSubscribers is missing before Node 20.13; each channel has its own.
-  const c = routerTracing;
-  return c.start.hasSubscribers || c.end.hasSubscribers || c.asyncStart.hasSubscribers || c.asyncEnd.hasSubscribers
-    || c.error.hasSubscribers;
-}
-
-/**
- * Lets `POST /token` reach its handler without the router's general dispatch: layer matching, the
- * route's method dispatch and the per-request closures of both, about 4% of the server's CPU per
- * token. What a host can see stays the same: `req.route` is the token route (so
- * `req.baseUrl + req.route.path` is the mount path plus `/token`, as route-labelled metrics read
- * it) and `req.params` is empty, as the router leaves them.
- *
- * The shortcut is taken only while nothing observes the router: nobody subscribes to Express's
- * `express.router.request` tracing channel, and the token layer and its handler are the ones built
- * here (an APM agent that wraps layers, as OpenTelemetry's Express instrumentation does, marks them
- * `__wrapped`). Any other request (another path or method, `/token/`, a query string) goes through
- * the router as usual.
- */
-function installTokenFastPath(router: Router, handler: (req: Request, res: Response) => void): void {
-  const layer = router.stack[0] as unknown as TokenLayer | undefined;
-  const route = layer?.route;
-  const layerHandle = layer?.handle;
-  const wrapped = (fn: unknown): boolean => typeof fn !== 'function' || '__wrapped' in fn;
-  if (!layer || !route || route.stack?.length !== 1 || route.stack[0]?.handle !== handler || wrapped(layerHandle)) return;
-  // The router function calls router.handle(req, res, next); an own property replaces it for this router only.
-  const target = router as unknown as { handle: (req: Request, res: Response, next: NextFunction) => void };
-  const dispatch = target.handle.bind(router);
-  target.handle = function handle(req, res, next): void {
-    if (req.method === 'POST' && req.url === '/token' && router.stack[0] === (layer as unknown) && layer.handle === layerHandle
-      && route.stack?.[0]?.handle === handler && !routerIsTraced()) {
-      (req as { route?: unknown }).route = route;
-      req.params = {};
-      handler(req, res);
-      return;
-    }
-    dispatch(req, res, next);
-  };
 }

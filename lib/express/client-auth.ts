@@ -1,4 +1,4 @@
-import type { Request } from 'express';
+import type { Request, RequestHandler, Response } from 'express';
 import { Passport } from 'passport';
 import { Strategy as PassportStrategy } from 'passport-strategy';
 import { Strategy as ClientPasswordStrategy } from 'passport-oauth2-client-password';
@@ -59,121 +59,78 @@ export function parseBasicCredentials(header: string): BasicCredentials {
   return { clientId, clientSecret };
 }
 
-type Verify = (req: Request, clientId: string, clientSecret: string,
-  done: (err: unknown, client?: Client | false, info?: { reason: AuthenticationFailure }) => void) => void;
+type Done = (err: unknown, client?: Client | false, info?: { reason: AuthenticationFailure }) => void;
+type Verify = (clientId: string, clientSecret: string, done: Done) => void;
 
 /**
- * Passport strategy for client_secret_basic with RFC 6749 §2.3.1 decoding (passport-http's
- * BasicStrategy does not form-decode, so ids and secrets holding `%2D` or `+` would fail). The
- * header was already parsed by {@link detectClientCredentials}; the strategy takes that result
- * rather than parsing it twice.
+ * Passport strategy for client_secret_basic with RFC 6749 §2.3.1 decoding: the client id and
+ * secret are form-urlencoded before base64 (passport-http's BasicStrategy does not decode them, so
+ * ids and secrets holding `%2D` or `+` would fail). A malformed header never reaches it: the
+ * token endpoint refuses it with 400 first ({@link detectClientCredentials}).
  */
-class ClientBasicStrategy extends PassportStrategy {
+export class ClientSecretBasicStrategy extends PassportStrategy {
   name = 'client_secret_basic';
-  constructor(private readonly verify: Verify, private readonly parsed: WeakMap<Request, BasicCredentials>) {
+  constructor(private readonly verify: Verify) {
     super();
   }
   override authenticate(req: Request): void {
-    const credentials = this.parsed.get(req);
-    if (credentials === undefined) {
+    let credentials: BasicCredentials;
+    try {
+      credentials = parseBasicCredentials(req.headers.authorization ?? '');
+    } catch {
       this.fail({ reason: 'malformed_credentials' }, 401);
       return;
     }
-    this.verify(req, credentials.clientId, credentials.clientSecret, (err, client, info) => {
+    this.verify(credentials.clientId, credentials.clientSecret, (err, client, info) => {
       if (err) this.error(err as Error);
       else if (!client) this.fail(info ?? { reason: 'invalid_secret' }, 401);
-      else this.success(client, info);
+      else this.success(client);
     });
   }
 }
 
-/** What a strategy's success, fail and error settle: one request's outcome. */
-type Settle = (outcome: ClientAuthOutcome) => void;
-
 /**
- * Runs one registered strategy for one request exactly as `passport.authenticate(name, { session:
- * false }, callback)` does for a single strategy: the strategy's `authenticate` runs with `this` an
- * object whose prototype is the strategy, carrying `success`, `fail`, `error`, `pass` and
- * `redirect`. passport builds that object, its five closures and a middleware closure on every
- * request, and adds six properties (`req.logIn` and its family) to the request, each a slow
- * property addition on an IncomingMessage; here the actions are methods of one prototype per
- * strategy and a request costs one small object. In the benchmark that took about a tenth off the
- * server's CPU time per token.
- */
-function createStrategyRunner(strategy: PassportStrategy, method: ClientAuthMethod,
-  reasonOf: (req: Request) => AuthenticationFailure | undefined): (req: Request, clientId: string) => Promise<ClientAuthOutcome> {
-  class Attempt {
-    constructor(readonly req: Request, readonly clientId: string, readonly resolve: Settle, readonly reject: (err: unknown) => void) {}
-    success(client: Client): void {
-      this.resolve({ ok: true, client, method });
-    }
-    fail(challenge?: unknown, _status?: number): void {
-      // passport: fail(status) leaves the challenge undefined; the challenge becomes the callback's info.
-      const info = typeof challenge === 'number' ? undefined : challenge as { reason?: AuthenticationFailure } | undefined;
-      this.resolve({ ok: false, method, clientId: this.clientId, reason: info?.reason ?? reasonOf(this.req) ?? 'invalid_secret' });
-    }
-    error(err: unknown): void {
-      this.reject(err);
-    }
-    // Neither strategy passes or redirects; passport would call next(), which rejected before.
-    pass(): void {
-      this.reject(new Error(`the ${method} strategy passed without deciding`));
-    }
-    redirect(): void {
-      this.reject(new Error(`the ${method} strategy asked for a redirect`));
-    }
-  }
-  Object.setPrototypeOf(Attempt.prototype, strategy);
-  const options = { session: false };
-  return (req, clientId) => new Promise((resolve, reject) => {
-    (new Attempt(req, clientId, resolve, reject) as unknown as PassportStrategy).authenticate(req, options);
-  });
-}
-
-/**
- * Creates the client authenticator: a private Passport instance (never the host's global one) with
- * one strategy per method, sessions off. The request's method is found first by
- * {@link detectClientCredentials}.
+ * Creates the client authenticator: a private Passport instance (never the host's global one)
+ * with one strategy per method: {@link ClientSecretBasicStrategy} and passport-oauth2-client-
+ * password's for client_secret_post. Each request runs `passport.authenticate(method, { session:
+ * false }, callback)` for the one method it uses, found first by {@link detectClientCredentials}.
  *
  * @param clients - The client store that checks credentials.
  */
-export function createClientAuthenticator(clients: ClientStore): (req: Request, presented: PresentedCredentials) => Promise<ClientAuthOutcome> {
+export function createClientAuthenticator(clients: ClientStore): (req: Request, res: Response, presented: PresentedCredentials) => Promise<ClientAuthOutcome> {
   const passport = new Passport();
-  const reasons = new WeakMap<Request, AuthenticationFailure>();
-  const parsed = new WeakMap<Request, BasicCredentials>();
-  const verify: Verify = (_req, clientId, clientSecret, done) => {
+  const verify: Verify = (clientId, clientSecret, done) => {
     clients.authenticate(clientId, clientSecret).then(
       (result) => (result.ok ? done(null, result.client) : done(null, false, { reason: result.reason })),
       (err: unknown) => done(err),
     );
   };
-  const basicStrategy = new ClientBasicStrategy(verify, parsed);
-  // passport-oauth2-client-password calls fail() without the reason; the reason is kept on the request.
-  const postStrategy = new ClientPasswordStrategy({ passReqToCallback: true }, (req: Request, id: string, secret: string,
-    done: (err: unknown, client?: Client | false) => void) => {
-    verify(req, id, secret, (err, client, info) => {
+  passport.use(new ClientSecretBasicStrategy(verify));
+  // passport-oauth2-client-password reads client_id and client_secret from req.body and fails
+  // without a reason of its own; the store's reason is kept per request.
+  const reasons = new WeakMap<Request, AuthenticationFailure>();
+  passport.use('client_secret_post', new ClientPasswordStrategy({ passReqToCallback: true }, (req: Request, id: string, secret: string, done: Done) => {
+    verify(id, secret, (err, client, info) => {
       if (info) reasons.set(req, info.reason);
       done(err, client);
     });
-  });
-  passport.use(basicStrategy);
-  passport.use(postStrategy);
-  const reasonOf = (req: Request): AuthenticationFailure | undefined => reasons.get(req);
-  const runBasic = createStrategyRunner(basicStrategy, 'client_secret_basic', reasonOf);
-  const runPost = createStrategyRunner(postStrategy, 'client_secret_post', reasonOf);
+  }));
 
-  return function authenticateClient(req, presented) {
-    if (presented.method === undefined) {
+  return function authenticateClient(req, res, presented) {
+    const { method } = presented;
+    if (method === undefined) {
       return Promise.resolve({ ok: false, method: undefined, clientId: presented.clientId, reason: presented.reason });
     }
-    if (presented.method === 'client_secret_basic') {
-      parsed.set(req, presented);
-      return runBasic(req, presented.clientId);
-    }
-    // passport-oauth2-client-password reads the credentials from req.body, so they are put there
-    // for this method only: adding a property to the request costs several microseconds.
-    req.body = { client_id: presented.clientId, client_secret: presented.clientSecret };
-    return runPost(req, presented.clientId);
+    return new Promise((resolve, reject) => {
+      const settle = (err: unknown, client?: Client | false, info?: { reason?: AuthenticationFailure }): void => {
+        if (err) reject(err);
+        else if (client) resolve({ ok: true, client, method });
+        else resolve({ ok: false, method, clientId: presented.clientId, reason: info?.reason ?? reasons.get(req) ?? 'invalid_secret' });
+      };
+      // Neither strategy passes or redirects; passport would then call next().
+      const next = (err?: unknown): void => reject(err ?? new Error(`the ${method} strategy passed without deciding`));
+      (passport.authenticate(method, { session: false }, settle) as RequestHandler)(req, res, next);
+    });
   };
 }
 
