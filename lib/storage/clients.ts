@@ -1,0 +1,71 @@
+import { randomUUID } from 'node:crypto';
+import { applyClientUpdate, isClientId, normalizeRegistration } from '../core/client.js';
+import type { ClientStore } from '../core/store.js';
+import { requireClient, type StoreContext } from './context.js';
+import { clientFromRow, clientToRow, type ClientRow } from './rows.js';
+import { checkExpiry, insertSecret } from './secrets.js';
+
+/** The client part of the {@link ClientStore}: registering, reading, changing and removing clients. */
+export type ClientOperations = Pick<ClientStore, 'create' | 'get' | 'list' | 'update' | 'delete'>;
+
+/** A duplicate key: PostgreSQL's unique_violation (23505), or SQLite's constraint error (errno 19). */
+function isUniqueViolation(err: unknown): boolean {
+  const e = err as { code?: string; errno?: number } | null;
+  return e?.code === '23505' || e?.code === 'SQLITE_CONSTRAINT' || e?.errno === 19;
+}
+
+/** Client operations on the store's tables; every change bumps the registry revision. */
+export function createClientOperations(ctx: StoreContext): ClientOperations {
+  const { knex, tables: t, clock } = ctx;
+  return {
+    async create(input) {
+      const client = normalizeRegistration(input, randomUUID());
+      const expiresAt = checkExpiry(input.secretExpiresAt, 'secretExpiresAt');
+      const now = clock();
+      try {
+        return await ctx.change(async (trx) => {
+          await trx(t.clients).insert({ ...clientToRow(client), created_at: now, updated_at: now });
+          const issued = await insertSecret(trx, t, client.clientId, now, expiresAt);
+          await ctx.bumpRevision(trx);
+          return { ...issued, client: { ...client, createdAt: new Date(now), updatedAt: new Date(now) } };
+        });
+      } catch (err) {
+        if (isUniqueViolation(err)) throw new TypeError(`a client with id ${JSON.stringify(client.clientId)} already exists`, { cause: err });
+        throw err;
+      }
+    },
+
+    async get(clientId) {
+      if (!isClientId(clientId)) return undefined;
+      const row = await knex<ClientRow>(t.clients).where({ client_id: clientId }).first();
+      return row ? clientFromRow(row) : undefined;
+    },
+
+    async list() {
+      const rows = await knex<ClientRow>(t.clients).select('*').orderBy('client_id');
+      return rows.map(clientFromRow);
+    },
+
+    async update(clientId, update) {
+      return ctx.change(async (trx) => {
+        const current = clientFromRow(await requireClient(trx, t, clientId));
+        const next = applyClientUpdate(current, update);
+        const now = clock();
+        await trx(t.clients).where({ client_id: clientId }).update({ ...clientToRow(next), updated_at: now });
+        await ctx.bumpRevision(trx);
+        return { ...next, createdAt: current.createdAt, updatedAt: new Date(now) };
+      });
+    },
+
+    async delete(clientId) {
+      if (!isClientId(clientId)) return false;
+      return ctx.change(async (trx) => {
+        // Secrets first: SQLite enforces ON DELETE CASCADE only when foreign keys are switched on.
+        await trx(t.secrets).where({ client_id: clientId }).delete();
+        const count = await trx(t.clients).where({ client_id: clientId }).delete();
+        if (count > 0) await ctx.bumpRevision(trx);
+        return count > 0;
+      });
+    },
+  };
+}

@@ -1,0 +1,38 @@
+import type { Knex } from 'knex';
+import { isClientId } from '../core/client.js';
+import { ClientNotFoundError } from '../core/store.js';
+import type { TableNames } from './migrations.js';
+import type { ClientRow } from './rows.js';
+
+/** What the parts of one Knex store share. Built once by `createKnexStore`. */
+export interface StoreContext {
+  /** The host's Knex instance. */
+  readonly knex: Knex;
+  /** The table names in use. */
+  readonly tables: TableNames;
+  /** Current time in milliseconds since the epoch (injectable for tests). */
+  readonly clock: () => number;
+  /**
+   * Runs a change to clients or secrets in one transaction, then makes this instance's registry
+   * copy see it at once. See `createClientRegistry`.
+   */
+  change<T>(work: (trx: Knex.Transaction) => Promise<T>): Promise<T>;
+  /**
+   * Bumps the registry's revision counter. Call it inside the change's own transaction, so that
+   * other instances see the change exactly when it commits.
+   */
+  bumpRevision(trx: Knex.Transaction): Promise<void>;
+}
+
+/**
+ * The row of a client, read with `db` (the store's Knex or a transaction).
+ *
+ * @throws ClientNotFoundError when there is no such client, or `clientId` is not a client id.
+ */
+export async function requireClient(db: Knex | Knex.Transaction, tables: TableNames, clientId: string): Promise<ClientRow> {
+  const row = isClientId(clientId)
+    ? await db<ClientRow>(tables.clients).where({ client_id: clientId }).first()
+    : undefined;
+  if (!row) throw new ClientNotFoundError(String(clientId));
+  return row;
+}

@@ -1,0 +1,137 @@
+import type { Knex } from 'knex';
+import type { Client } from '../core/client.js';
+import { decodeSecretHash } from '../core/secrets.js';
+import type { TableNames } from './migrations.js';
+import { clientFromRow, type ClientRow, type SecretRow } from './rows.js';
+
+/** A client with what authentication needs of its secrets. */
+export interface CredentialEntry {
+  client: Client;
+  secrets: { id: string; expiresAt: number | null }[];
+  /** The secrets' hashes, decoded once, in the order of `secrets`. */
+  hashes: Buffer[];
+}
+
+/**
+ * Finds a client's entry: a plain value while the registry copy is fresh (no promise, no wait),
+ * otherwise a promise. Undefined for an unknown client.
+ */
+export type CredentialLookup = (clientId: string) => CredentialEntry | undefined | Promise<CredentialEntry | undefined>;
+
+/** The client registry of one store, and the only way its changes should be made. */
+export interface ClientRegistry {
+  /** Runs a change in a transaction, then drops this instance's snapshot so it sees the change at once. */
+  change<T>(work: (trx: Knex.Transaction) => Promise<T>): Promise<T>;
+  /** Every change to clients or secrets bumps the revision, in the change's own transaction. */
+  bumpRevision(trx: Knex.Transaction): Promise<void>;
+  /** The client's entry: from the snapshot, without a promise while it is fresh, or from the database. */
+  lookup: CredentialLookup;
+}
+
+/** Adds a stored secret to a client's entry. */
+function addSecret(entry: CredentialEntry, id: string, hash: string, expiresAt: number | string | null): void {
+  entry.secrets.push({ id, expiresAt: expiresAt === null ? null : Number(expiresAt) });
+  entry.hashes.push(decodeSecretHash(hash));
+}
+
+/** The whole registry at one revision of the database. */
+interface Snapshot {
+  entries: Map<string, CredentialEntry>;
+  revision: string;
+  /** performance.now() of the last check against the database. */
+  checkedAt: number;
+}
+
+async function readRevision(knex: Knex, t: TableNames): Promise<string> {
+  const row = await knex(t.revisions).where({ name: 'clients' }).first('value') as { value: number | string } | undefined;
+  return String(row?.value ?? 0);
+}
+
+async function loadSnapshot(knex: Knex, t: TableNames, revision: string): Promise<Snapshot> {
+  const [clientRows, secretRows] = await Promise.all([
+    knex<ClientRow>(t.clients).select('*'),
+    knex<SecretRow>(t.secrets).select('id', 'client_id', 'secret_hash', 'expires_at'),
+  ]);
+  const entries = new Map<string, CredentialEntry>();
+  for (const row of clientRows) entries.set(row.client_id, { client: clientFromRow(row), secrets: [], hashes: [] });
+  for (const row of secretRows) {
+    const entry = entries.get(row.client_id);
+    if (entry) addSecret(entry, row.id, row.secret_hash, row.expires_at);
+  }
+  return { entries, revision, checkedAt: performance.now() };
+}
+
+/** One client's entry, straight from the database (the registry copy turned off). */
+async function queryCredentials(knex: Knex, t: TableNames, clientId: string): Promise<CredentialEntry | undefined> {
+  const rows = await knex(t.clients)
+    .leftJoin(t.secrets, `${t.secrets}.client_id`, `${t.clients}.client_id`)
+    .where(`${t.clients}.client_id`, clientId)
+    .select(`${t.clients}.*`, `${t.secrets}.id as secret_id`, `${t.secrets}.secret_hash`, `${t.secrets}.expires_at`) as
+    (ClientRow & { secret_id: string | null; secret_hash: string | null; expires_at: number | string | null })[];
+  const first = rows[0];
+  if (first === undefined) return undefined;
+  const entry: CredentialEntry = { client: clientFromRow(first), secrets: [], hashes: [] };
+  for (const r of rows) {
+    if (r.secret_id !== null && r.secret_hash !== null) addSecret(entry, r.secret_id, r.secret_hash, r.expires_at);
+  }
+  return entry;
+}
+
+/**
+ * The client registry as one in-memory snapshot, checked against the database's revision counter
+ * at most once per `ttl`. The snapshot holds every client and secret hash, so that a known and an
+ * unknown client id are both answered from memory, in the same time.
+ *
+ * @param ttl - Milliseconds the snapshot is trusted before the revision is read again; 0 turns
+ *   the snapshot off (one query per lookup).
+ */
+export function createClientRegistry(knex: Knex, t: TableNames, ttl: number): ClientRegistry {
+  let snapshot: Snapshot | undefined;
+  let refreshing: Promise<Snapshot> | undefined;
+  let generation = 0;
+
+  async function change<T>(work: (trx: Knex.Transaction) => Promise<T>): Promise<T> {
+    try {
+      return await knex.transaction(work);
+    } finally {
+      // A refresh already under way may have read the rows before the change: its result must
+      // not become the snapshot.
+      generation++;
+      snapshot = undefined;
+      refreshing = undefined;
+    }
+  }
+
+  function currentSnapshot(): Snapshot | Promise<Snapshot> {
+    // Freshness runs on the monotonic clock, not the injectable one: a test clock that stands
+    // still must not freeze the registry.
+    if (snapshot && performance.now() - snapshot.checkedAt < ttl) return snapshot;
+    if (refreshing) return refreshing;
+    const started = generation;
+    const previous = snapshot;
+    const promise = (async () => {
+      const revision = await readRevision(knex, t);
+      const next = previous && previous.revision === revision
+        ? { ...previous, checkedAt: performance.now() }
+        : await loadSnapshot(knex, t, revision);
+      if (generation === started) snapshot = next;
+      return next;
+    })().finally(() => {
+      if (refreshing === promise) refreshing = undefined;
+    });
+    refreshing = promise;
+    return promise;
+  }
+
+  return {
+    change,
+    async bumpRevision(trx) {
+      await trx(t.revisions).where({ name: 'clients' }).increment('value', 1);
+    },
+    lookup(clientId) {
+      if (ttl === 0) return queryCredentials(knex, t, clientId);
+      const current = currentSnapshot();
+      return current instanceof Promise ? current.then((fresh) => fresh.entries.get(clientId)) : current.entries.get(clientId);
+    },
+  };
+}
