@@ -61,7 +61,7 @@ export async function startIssuerService(config: ExampleConfig, log = console.lo
 
   if (await store.clients.get(DEMO_CLIENT)) {
     log(`[issuer] demo client "${DEMO_CLIENT}" already exists; its secret was shown when it was created.`);
-    log(`[issuer] for a new one: npx tsx lib/cli.ts clients rotate-secret ${DEMO_CLIENT} --database ${config.databaseFile}`);
+    log(`[issuer] for a new one: npx tsx lib/cli/main.ts clients rotate-secret ${DEMO_CLIENT} --database ${config.databaseFile}`);
   } else {
     const { clientSecret } = await store.clients.create({
       clientId: DEMO_CLIENT, name: 'Archival service (demo)', scopes: ['reports:read'], audiences: [REPORTS_AUDIENCE],

@@ -10,7 +10,7 @@ import { createKnexStore, type Client, type KnexStore } from '../lib/index.js';
 import { PG_URL } from './support/db.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
-const CLI = join(ROOT, 'lib', 'cli.ts');
+const CLI = join(ROOT, 'lib', 'cli', 'main.ts');
 // Resolved here so the CLI also runs from a directory without node_modules (the knexfile tests).
 const TSX = import.meta.resolve('tsx');
 const MIGRATION = '20261122000000_initial';
@@ -24,7 +24,7 @@ interface Run {
 }
 
 /**
- * Runs `node --import tsx lib/cli.ts ...args` as a child process with only PATH and `env` in its
+ * Runs `node --import tsx lib/cli/main.ts ...args` as a child process with only PATH and `env` in its
  * environment (so a DATABASE_URL of the machine running the tests never leaks in).
  */
 function cli(args: readonly string[], options: { env?: Record<string, string>; cwd?: string } = {}): Promise<Run> {
@@ -66,7 +66,7 @@ function clientJson(client: Client): Record<string, unknown> {
 
 const registration = { name: 'nightly-report', scopes: ['reports:read'], audiences: ['https://reports.internal'] };
 
-describe('express-m2m CLI (lib/cli.ts)', function () {
+describe('express-m2m CLI (lib/cli/main.ts)', function () {
   this.timeout(60_000);
 
   let dir: string;

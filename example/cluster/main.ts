@@ -30,7 +30,7 @@ import {
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const HERE = fileURLToPath(new URL('./', import.meta.url));
-const CLI = fileURLToPath(new URL('../../lib/cli.ts', import.meta.url));
+const CLI = fileURLToPath(new URL('../../lib/cli/main.ts', import.meta.url));
 const CALLS_PER_CALLER = 50;
 const ACTIVATE_AFTER = 3;
 

@@ -164,7 +164,7 @@ await knex.destroy();
 
   it('runs the CLI sample line by line against a SQLite file', async () => {
     const env = { DATABASE_URL: `sqlite:${join(dir, 'cli.sqlite')}` };
-    const cli = `${process.execPath} --import tsx ${join(ROOT, 'lib/cli.ts')}`;
+    const cli = `${process.execPath} --import tsx ${join(ROOT, 'lib/cli/main.ts')}`;
     const lines = sample('npx express-m2m migrate').split('\n').filter((l) => l.trim() !== '');
     let kid = '';
     for (const line of lines) {

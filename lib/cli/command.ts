@@ -1,0 +1,149 @@
+// What a command is: its I/O, its arguments, its exit codes and errors. Every other module of the
+// CLI builds on this one, and it imports none of them.
+import type { Knex } from 'knex';
+import type { KnexStore } from '../storage/knex-store.js';
+
+/** Where `main` (./main.ts) reads and writes: the process's streams and environment, or a test's. */
+export interface CliIo {
+  /** Receives the command's output: readable text, or one JSON document with `--json`. */
+  stdout: { write(chunk: string): unknown };
+  /** Receives error messages, warnings and prompts. */
+  stderr: { write(chunk: string): unknown };
+  /** Environment variables; the CLI reads `DATABASE_URL`, `NODE_ENV` and `M2M_KEY_ENCRYPTION_KEY`. */
+  env: Readonly<Record<string, string | undefined>>;
+  /** Answers to confirmation prompts; prompts are only shown when this is a TTY. Default: none. */
+  stdin?: NodeJS.ReadableStream & { isTTY?: boolean };
+  /** Directory for relative SQLite paths and `./knexfile.js`. Default `process.cwd()`. */
+  cwd?: string;
+}
+
+export const EXIT_OK = 0;
+export const EXIT_FAILURE = 1;
+export const EXIT_USAGE = 2;
+
+/** Bad command line: reported with the command's usage, exit code 2. */
+export class UsageError extends Error {
+  constructor(message: string, readonly usage: string) {
+    super(message);
+    this.name = 'UsageError';
+  }
+}
+
+/** An expected failure with a message fit for the user as it is, exit code 1. */
+export class CliError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'CliError';
+  }
+}
+
+/** One option of a command, or a global one: how it is parsed and shown in help. */
+export interface OptionSpec {
+  type: 'string' | 'boolean';
+  /** Placeholder shown in help, for string options. */
+  value?: string;
+  /** May be given more than once (say so in the description). */
+  multiple?: boolean;
+  short?: string;
+  description: string;
+}
+
+/** Parsed option values: strings in the order given, or `true` for a boolean flag. */
+export type Values = ReadonlyMap<string, readonly string[] | true>;
+
+/** Accessors over a command's parsed arguments that throw {@link UsageError} on bad input. */
+export class Args {
+  constructor(readonly values: Values, readonly positionals: readonly string[], readonly usage: string) {}
+
+  flag(name: string): boolean {
+    return this.values.get(name) === true;
+  }
+
+  strings(name: string): string[] {
+    const value = this.values.get(name);
+    return Array.isArray(value) ? [...value] : [];
+  }
+
+  string(name: string): string | undefined {
+    return this.strings(name).at(-1);
+  }
+
+  required(name: string): string {
+    const value = this.string(name);
+    if (value === undefined) throw new UsageError(`missing required option --${name}`, this.usage);
+    return value;
+  }
+
+  /** A whole number of seconds >= 0. */
+  seconds(name: string): number | undefined {
+    const value = this.string(name);
+    if (value === undefined) return undefined;
+    if (!/^\d{1,15}$/.test(value)) {
+      throw new UsageError(`--${name} must be a whole number of seconds, got ${JSON.stringify(value)}`, this.usage);
+    }
+    return Number(value);
+  }
+
+  /** The one positional argument after the command words, named `what` in messages. */
+  single(what: string): string {
+    const [value, extra] = this.positionals;
+    if (value === undefined) throw new UsageError(`missing ${what}`, this.usage);
+    if (extra !== undefined) throw new UsageError(`unexpected argument ${JSON.stringify(extra)}`, this.usage);
+    return value;
+  }
+
+  none(): void {
+    const [extra] = this.positionals;
+    if (extra !== undefined) throw new UsageError(`unexpected argument ${JSON.stringify(extra)}`, this.usage);
+  }
+}
+
+/** What a running command gets: the open store and a way to print. */
+export interface Context {
+  knex: Knex;
+  store: KnexStore;
+  io: CliIo;
+  json: boolean;
+  /** Prints `data` as JSON with `--json`, else the text from `text()`. */
+  print(data: unknown, text: () => string): void;
+}
+
+/** How a command is written: {@link defineCommand} turns it into a {@link Command}. */
+export interface CommandSpec<Input> {
+  /** The command words, for example `clients create`. */
+  name: string;
+  /** Arguments shown after the name in the usage line. */
+  synopsis: string;
+  summary: string;
+  options: Record<string, OptionSpec>;
+  /** False only for `migrate`, which creates the tables the others need. */
+  needsTables: boolean;
+  /** Validates the arguments before the database is opened. */
+  parse(args: Args, io: CliIo): Input;
+  run(ctx: Context, input: Input): Promise<number>;
+}
+
+/** A command with its input type hidden: `prepare` validates and returns the runner. */
+export interface Command {
+  name: string;
+  synopsis: string;
+  summary: string;
+  options: Record<string, OptionSpec>;
+  needsTables: boolean;
+  prepare(args: Args, io: CliIo): (ctx: Context) => Promise<number>;
+}
+
+/** Wraps a command's spec so that commands with different input types fit in one list. */
+export function defineCommand<Input>(spec: CommandSpec<Input>): Command {
+  return {
+    name: spec.name,
+    synopsis: spec.synopsis,
+    summary: spec.summary,
+    options: spec.options,
+    needsTables: spec.needsTables,
+    prepare(args, io) {
+      const input = spec.parse(args, io);
+      return (ctx) => spec.run(ctx, input);
+    },
+  };
+}
