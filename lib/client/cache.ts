@@ -1,4 +1,5 @@
-import { createCipheriv, createDecipheriv, createHash, hkdfSync, randomBytes } from 'node:crypto';
+import { createHash, hkdfSync } from 'node:crypto';
+import { open, seal } from '../core/seal.js';
 
 /**
  * Where a {@link tokenClient} keeps tokens so that they outlive one call and, with a shared
@@ -111,31 +112,23 @@ export function deriveCacheKeys(credential: string, parts: readonly string[]): C
   const master = Buffer.from(hkdfSync('sha256', credential, 'express-m2m token cache', what, 64));
   const id = `m2m:token:${createHash('sha256').update(master.subarray(0, 32)).digest('hex')}`;
   const sealKey = master.subarray(32);
-  const aad = Buffer.from(id);
   return {
     id,
     seal(token) {
-      const iv = randomBytes(12);
-      const cipher = createCipheriv('aes-256-gcm', sealKey, iv);
-      cipher.setAAD(aad);
-      const body = Buffer.concat([cipher.update(JSON.stringify([
-        token.accessToken, token.tokenType, token.scope, token.issuedAt, token.expiresAt,
-      ]), 'utf8'), cipher.final()]);
-      return `${SEAL_VERSION}.${iv.toString('base64url')}.${body.toString('base64url')}.${cipher.getAuthTag().toString('base64url')}`;
+      const fields = [token.accessToken, token.tokenType, token.scope, token.issuedAt, token.expiresAt];
+      const { iv, ciphertext, tag } = seal(sealKey, JSON.stringify(fields), id);
+      return `${SEAL_VERSION}.${iv.toString('base64url')}.${ciphertext.toString('base64url')}.${tag.toString('base64url')}`;
     },
     open(value) {
       const parts = value.split('.');
       if (parts.length !== 4 || parts[0] !== SEAL_VERSION) return undefined;
       try {
-        const iv = Buffer.from(parts[1] ?? '', 'base64url');
-        const tag = Buffer.from(parts[3] ?? '', 'base64url');
-        // A full-length tag only: GCM accepts truncated tags, which a cache writer could forge.
-        if (iv.length !== 12 || tag.length !== 16) return undefined;
-        const decipher = createDecipheriv('aes-256-gcm', sealKey, iv, { authTagLength: 16 });
-        decipher.setAAD(aad);
-        decipher.setAuthTag(tag);
-        const plain = Buffer.concat([decipher.update(Buffer.from(parts[2] ?? '', 'base64url')), decipher.final()]);
-        const fields: unknown = JSON.parse(plain.toString('utf8'));
+        const plain = open(sealKey, {
+          iv: Buffer.from(parts[1] ?? '', 'base64url'),
+          ciphertext: Buffer.from(parts[2] ?? '', 'base64url'),
+          tag: Buffer.from(parts[3] ?? '', 'base64url'),
+        }, id);
+        const fields: unknown = JSON.parse(plain);
         if (!Array.isArray(fields) || fields.length !== 5) return undefined;
         const [accessToken, tokenType, scope, issuedAt, expiresAt] = fields as unknown[];
         if (typeof accessToken !== 'string' || typeof tokenType !== 'string' || typeof scope !== 'string'

@@ -1,9 +1,8 @@
-import { createCipheriv, createDecipheriv, hkdfSync, randomBytes } from 'node:crypto';
+import { hkdfSync } from 'node:crypto';
+import { IV_BYTES, open, seal, TAG_BYTES } from './seal.js';
 
 /** What an encrypted private key starts with in the database. */
 const PREFIX = 'm2m-enc:v1:';
-const IV_BYTES = 12;
-const TAG_BYTES = 16;
 
 /** Encrypts and decrypts signing keys at rest, bound to their kid. */
 export interface KeyCipher {
@@ -33,11 +32,8 @@ export function keyCipher(secret: string | undefined): KeyCipher {
   return {
     seal(pem, kid) {
       if (key === undefined) return pem;
-      const iv = randomBytes(IV_BYTES);
-      const cipher = createCipheriv('aes-256-gcm', key, iv);
-      cipher.setAAD(Buffer.from(kid, 'utf8'));
-      const sealed = Buffer.concat([cipher.update(pem, 'utf8'), cipher.final()]);
-      return `${PREFIX}${Buffer.concat([iv, cipher.getAuthTag(), sealed]).toString('base64url')}`;
+      const { iv, tag, ciphertext } = seal(key, pem, kid);
+      return `${PREFIX}${Buffer.concat([iv, tag, ciphertext]).toString('base64url')}`;
     },
     open(stored, kid) {
       if (!stored.startsWith(PREFIX)) return stored;
@@ -45,10 +41,9 @@ export function keyCipher(secret: string | undefined): KeyCipher {
       const bytes = Buffer.from(stored.slice(PREFIX.length), 'base64url');
       try {
         if (bytes.length <= IV_BYTES + TAG_BYTES) throw new Error('too short');
-        const decipher = createDecipheriv('aes-256-gcm', key, bytes.subarray(0, IV_BYTES), { authTagLength: TAG_BYTES });
-        decipher.setAAD(Buffer.from(kid, 'utf8'));
-        decipher.setAuthTag(bytes.subarray(IV_BYTES, IV_BYTES + TAG_BYTES));
-        return Buffer.concat([decipher.update(bytes.subarray(IV_BYTES + TAG_BYTES)), decipher.final()]).toString('utf8');
+        const iv = bytes.subarray(0, IV_BYTES);
+        const tag = bytes.subarray(IV_BYTES, IV_BYTES + TAG_BYTES);
+        return open(key, { iv, tag, ciphertext: bytes.subarray(IV_BYTES + TAG_BYTES) }, kid);
       } catch {
         throw new Error(`signing key ${kid} could not be decrypted: keyEncryptionKey is not the one it was stored with`);
       }
