@@ -1,5 +1,5 @@
 import { createPrivateKey, KeyObject, type JsonWebKey } from 'node:crypto';
-import { checkRemoteUrl } from '../core/jwks.js';
+import { checkRemoteUrl } from '../core/urls.js';
 import { normalizeScopes } from '../core/scope.js';
 import { memoryTokenCache, type TokenCache } from './cache.js';
 import type { AssertionAlgorithm, CallerAuthMethod } from './token-request.js';

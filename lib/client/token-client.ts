@@ -2,7 +2,7 @@ import { EventEmitter } from 'node:events';
 import { inspect } from 'node:util';
 import { TokenRequestError } from '../errors.js';
 import { discoverMetadata } from '../core/metadata.js';
-import { checkRemoteUrl } from '../core/jwks.js';
+import { checkRemoteUrl } from '../core/urls.js';
 import { deriveCacheKeys, type CachedToken, type CacheKeys } from './cache.js';
 import { requestToken, type TokenRequestConfig } from './token-request.js';
 import { resolveOptions, type ResolvedOptions, type TokenClientOptions } from './options.js';

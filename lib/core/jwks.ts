@@ -2,6 +2,7 @@ import { createPublicKey } from 'node:crypto';
 import jwksRsa from 'jwks-rsa';
 import { InvalidTokenError, TemporarilyUnavailableError } from '../errors.js';
 import { discoverMetadata, fetchJson } from './metadata.js';
+import { checkRemoteUrl, RETRY_AFTER_SECONDS } from './urls.js';
 import type { KeyRequest, VerificationKey } from './verify.js';
 
 /** A `fetch` as the platform provides it; hosts may pass their own (proxy, mTLS, instrumentation). */
@@ -39,27 +40,7 @@ export interface KeySource {
   isCurrent(key: VerificationKey): boolean;
 }
 
-const RETRY_AFTER = { 'Retry-After': '5' };
-const LOOPBACK = new Set(['localhost', '127.0.0.1', '[::1]']);
-
-/**
- * Checks that `value` is an absolute http(s) URL, https unless on a loopback host or `allowHttp`.
- *
- * @throws TypeError naming `what`.
- */
-export function checkRemoteUrl(value: unknown, what: string, allowHttp: boolean): string {
-  let url: URL;
-  try {
-    url = new URL(String(value));
-  } catch {
-    throw new TypeError(`${what} must be an absolute URL`);
-  }
-  if (typeof value !== 'string') throw new TypeError(`${what} must be a string`);
-  if (url.protocol !== 'https:' && !(url.protocol === 'http:' && (allowHttp || LOOPBACK.has(url.hostname)))) {
-    throw new TypeError(`${what} must use https (http only on loopback hosts, or with allowHttp)`);
-  }
-  return value;
-}
+const RETRY_AFTER = { 'Retry-After': String(RETRY_AFTER_SECONDS) };
 
 interface KeySet {
   byKid: Map<string, VerificationKey>;

@@ -1,6 +1,10 @@
 import type { KeyObject } from 'node:crypto';
 import { InvalidTokenError, OAuthError, TemporarilyUnavailableError } from '../errors.js';
 import { jwtWorker } from './jwt-worker.js';
+import { RETRY_AFTER_SECONDS } from './urls.js';
+import {
+  booleanOption, functionOption, InvalidOptionError, numberOption, stringListOption,
+} from './options.js';
 import { createTokenCache } from './token-cache.js';
 import { checkProfile, parseToken, refuseEarly, refusal, type TokenProfile } from './token-profile.js';
 
@@ -139,28 +143,6 @@ export interface TokenVerifier {
   cached(token: string): VerifiedAccessToken | undefined;
 }
 
-const RETRY_AFTER_SECONDS = '5';
-
-function toList(value: unknown, what: string): [string, ...string[]] {
-  const list = typeof value === 'string' ? [value] : value;
-  if (!Array.isArray(list) || list.length === 0 || !list.every((v) => typeof v === 'string' && v !== '')) {
-    throw new TypeError(`${what} is required: a non-empty string or a non-empty array of strings`);
-  }
-  return [...new Set(list as string[])] as [string, ...string[]];
-}
-
-function checkNumber(value: unknown, what: string, fallback: number, min: number, max: number, integer: boolean): number {
-  if (value === undefined) return fallback;
-  if (typeof value !== 'number' || !Number.isFinite(value) || value < min || value > max || (integer && !Number.isInteger(value))) {
-    throw new TypeError(`${what} must be ${integer ? 'an integer' : 'a number'} from ${min} to ${max}`);
-  }
-  return value;
-}
-
-function checkFunction<T>(value: T, what: string): T {
-  if (value !== undefined && typeof value !== 'function') throw new TypeError(`${what} must be a function`);
-  return value;
-}
 
 /**
  * Checks an `algorithms` option: a non-empty list of {@link AsymmetricAlgorithm}s.
@@ -169,10 +151,10 @@ function checkFunction<T>(value: T, what: string): T {
  */
 export function checkAlgorithms(value: unknown): AsymmetricAlgorithm[] {
   if (value === undefined) return [...DEFAULT_ALGORITHMS];
-  if (!Array.isArray(value) || value.length === 0) throw new TypeError('algorithms must be a non-empty array');
+  if (!Array.isArray(value) || value.length === 0) throw new InvalidOptionError('algorithms', 'algorithms must be a non-empty array');
   for (const alg of value) {
     if (!(ASYMMETRIC_ALGORITHMS as readonly unknown[]).includes(alg)) {
-      throw new TypeError(`algorithms may hold only ${ASYMMETRIC_ALGORITHMS.join(', ')} (never none or HS*)`);
+      throw new InvalidOptionError('algorithms', `algorithms may hold only ${ASYMMETRIC_ALGORITHMS.join(', ')} (never none or HS*)`);
     }
   }
   return [...new Set(value as AsymmetricAlgorithm[])];
@@ -180,27 +162,25 @@ export function checkAlgorithms(value: unknown): AsymmetricAlgorithm[] {
 
 function checkClaimRequirements(claims: unknown): [string, ClaimRequirement][] {
   if (claims === undefined) return [];
-  if (claims === null || typeof claims !== 'object') throw new TypeError('claims must be an object of claim names to values or predicates');
+  if (claims === null || typeof claims !== 'object') throw new InvalidOptionError('claims', 'claims must be an object of claim names to values or predicates');
   const entries = Object.entries(claims as Record<string, ClaimRequirement>);
   for (const [name, requirement] of entries) {
     if (!['string', 'number', 'boolean', 'function'].includes(typeof requirement)) {
-      throw new TypeError(`claims.${name} must be a string, number, boolean or predicate function`);
+      throw new InvalidOptionError(`claims.${name}`, `claims.${name} must be a string, number, boolean or predicate function`);
     }
   }
   return entries;
 }
 
 function resolveProfile(options: TokenVerifierOptions): TokenProfile {
-  const scopeClaim = options.scopeClaim ?? 'scope';
-  if (typeof scopeClaim !== 'string' || scopeClaim === '') throw new TypeError('scopeClaim must be a non-empty claim name');
-  const strict = options.strict ?? false;
-  if (typeof strict !== 'boolean') throw new TypeError('strict must be a boolean');
+  const scopeClaim = options.scopeClaim === undefined ? 'scope' : options.scopeClaim;
+  if (typeof scopeClaim !== 'string' || scopeClaim === '') throw new InvalidOptionError('scopeClaim', 'scopeClaim must be a non-empty claim name');
   return {
-    issuers: toList(options.issuer, 'issuer'),
-    audiences: toList(options.audience, 'audience'),
+    issuers: stringListOption(options.issuer, 'issuer'),
+    audiences: stringListOption(options.audience, 'audience'),
     algorithms: checkAlgorithms(options.algorithms),
-    toleranceMs: checkNumber(options.clockTolerance, 'clockTolerance', 5, 0, 300, false) * 1000,
-    strict,
+    toleranceMs: numberOption(options.clockTolerance, 'clockTolerance', { fallback: 5, min: 0, max: 300, unit: 'seconds' }) * 1000,
+    strict: booleanOption(options.strict, 'strict', false),
     scopeClaim,
     claimChecks: checkClaimRequirements(options.claims),
   };
@@ -215,7 +195,7 @@ function deepFreeze<T>(value: T): T {
 }
 
 const unavailable = (what: string, cause: unknown): TemporarilyUnavailableError =>
-  new TemporarilyUnavailableError(what, { cause, headers: { 'Retry-After': RETRY_AFTER_SECONDS } });
+  new TemporarilyUnavailableError(what, { cause, headers: { 'Retry-After': String(RETRY_AFTER_SECONDS) } });
 
 /**
  * Creates an access-token verifier: jsonwebtoken's `verify` checks the signature and the
@@ -242,16 +222,15 @@ const unavailable = (what: string, cause: unknown): TemporarilyUnavailableError 
  * @throws TypeError for a missing or malformed option.
  */
 export function createTokenVerifier(options: TokenVerifierOptions): TokenVerifier {
-  if (options === null || typeof options !== 'object') throw new TypeError('createTokenVerifier() needs an options object');
+  if (options === null || typeof options !== 'object') throw new InvalidOptionError('options', 'createTokenVerifier() needs an options object');
   const profile = resolveProfile(options);
+  if (typeof options.getKey !== 'function') throw new InvalidOptionError('getKey', 'getKey must be a function');
   const getKey = options.getKey;
-  if (typeof getKey !== 'function') throw new TypeError('getKey must be a function');
-  const isKeyCurrent = checkFunction(options.isKeyCurrent, 'isKeyCurrent');
-  const isRevoked = checkFunction(options.isRevoked, 'isRevoked');
-  const cacheSize = checkNumber(options.tokenCacheSize, 'tokenCacheSize', 1000, 0, 1_000_000, true);
+  const isKeyCurrent = functionOption(options.isKeyCurrent, 'isKeyCurrent');
+  const isRevoked = functionOption(options.isRevoked, 'isRevoked');
+  const cacheSize = numberOption(options.tokenCacheSize, 'tokenCacheSize', { fallback: 1000, min: 0, max: 1_000_000, integer: true });
   const cache = cacheSize > 0 ? createTokenCache(cacheSize, isKeyCurrent) : undefined;
-  const clock = options.clock ?? Date.now;
-  if (typeof clock !== 'function') throw new TypeError('clock must be a function returning milliseconds');
+  const clock = functionOption(options.clock, 'clock', Date.now);
   const worker = jwtWorker();
   const verifyOptions = {
     algorithms: [...profile.algorithms], issuer: [...profile.issuers] as [string, ...string[]], audience: [...profile.audiences] as [string, ...string[]],

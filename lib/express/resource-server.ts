@@ -1,13 +1,17 @@
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
-import { checkRemoteUrl, createKeySource, type FetchFunction } from '../core/jwks.js';
+import { createKeySource, type FetchFunction } from '../core/jwks.js';
+import { checkRemoteUrl, RETRY_AFTER_SECONDS } from '../core/urls.js';
 import {
   checkAlgorithms, createTokenVerifier, type AsymmetricAlgorithm, type ClaimRequirement,
-  type ScopeMatch, type VerifiedAccessToken,
+  type VerifiedAccessToken,
 } from '../core/verify.js';
 import {
   InsufficientScopeError, InvalidRequestError, InvalidTokenError, OAuthError, TemporarilyUnavailableError, TokenRequiredError,
 } from '../errors.js';
-import { checkRequiredScopes, hasScopes } from '../core/scope.js';
+import { checkRequiredScopes, hasScopes, type ScopeMatch } from '../core/scope.js';
+import {
+  booleanOption, checkOptions, choiceOption, functionOption, InvalidOptionError, numberOption,
+} from '../core/options.js';
 import { NO_STORE_HEADERS, sendOAuthError } from './render.js';
 import { setRequestAuth } from './request-auth.js';
 
@@ -136,25 +140,15 @@ const OTHER_SCHEME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+(?: |$)/;
 /** Characters allowed in a quoted `realm` value here: printable ASCII without `"` and `\`. */
 const REALM = /^[\x20\x21\x23-\x5B\x5D-\x7E]{1,200}$/;
 
-function seconds(value: unknown, what: string, fallback: number, min: number, max: number): number {
-  if (value === undefined) return fallback;
-  if (typeof value !== 'number' || !Number.isFinite(value) || value < min || value > max) {
-    throw new TypeError(`${what} must be a number of seconds from ${min} to ${max}`);
-  }
-  return value;
-}
+const OPTION_NAMES: readonly (keyof ResourceServerOptions)[] = [
+  'issuer', 'audience', 'jwksUri', 'algorithms', 'clockTolerance', 'scopeClaim', 'match', 'optional', 'strict', 'claims',
+  'isRevoked', 'jwksTimeout', 'jwksCacheMaxAge', 'jwksCooldown', 'jwksServeStale', 'tokenCacheSize', 'realm', 'errors',
+  'allowHttp', 'fetch', 'clock',
+];
+const MATCHES: readonly ScopeMatch[] = ['all', 'any'];
 
-function checkBoolean(value: unknown, what: string): boolean {
-  if (value === undefined) return false;
-  if (typeof value !== 'boolean') throw new TypeError(`${what} must be a boolean`);
-  return value;
-}
-
-function checkMatch(value: unknown, fallback: ScopeMatch): ScopeMatch {
-  if (value === undefined) return fallback;
-  if (value !== 'all' && value !== 'any') throw new TypeError('match must be "all" or "any"');
-  return value;
-}
+const seconds = (value: unknown, name: string, fallback: number, min: number, max: number): number =>
+  numberOption(value, name, { fallback, min, max, unit: 'seconds' });
 
 /**
  * Reads the access token from the Authorization header only (RFC 6750 §2.1; never the query
@@ -206,24 +200,21 @@ function readBearerToken(req: Request): string | undefined {
  * ```
  */
 export function createResourceServer(options: ResourceServerOptions): ResourceServer {
-  if (options === null || typeof options !== 'object') throw new TypeError('createResourceServer() needs an options object');
-  if (options.issuer === undefined) throw new TypeError('issuer is required: the iss value(s) of accepted tokens');
-  if (options.audience === undefined) throw new TypeError('audience is required: the aud value(s) this resource server answers to');
-  const allowHttp = checkBoolean(options.allowHttp, 'allowHttp');
+  checkOptions<ResourceServerOptions>(options, 'createResourceServer()', OPTION_NAMES);
+  if (options.issuer === undefined) throw new InvalidOptionError('issuer', 'issuer is required: the iss value(s) of accepted tokens');
+  if (options.audience === undefined) throw new InvalidOptionError('audience', 'audience is required: the aud value(s) this resource server answers to');
+  const allowHttp = booleanOption(options.allowHttp, 'allowHttp', false);
   const jwksUri = options.jwksUri === undefined ? undefined : checkRemoteUrl(options.jwksUri, 'jwksUri', allowHttp);
-  const clock = options.clock ?? Date.now;
-  if (typeof clock !== 'function') throw new TypeError('clock must be a function returning milliseconds');
-  const fetchFn = options.fetch;
-  if (fetchFn !== undefined && typeof fetchFn !== 'function') throw new TypeError('fetch must be a function');
+  const clock = functionOption(options.clock, 'clock', Date.now);
+  const fetchFn = functionOption(options.fetch, 'fetch');
   checkAlgorithms(options.algorithms);
   const jwksTimeout = seconds(options.jwksTimeout, 'jwksTimeout', 5, 0.001, 60);
   const jwksCacheMaxAge = seconds(options.jwksCacheMaxAge, 'jwksCacheMaxAge', 600, 1, 86_400);
   const jwksCooldown = seconds(options.jwksCooldown, 'jwksCooldown', 30, 0, 86_400);
   const jwksServeStale = seconds(options.jwksServeStale, 'jwksServeStale', 0, 0, 7 * 86_400);
-  const defaultMatch = checkMatch(options.match, 'all');
-  const defaultOptional = checkBoolean(options.optional, 'optional');
-  const errorMode = options.errors ?? 'respond';
-  if (errorMode !== 'respond' && errorMode !== 'next') throw new TypeError('errors must be "respond" or "next"');
+  const defaultMatch = choiceOption(options.match, 'match', MATCHES, 'all');
+  const defaultOptional = booleanOption(options.optional, 'optional', false);
+  const errorMode = choiceOption(options.errors, 'errors', ['respond', 'next'] as const, 'respond');
 
   // The verifier validates issuer, audience, algorithms, clock tolerance, claims and cache size.
   const verifier = createTokenVerifier({
@@ -250,9 +241,9 @@ export function createResourceServer(options: ResourceServerOptions): ResourceSe
   });
   const audiences = typeof options.audience === 'string' ? [options.audience] : [...options.audience];
   const firstAudience = audiences[0] as string;
-  const realm = options.realm ?? (REALM.test(firstAudience) ? firstAudience : 'api');
+  const realm = options.realm === undefined ? (REALM.test(firstAudience) ? firstAudience : 'api') : options.realm;
   if (typeof realm !== 'string' || !REALM.test(realm)) {
-    throw new TypeError('realm must be 1 to 200 printable ASCII characters without quotes or backslashes');
+    throw new InvalidOptionError('realm', 'realm must be 1 to 200 printable ASCII characters without quotes or backslashes');
   }
 
   /** RFC 6750 §3: `Bearer realm="...", error="...", error_description="...", scope="..."`. */
@@ -277,7 +268,7 @@ export function createResourceServer(options: ResourceServerOptions): ResourceSe
     }
     if (err instanceof OAuthError) return err;
     // Nothing else should reach here; if it does, it is ours, not the caller's: 503, never 500.
-    return new TemporarilyUnavailableError('the token could not be checked', { cause: err, headers: { 'Retry-After': '5' } });
+    return new TemporarilyUnavailableError('the token could not be checked', { cause: err, headers: { 'Retry-After': String(RETRY_AFTER_SECONDS) } });
   }
 
   function fail(res: Response, next: NextFunction, err: unknown): void {
@@ -330,21 +321,23 @@ export function createResourceServer(options: ResourceServerOptions): ResourceSe
     };
   }
 
-  function checkRouteOptions(value: unknown): { match?: unknown; optional?: unknown } {
-    if (value === undefined) return {};
-    if (value === null || typeof value !== 'object') throw new TypeError('route options must be an object');
-    return value as { match?: unknown; optional?: unknown };
+  function checkRouteOptions(value: unknown, what: string, names: readonly ('match' | 'optional')[]): { match: ScopeMatch; optional: boolean } {
+    const route = value === undefined ? {} : checkOptions<RequireScopeOptions>(value, what, names);
+    return {
+      match: choiceOption(route.match, 'match', MATCHES, defaultMatch),
+      optional: booleanOption(route.optional, 'optional', defaultOptional),
+    };
   }
 
   return {
     requireScope(scopes, routeOptions) {
       const required = checkRequiredScopes(scopes, 'scopes');
-      const route = checkRouteOptions(routeOptions);
-      return guard(required, checkMatch(route.match, defaultMatch), route.optional === undefined ? defaultOptional : checkBoolean(route.optional, 'optional'));
+      const route = checkRouteOptions(routeOptions, 'requireScope() route options', ['match', 'optional']);
+      return guard(required, route.match, route.optional);
     },
     authenticate(routeOptions) {
-      const route = checkRouteOptions(routeOptions);
-      return guard(undefined, defaultMatch, route.optional === undefined ? defaultOptional : checkBoolean(route.optional, 'optional'));
+      const route = checkRouteOptions(routeOptions, 'authenticate() options', ['optional']);
+      return guard(undefined, defaultMatch, route.optional);
     },
     verify: (token) => verifier.verify(token),
   };

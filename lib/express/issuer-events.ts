@@ -1,0 +1,69 @@
+import { EventEmitter } from 'node:events';
+import type { ClientAuthFailure, ClientAuthMethod } from './client-auth.js';
+
+/** Emitted after a token is issued. Holds no token. */
+export interface TokenIssuedEvent {
+  clientId: string;
+  scopes: string[];
+  audience: string[];
+  expiresIn: number;
+  jti: string;
+  kid: string;
+  method: ClientAuthMethod;
+}
+
+/** Emitted when client authentication fails. `clientId` is the id the request claimed, when it is well formed (1 to 128 printable ASCII characters). */
+export interface AuthenticationFailedEvent {
+  clientId: string | undefined;
+  reason: ClientAuthFailure;
+  method: ClientAuthMethod | undefined;
+  address: string;
+}
+
+/** Emitted when a request is refused with 429. */
+export interface RateLimitedEvent {
+  clientId: string | undefined;
+  address: string;
+  retryAfter: number;
+}
+
+/** Emitted when a request fails for a server-side reason (store down, hook threw). */
+export interface InternalErrorEvent {
+  error: unknown;
+  endpoint: 'token' | 'jwks';
+}
+
+/** Every event of {@link AuthorizationServer.events}, by name. */
+export interface AuthorizationServerEventMap {
+  'token.issued': TokenIssuedEvent;
+  'client.authentication_failed': AuthenticationFailedEvent;
+  'rate_limited': RateLimitedEvent;
+  'internal_error': InternalErrorEvent;
+}
+
+/** A typed event emitter: events never carry secrets or tokens. */
+export interface AuthorizationServerEvents {
+  on<K extends keyof AuthorizationServerEventMap>(event: K, listener: (payload: AuthorizationServerEventMap[K]) => void): this;
+  once<K extends keyof AuthorizationServerEventMap>(event: K, listener: (payload: AuthorizationServerEventMap[K]) => void): this;
+  off<K extends keyof AuthorizationServerEventMap>(event: K, listener: (payload: AuthorizationServerEventMap[K]) => void): this;
+}
+
+/** A typed emitter whose `emit` never lets a throwing listener reach the caller. */
+export interface IssuerEmitter {
+  events: AuthorizationServerEvents;
+  emit<K extends keyof AuthorizationServerEventMap>(name: K, payload: AuthorizationServerEventMap[K]): void;
+  has(name: keyof AuthorizationServerEventMap): boolean;
+}
+
+/** The issuer's event emitter. */
+export function createIssuerEmitter(): IssuerEmitter {
+  const emitter = new EventEmitter();
+  return {
+    events: emitter as unknown as AuthorizationServerEvents,
+    emit(name, payload) {
+      // A throwing listener must not turn a good answer into a failure.
+      try { emitter.emit(name, payload); } catch { /* the host's listener failed; nothing to do here */ }
+    },
+    has: (name) => emitter.listenerCount(name) > 0,
+  };
+}

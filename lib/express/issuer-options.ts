@@ -1,0 +1,111 @@
+import type { Client } from '../core/client.js';
+import type { ScopePolicy } from '../core/grant.js';
+import { isSigningAlgorithm, type SigningAlgorithm } from '../core/keys.js';
+import {
+  checkOptions, choiceOption, functionOption, InvalidOptionError, numberOption,
+} from '../core/options.js';
+import type { IssuerStore } from '../core/store.js';
+import { checkIssuerUrl } from '../core/urls.js';
+import type { RateLimitOptions } from './rate-limit.js';
+
+/** What the claims hook is told about the token being issued. */
+export interface ClaimsContext {
+  client: Client;
+  scopes: readonly string[];
+  audience: readonly string[];
+}
+
+/** Options of {@link authorizationServer}. */
+export interface AuthorizationServerOptions {
+  /**
+   * The issuer identifier: the absolute URL at which this router is mounted, for example
+   * `https://auth.internal/oauth`. Sent as `iss` and in the metadata. https, or http on a loopback
+   * host (localhost, 127.0.0.1, [::1]); no query, no fragment, no trailing slash. Required.
+   */
+  issuer: string;
+  /** Where clients and keys live, usually `createKnexStore(knex)`. Required. */
+  store: IssuerStore;
+  /** Access-token lifetime in seconds when the client sets none. Default 300. */
+  tokenLifetime?: number;
+  /**
+   * Upper bound of any token lifetime, per-client overrides included, in seconds. Default 3600.
+   * A retired signing key stays in the JWKS this long (plus one minute of clock skew).
+   */
+  maxTokenLifetime?: number;
+  /**
+   * `reject` (default): a request for a scope the client may not have fails with `invalid_scope`.
+   * `downscope`: such a request gets the allowed part, echoed in the response's `scope`.
+   */
+  scopePolicy?: ScopePolicy;
+  /**
+   * Adds claims to each token. May be async. Reserved claims (`iss`, `sub`, `aud`, `exp`, `iat`,
+   * `jti`, `client_id`, `scope`, ...) returned by the hook are ignored: they can never be overridden.
+   */
+  claims?: (context: ClaimsContext) => Record<string, unknown> | Promise<Record<string, unknown>>;
+  /** Algorithm of the key generated when the store holds none. ES256 (default), RS256 or PS256. */
+  signingAlgorithm?: SigningAlgorithm;
+  /** How long this instance keeps the key list before reading the store again, in seconds. Default 30. */
+  keyCacheTtl?: number;
+  /** `Cache-Control: max-age` of the JWKS response, in seconds. Default 300. */
+  jwksMaxAge?: number;
+  /** Brute-force protection for client authentication; false to switch off. Default: in memory. */
+  rateLimit?: RateLimitOptions | false;
+  /** Current time in milliseconds since the epoch. Default `Date.now`. For tests. */
+  clock?: () => number;
+}
+
+const OPTION_NAMES: readonly (keyof AuthorizationServerOptions)[] = [
+  'issuer', 'store', 'tokenLifetime', 'maxTokenLifetime', 'scopePolicy', 'claims', 'signingAlgorithm', 'keyCacheTtl',
+  'jwksMaxAge', 'rateLimit', 'clock',
+];
+
+/** {@link AuthorizationServerOptions} checked, with defaults. Times in seconds. */
+export interface IssuerSettings {
+  issuer: string;
+  store: IssuerStore;
+  tokenLifetime: number;
+  maxTokenLifetime: number;
+  scopePolicy: ScopePolicy;
+  claims: AuthorizationServerOptions['claims'];
+  signingAlgorithm: SigningAlgorithm;
+  keyCacheTtl: number;
+  jwksMaxAge: number;
+  rateLimit: RateLimitOptions | false;
+  clock: () => number;
+}
+
+const seconds = (value: unknown, name: string, fallback: number, max: number): number =>
+  numberOption(value, name, { fallback, min: 1, max, integer: true, unit: 'seconds' });
+
+/**
+ * Checks the options of `authorizationServer()` once, at creation.
+ *
+ * @throws {@link InvalidOptionError} (a TypeError) naming the option.
+ */
+export function resolveIssuerOptions(options: AuthorizationServerOptions): IssuerSettings {
+  checkOptions<AuthorizationServerOptions>(options, 'authorizationServer()', OPTION_NAMES);
+  const store = options.store as unknown;
+  if (store === null || typeof store !== 'object' || !(store as IssuerStore).clients || !(store as IssuerStore).keys) {
+    throw new InvalidOptionError('store', 'store is required: use createKnexStore(knex) or an object implementing IssuerStore');
+  }
+  const maxTokenLifetime = seconds(options.maxTokenLifetime, 'maxTokenLifetime', 3600, 86_400);
+  const signingAlgorithm = options.signingAlgorithm === undefined ? 'ES256' : options.signingAlgorithm;
+  if (!isSigningAlgorithm(signingAlgorithm)) throw new InvalidOptionError('signingAlgorithm', 'signingAlgorithm must be ES256, RS256 or PS256');
+  const rateLimit = options.rateLimit === undefined ? {} : options.rateLimit;
+  if (rateLimit !== false && (rateLimit === null || typeof rateLimit !== 'object')) {
+    throw new InvalidOptionError('rateLimit', 'rateLimit must be an object or false');
+  }
+  return {
+    issuer: checkIssuerUrl(options.issuer),
+    store: store as IssuerStore,
+    maxTokenLifetime,
+    tokenLifetime: seconds(options.tokenLifetime, 'tokenLifetime', Math.min(300, maxTokenLifetime), maxTokenLifetime),
+    keyCacheTtl: seconds(options.keyCacheTtl, 'keyCacheTtl', 30, 3600),
+    jwksMaxAge: seconds(options.jwksMaxAge, 'jwksMaxAge', 300, 86_400),
+    scopePolicy: choiceOption(options.scopePolicy, 'scopePolicy', ['reject', 'downscope'] as const, 'reject'),
+    claims: functionOption(options.claims, 'claims'),
+    signingAlgorithm,
+    rateLimit,
+    clock: functionOption(options.clock, 'clock', Date.now),
+  };
+}

@@ -1,0 +1,93 @@
+import { selectKeys } from '../core/key-set.js';
+import { importPrivateKey, type PublicJwk } from '../core/keys.js';
+import { createTokenSigner, type TokenSigner } from '../core/token.js';
+import { RETRY_AFTER_SECONDS } from '../core/urls.js';
+import { TemporarilyUnavailableError } from '../errors.js';
+import type { IssuerSettings } from './issuer-options.js';
+
+/** The issuer's keys as last read from the store. */
+export interface LoadedKeys {
+  signer: TokenSigner | undefined;
+  /** Why the signing key could not be loaded (say, it cannot be decrypted); the JWKS is served all the same. */
+  signerError: unknown;
+  kid: string | undefined;
+  jwks: { keys: PublicJwk[] };
+  loadedAt: number;
+}
+
+/** The issuer's signing key and published keys; see {@link createSigningKeys}. */
+export interface SigningKeys {
+  /** The loaded keys when younger than `keyCacheTtl`, without a promise (the token endpoint's common case). */
+  fresh(): LoadedKeys | undefined;
+  /** The loaded keys, read again from the store when older than `keyCacheTtl`. */
+  current(): Promise<LoadedKeys>;
+}
+
+/**
+ * Keeps the issuer's keys: a first key is created when the store holds none (once), the key list
+ * is read from the store at most every `keyCacheTtl` seconds, and each signing key is imported
+ * once and handed to one {@link TokenSigner}, never per request. While the store is briefly
+ * unreachable the last key set is served.
+ */
+export function createSigningKeys(settings: Pick<IssuerSettings, 'store' | 'signingAlgorithm' | 'maxTokenLifetime' | 'keyCacheTtl' | 'clock'>): SigningKeys {
+  const { store, clock } = settings;
+  let ensured: Promise<void> | undefined;
+  let loaded: LoadedKeys | undefined;
+  let loading: Promise<LoadedKeys> | undefined;
+  const signers = new Map<string, TokenSigner>();
+
+  function ensureKey(): Promise<void> {
+    ensured ??= store.keys.ensure(settings.signingAlgorithm).catch((err: unknown) => {
+      ensured = undefined;
+      throw err;
+    });
+    return ensured;
+  }
+
+  function signerFor(kid: string, create: () => TokenSigner): TokenSigner {
+    let signer = signers.get(kid);
+    if (!signer) {
+      signer = create();
+      for (const old of signers.values()) old.dispose();
+      signers.clear();
+      signers.set(kid, signer);
+    }
+    return signer;
+  }
+
+  async function load(): Promise<LoadedKeys> {
+    await ensureKey();
+    const now = clock();
+    const view = selectKeys(await store.keys.list(), now, settings.maxTokenLifetime + 60);
+    let signer: TokenSigner | undefined;
+    let signerError: unknown;
+    const key = view.signing;
+    if (key) {
+      try {
+        signer = signerFor(key.kid, () => createTokenSigner({ kid: key.kid, alg: key.alg, privateKey: importPrivateKey(key.privateKeyPem) }));
+      } catch (err) {
+        signerError = err;
+      }
+    }
+    return { signer, signerError, kid: key?.kid, jwks: { keys: view.published.map((k) => k.publicJwk) }, loadedAt: now };
+  }
+
+  const fresh = (): LoadedKeys | undefined =>
+    (loaded !== undefined && clock() - loaded.loadedAt < settings.keyCacheTtl * 1000 ? loaded : undefined);
+
+  function current(): Promise<LoadedKeys> {
+    const keys = fresh();
+    if (keys) return Promise.resolve(keys);
+    loading ??= load().then(
+      (next) => { loaded = next; return next; },
+      (err: unknown) => {
+        // Keep serving the last good key set if the store is briefly unreachable.
+        if (loaded) return loaded;
+        throw new TemporarilyUnavailableError('signing keys are unavailable', { cause: err, headers: { 'Retry-After': String(RETRY_AFTER_SECONDS) } });
+      },
+    ).finally(() => { loading = undefined; });
+    return loading;
+  }
+
+  return { fresh, current };
+}

@@ -1,0 +1,111 @@
+import type { Request, Response } from 'express';
+import { isClientId } from '../core/client.js';
+import { resolveAudience, resolveScopes } from '../core/grant.js';
+import { buildAccessTokenClaims, type TokenSigner } from '../core/token.js';
+import { RETRY_AFTER_SECONDS } from '../core/urls.js';
+import {
+  InvalidRequestError, OAuthError, TemporarilyUnavailableError, UnauthorizedClientError, UnsupportedGrantTypeError,
+} from '../errors.js';
+import { clientAuthenticationError, createClientAuthenticator, detectClientCredentials } from './client-auth.js';
+import { createFormReader, type Form } from './form.js';
+import type { IssuerEmitter } from './issuer-events.js';
+import type { IssuerSettings } from './issuer-options.js';
+import { createFailureLimiter } from './rate-limit.js';
+import { sendJson, sendOAuthError } from './render.js';
+import type { LoadedKeys, SigningKeys } from './signing-keys.js';
+
+interface TokenRequest {
+  grantType: string;
+  scope: string | undefined;
+  resources: string[];
+  audience: string | undefined;
+}
+
+/** Parameters that may appear once only (RFC 6749 §3.2: "Request and response parameters MUST NOT be included more than once"). */
+const SINGLE_PARAMETERS = ['grant_type', 'scope', 'audience', 'client_id', 'client_secret'] as const;
+
+function readTokenRequest(form: Form): TokenRequest {
+  for (const name of SINGLE_PARAMETERS) {
+    const values = form.get(name);
+    if (values !== undefined && values.length > 1) throw new InvalidRequestError(`the ${name} parameter is repeated`);
+  }
+  const grantType = form.get('grant_type')?.[0];
+  if (grantType === undefined || grantType === '') throw new InvalidRequestError('the grant_type parameter is missing');
+  if (grantType !== 'client_credentials') throw new UnsupportedGrantTypeError('only the client_credentials grant is supported');
+  return { grantType, scope: form.get('scope')?.[0], resources: form.get('resource') ?? [], audience: form.get('audience')?.[0] };
+}
+
+function signingKeyOf(keys: LoadedKeys): { signer: TokenSigner; kid: string } {
+  if (keys.signer && keys.kid !== undefined) return { signer: keys.signer, kid: keys.kid };
+  const headers = { 'Retry-After': String(RETRY_AFTER_SECONDS) };
+  if (keys.signerError !== undefined) throw new TemporarilyUnavailableError('signing keys are unavailable', { cause: keys.signerError, headers });
+  throw new TemporarilyUnavailableError('no signing key is active', { headers });
+}
+
+/**
+ * Creates the handler of `POST /token` (RFC 6749 §4.4), as an ordered list of small steps: read
+ * the form (body-parser), check the grant, find the one client authentication method (RFC 6749
+ * §2.3), consult the brute-force limiter, authenticate the client through passport, resolve
+ * scopes and audience, sign with jsonwebtoken, answer with `Cache-Control: no-store`.
+ */
+export function createTokenEndpoint(settings: IssuerSettings, keys: SigningKeys, emitter: IssuerEmitter): (req: Request, res: Response) => void {
+  const { issuer, store, clock, claims: claimsHook } = settings;
+  const limiter = settings.rateLimit === false ? undefined : createFailureLimiter(settings.rateLimit);
+  const realm = new URL(issuer).host;
+  const readForm = createFormReader({ maxBytes: 4096, maxParameters: 32 });
+  const authenticateClient = createClientAuthenticator(store.clients);
+  const { emit } = emitter;
+
+  async function checkLimit(clientId: string | undefined, address: string): Promise<void> {
+    const wait = limiter ? await limiter.blockedFor(clientId, address) : 0;
+    if (wait <= 0) return;
+    emit('rate_limited', { clientId, address, retryAfter: wait });
+    throw new TemporarilyUnavailableError('too many failed client authentications; retry later',
+      { status: 429, headers: { 'Retry-After': String(wait) } });
+  }
+
+  async function authenticate(req: Request, res: Response, form: Form) {
+    const address = req.ip ?? req.socket.remoteAddress ?? 'unknown';
+    const presented = detectClientCredentials(req.headers.authorization,
+      { clientId: form.get('client_id')?.[0], clientSecret: form.get('client_secret')?.[0] });
+    // Only well-formed ids become counter keys or reach events: a 10 kB id must not become a
+    // 10 kB Redis key, and control characters must not flow into the host's logs.
+    const claimedId = isClientId(presented.clientId) ? presented.clientId : undefined;
+    await checkLimit(claimedId, address);
+    const outcome = await authenticateClient(req, res, presented);
+    if (outcome.ok) return outcome;
+    emit('client.authentication_failed', { clientId: claimedId, reason: outcome.reason, method: outcome.method, address });
+    if (limiter) await limiter.recordFailure(claimedId, address);
+    throw clientAuthenticationError(outcome.method, realm);
+  }
+
+  async function token(req: Request, res: Response): Promise<void> {
+    const form = await readForm(req, res);
+    const request = readTokenRequest(form);
+    const { client, method } = await authenticate(req, res, form);
+    if (!client.grantTypes.includes('client_credentials')) {
+      throw new UnauthorizedClientError('the client is not allowed the client_credentials grant');
+    }
+    const scopes = resolveScopes(client, request.scope, settings.scopePolicy);
+    const audience = resolveAudience(client, request.resources, request.audience);
+    const lifetime = Math.min(client.tokenLifetime ?? settings.tokenLifetime, settings.maxTokenLifetime);
+    const hookClaims = claimsHook ? await claimsHook({ client, scopes, audience }) : undefined;
+    const { signer, kid } = signingKeyOf(keys.fresh() ?? await keys.current());
+    const claims = buildAccessTokenClaims({
+      issuer, clientId: client.clientId, audience, scopes, lifetime, now: clock(),
+      extraClaims: hookClaims === undefined ? client.claims : { ...client.claims, ...hookClaims },
+    });
+    const accessToken = await signer(claims);
+    sendJson(res, 200, { access_token: accessToken, token_type: 'Bearer', expires_in: lifetime, scope: claims.scope });
+    if (emitter.has('token.issued')) {
+      emit('token.issued', { clientId: client.clientId, scopes, audience, expiresIn: lifetime, jti: claims.jti as string, kid, method });
+    }
+  }
+
+  return function tokenHandler(req, res) {
+    token(req, res).catch((err: unknown) => {
+      if (!(err instanceof OAuthError) || err.status >= 500) emit('internal_error', { error: err, endpoint: 'token' });
+      sendOAuthError(res, err);
+    });
+  };
+}
