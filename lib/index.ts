@@ -1,3 +1,10 @@
+/**
+ * express-m2m: the issuer (authorizationServer, createKnexStore), the resource-server guard
+ * (createResourceServer, requireScope) and the caller (tokenClient, tokenClients), with their
+ * options, events and errors. Helpers for writing a store of one's own: `express-m2m/store`.
+ *
+ * @module
+ */
 export {
   OAuthError, InvalidRequestError, InvalidClientError, InvalidGrantError, UnauthorizedClientError,
   UnsupportedGrantTypeError, InvalidScopeError, InvalidTargetError, InvalidTokenError, TokenRequiredError, InsufficientScopeError,
@@ -5,19 +12,16 @@ export {
 } from './errors.js';
 export type { OAuthErrorCode, OAuthErrorOptions, TokenRequestFailure, TokenRequestErrorDetails } from './errors.js';
 
-export { parseScope, formatScope, isScopeToken } from './core/scope.js';
-export { generateClientSecret, hashSecret, isWellFormedSecret, SECRET_PREFIX } from './core/secrets.js';
-export { SIGNING_ALGORITHMS, isSigningAlgorithm } from './core/keys.js';
+export { InvalidOptionError } from './core/options.js';
+export type { OptionErrorCode } from './core/options.js';
+
+// What a host of the issuer handles: helpers for writing a store of one's own are in express-m2m/store.
+export { SIGNING_ALGORITHMS } from './core/keys.js';
 export type { SigningAlgorithm, PublicJwk } from './core/keys.js';
-export { selectKeys } from './core/key-set.js';
-export type { SigningKeyRecord, KeySetView } from './core/key-set.js';
-export { RESERVED_CLAIMS } from './core/token.js';
-export { isClientId } from './core/client.js';
+export type { SigningKeyRecord } from './core/key-set.js';
 export type { Client, ClientRegistration, ClientUpdate, GrantType } from './core/client.js';
 export { ClientNotFoundError } from './core/store.js';
-export type {
-  IssuerStore, ClientStore, KeyStore, ClientSecretInfo, IssuedSecret, AuthenticationResult, AuthenticationFailure,
-} from './core/store.js';
+export type { IssuerStore, ClientSecretInfo, IssuedSecret } from './core/store.js';
 export type { ScopePolicy } from './core/grant.js';
 
 export { createKnexStore } from './storage/knex-store.js';

@@ -60,7 +60,9 @@ function workdir(): string {
 async function runSample(dir: string, code: string, env: Record<string, string> = {}): Promise<string> {
   const file = join(dir, `sample-${Math.random().toString(36).slice(2)}.ts`);
   const lib = JSON.stringify(join(ROOT, 'lib/index.ts'));
-  writeFileSync(file, code.replaceAll("from 'express-m2m'", `from ${lib}`).replaceAll("import('express-m2m')", `import(${lib})`));
+  const store = JSON.stringify(join(ROOT, 'lib/store.ts'));
+  writeFileSync(file, code.replaceAll("from 'express-m2m'", `from ${lib}`).replaceAll("import('express-m2m')", `import(${lib})`)
+    .replaceAll("import('express-m2m/store')", `import(${store})`));
   try {
     const { stdout } = await run(process.execPath, ['--import', 'tsx', file], { cwd: dir, env: { ...process.env, ...env }, timeout: 30_000 });
     return stdout;
@@ -149,7 +151,7 @@ ${LISTEN}
 const post = (auth: string) => fetch(\`\${base}/oauth/token\`, {
   method: 'POST', headers: { authorization: auth, 'content-type': 'application/x-www-form-urlencoded' }, body: 'grant_type=client_credentials' });
 await post('Basic ' + Buffer.from(clientId + ':' + clientSecret).toString('base64'));
-const { generateClientSecret } = await import('express-m2m');
+const { generateClientSecret } = await import('express-m2m/store');
 await post('Basic ' + Buffer.from(clientId + ':' + generateClientSecret()).toString('base64'));
 console.log(JSON.stringify(seen));
 server.close();

@@ -5,9 +5,10 @@ import * as oauth from 'oauth4webapi';
 import * as client from 'openid-client';
 import { ClientCredentials, type ClientCredentialTokenConfig } from 'simple-oauth2';
 import {
-  generateClientSecret, type AuthenticationFailedEvent, type ClientRegistration, type KnexStore, type SigningAlgorithm,
+  type AuthenticationFailedEvent, type ClientRegistration, type KnexStore, type SigningAlgorithm,
   type TokenIssuedEvent,
 } from '../../lib/index.js';
+import { generateClientSecret } from '../../lib/store.js';
 import { listen, request, type Listening } from '../support/http.js';
 import { startIssuer, type TestIssuer } from '../support/issuer.js';
 

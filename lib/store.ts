@@ -1,0 +1,20 @@
+/**
+ * `express-m2m/store`: what someone writing an {@link IssuerStore} of their own (instead of
+ * `createKnexStore`) needs to behave as the bundled store does: secret generation and hashing,
+ * the choice of signing and published keys, client id and scope rules, the reserved claims.
+ *
+ * @module
+ */
+export { generateClientSecret, hashSecret, isWellFormedSecret, SECRET_PREFIX } from './core/secrets.js';
+export { selectKeys } from './core/key-set.js';
+export type { SigningKeyRecord, KeySetView } from './core/key-set.js';
+export { SIGNING_ALGORITHMS, isSigningAlgorithm } from './core/keys.js';
+export type { SigningAlgorithm, PublicJwk } from './core/keys.js';
+export { isClientId } from './core/client.js';
+export type { Client, ClientRegistration, ClientUpdate, GrantType } from './core/client.js';
+export { parseScope, formatScope, isScopeToken } from './core/scope.js';
+export { RESERVED_CLAIMS } from './core/token.js';
+export { ClientNotFoundError } from './core/store.js';
+export type {
+  IssuerStore, ClientStore, KeyStore, ClientSecretInfo, IssuedSecret, AuthenticationResult, AuthenticationFailure,
+} from './core/store.js';
