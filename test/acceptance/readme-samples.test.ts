@@ -40,6 +40,7 @@ const COVERED: [string, string][] = [
   ['curl -s -u "$CLIENT_ID:$CLIENT_SECRET"', 'readme.test.ts'],
   ['app.get(oauth.metadataPath, oauth.metadata);', 'the metadata handler'],
   ["createKnexStore(knex, { tablePrefix: 'm2m_' })", 'the store'],
+  ["from 'express-m2m/store';", 'the store subpath'],
   ["oauth.events.on('token.issued'", 'the events'],
   ['npx express-m2m migrate', 'the CLI'],
   ["app.get('/reports', requireScope(", 'the guard'],
@@ -62,7 +63,7 @@ async function runSample(dir: string, code: string, env: Record<string, string> 
   const lib = JSON.stringify(join(ROOT, 'lib/index.ts'));
   const store = JSON.stringify(join(ROOT, 'lib/store.ts'));
   writeFileSync(file, code.replaceAll("from 'express-m2m'", `from ${lib}`).replaceAll("import('express-m2m')", `import(${lib})`)
-    .replaceAll("import('express-m2m/store')", `import(${store})`));
+    .replaceAll("import('express-m2m/store')", `import(${store})`).replaceAll("from 'express-m2m/store'", `from ${store}`));
   try {
     const { stdout } = await run(process.execPath, ['--import', 'tsx', file], { cwd: dir, env: { ...process.env, ...env }, timeout: 30_000 });
     return stdout;
@@ -129,6 +130,17 @@ console.log(JSON.stringify(tables));
 await knex.destroy();
 `);
     expect(JSON.parse(out)).to.deep.equal([['m2m_clients', true], ['m2m_client_secrets', true], ['m2m_signing_keys', true], ['m2m_migrations', true]]);
+  });
+
+  it('runs the store subpath sample: the helpers for a store of one\'s own are there', async () => {
+    const out = await runSample(dir, `${sample("from 'express-m2m/store';")}
+const secret = generateClientSecret();
+const hash = hashSecret(secret);
+const view = selectKeys([], Date.now(), 3660);
+const store: IssuerStore | undefined = undefined;
+console.log(JSON.stringify({ prefix: secret.slice(0, 7), hashed: typeof hash === 'string' && !hash.includes(secret), signing: view.signing ?? null, store: store ?? null }));
+`);
+    expect(JSON.parse(out)).to.deep.equal({ prefix: 'm2m_cs_', hashed: true, signing: null, store: null });
   });
 
   it('runs the events sample: a token issued and a failed authentication reach the listeners', async () => {
