@@ -20,7 +20,8 @@ export function resolveScopes(client: Client, requested: string | undefined, pol
     if (client.defaultScopes.length === 0) {
       throw new InvalidScopeError('no scope was requested and the client has no default scope');
     }
-    return client.defaultScopes;
+    // A copy: the caller's events and hooks must not reach the registry's own array.
+    return [...client.defaultScopes];
   }
   const scopes = parseScope(requested);
   const allowed = scopes.filter((scope) => client.scopes.includes(scope));

@@ -89,7 +89,8 @@ export function createTokenEndpoint(settings: IssuerSettings, keys: SigningKeys,
     const scopes = resolveScopes(client, request.scope, settings.scopePolicy);
     const audience = resolveAudience(client, request.resources, request.audience);
     const lifetime = Math.min(client.tokenLifetime ?? settings.tokenLifetime, settings.maxTokenLifetime);
-    const hookClaims = claimsHook ? await claimsHook({ client, scopes, audience }) : undefined;
+    // Copies: a hook that changes what it is handed must not change this token or the registry.
+    const hookClaims = claimsHook ? await claimsHook({ client: structuredClone(client), scopes: [...scopes], audience: [...audience] }) : undefined;
     const { signer, kid } = signingKeyOf(keys.fresh() ?? await keys.current());
     const claims = buildAccessTokenClaims({
       issuer, clientId: client.clientId, audience, scopes, lifetime, now: clock(),

@@ -300,6 +300,37 @@ describe('authorizationServer()', () => {
     });
   });
 
+  describe('what listeners and the claims hook are handed', () => {
+    let issuer: TestIssuer;
+    after(() => issuer.close());
+
+    it('is a copy: pushing into the scopes, audience or client given to them grants nothing to later tokens', async () => {
+      issuer = await startIssuer({
+        claims: ({ client, scopes, audience }) => {
+          (scopes as string[]).push('admin:hook');
+          (audience as string[]).push('https://evil.hook');
+          client.scopes.push('admin:client');
+          client.defaultScopes.push('admin:client');
+          return {};
+        },
+      });
+      issuer.as.events.on('token.issued', (event) => {
+        event.scopes.push('admin:event');
+        event.audience.push('https://evil.event');
+      });
+      const { clientSecret } = await issuer.store.clients.create({ clientId: 'job', name: 'j', scopes: ['a'], audiences: ['aud'] });
+      const scopes: unknown[] = [];
+      for (let i = 0; i < 3; i++) {
+        const res = await postForm(issuer.tokenUrl, { grant_type: 'client_credentials' }, { authorization: basic('job', clientSecret) });
+        const payload = jwt.decode((res.json as { access_token: string }).access_token) as jwt.JwtPayload;
+        scopes.push([res.status, (res.json as { scope: string }).scope, payload.scope, payload.aud]);
+      }
+      expect(scopes).to.deep.equal([[200, 'a', 'a', 'aud'], [200, 'a', 'a', 'aud'], [200, 'a', 'a', 'aud']]);
+      const explicit = await postForm(issuer.tokenUrl, { grant_type: 'client_credentials', scope: 'admin:client' }, { authorization: basic('job', clientSecret) });
+      expect([explicit.status, (explicit.json as { error: string }).error]).to.deep.equal([400, 'invalid_scope']);
+    });
+  });
+
   describe('with "scopePolicy: downscope"', () => {
     let issuer: TestIssuer;
     let secret: string;
