@@ -78,7 +78,8 @@ export function parseToken(token: string, profile: TokenProfile): ParsedToken {
 
 /**
  * Refuses, before any key is looked up, a token whose `iss` or `aud` is not accepted, whose `exp`
- * is missing or past, or whose `nbf` is in the future (RFC 7519 §4.1, with the clock tolerance).
+ * is missing or past, or whose `nbf` or `iat` is in the future (RFC 7519 §4.1, with the clock
+ * tolerance).
  * jsonwebtoken checks the same claims again after the signature; this early pass only spares
  * the key set requests for tokens that cannot pass, and makes `exp` required (RFC 9068 §2.2),
  * which jsonwebtoken does not.
@@ -96,8 +97,10 @@ export function refuseEarly(payload: Record<string, unknown>, now: number, profi
     if (typeof payload.nbf !== 'number' || !Number.isFinite(payload.nbf)) throw new InvalidTokenError('the token nbf claim is malformed');
     if (payload.nbf * 1000 > now + toleranceMs) throw new InvalidTokenError('the token is not valid yet');
   }
-  if (payload.iat !== undefined && (typeof payload.iat !== 'number' || !Number.isFinite(payload.iat))) {
-    throw new InvalidTokenError('the token iat claim is malformed');
+  if (payload.iat !== undefined) {
+    if (typeof payload.iat !== 'number' || !Number.isFinite(payload.iat)) throw new InvalidTokenError('the token iat claim is malformed');
+    // jsonwebtoken does not look at a future iat; a token minted ahead of time is a clock or a forgery.
+    if (payload.iat * 1000 > now + toleranceMs) throw new InvalidTokenError('the token was issued in the future');
   }
 }
 
@@ -109,6 +112,7 @@ const JWT_ERRORS: readonly (readonly [string, string])[] = [
   ['secretOrPublicKey must be', 'the token algorithm does not match its key'],
   ['invalid nbf value', 'the token nbf claim is malformed'],
   ['invalid exp value', 'the token has no expiry'],
+  ['iat required when maxAge is specified', 'the token has no iat claim'],
 ];
 
 /**
@@ -118,7 +122,7 @@ const JWT_ERRORS: readonly (readonly [string, string])[] = [
  */
 export function refusal(cause: Error): InvalidTokenError {
   let description = 'the token signature or claims are invalid';
-  if (cause.name === 'TokenExpiredError') description = 'the token has expired';
+  if (cause.name === 'TokenExpiredError') description = cause.message === 'maxAge exceeded' ? 'the token is too old' : 'the token has expired';
   else if (cause.name === 'NotBeforeError') description = 'the token is not valid yet';
   else if (cause.name === 'JsonWebTokenError') description = JWT_ERRORS.find(([prefix]) => cause.message.startsWith(prefix))?.[1] ?? description;
   else if (cause.name === 'Error') description = 'the token algorithm does not match its key';

@@ -111,6 +111,11 @@ export interface TokenVerifierOptions {
   algorithms?: readonly AsymmetricAlgorithm[];
   /** Allowed clock skew for `exp`, `nbf` and `iat`, in seconds. Default 5. */
   clockTolerance?: number;
+  /**
+   * Refuse tokens issued (`iat`) longer ago than this, in seconds, whatever their `exp`
+   * (jsonwebtoken's `maxAge`); tokens without `iat` are then refused. Default: no limit.
+   */
+  maxTokenAge?: number;
   /** The claim holding the granted scopes: a space-delimited string or an array of strings. Default `scope`. */
   scopeClaim?: string;
   /** RFC 9068 §2 and §4 in full: `typ` must be `at+jwt`, and `sub`, `client_id`, `iat`, `jti` are required. Default false. */
@@ -231,10 +236,13 @@ export function createTokenVerifier(options: TokenVerifierOptions): TokenVerifie
   const cacheSize = numberOption(options.tokenCacheSize, 'tokenCacheSize', { fallback: 1000, min: 0, max: 1_000_000, integer: true });
   const cache = cacheSize > 0 ? createTokenCache(cacheSize, isKeyCurrent) : undefined;
   const clock = functionOption(options.clock, 'clock', Date.now);
+  const maxTokenAge = options.maxTokenAge === undefined ? undefined
+    : numberOption(options.maxTokenAge, 'maxTokenAge', { fallback: 0, min: 1, max: 366 * 86_400, integer: true, unit: 'seconds' });
   const worker = jwtWorker();
   const verifyOptions = {
     algorithms: [...profile.algorithms], issuer: [...profile.issuers] as [string, ...string[]], audience: [...profile.audiences] as [string, ...string[]],
     clockTolerance: profile.toleranceMs / 1000,
+    ...(maxTokenAge === undefined ? {} : { maxAge: maxTokenAge }),
   };
   // Each key is registered with the worker once, with this verifier's options; freed when the key is collected.
   const workerKeys = new WeakMap<VerificationKey, number>();

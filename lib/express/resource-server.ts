@@ -40,6 +40,11 @@ export interface ResourceServerOptions {
   /** Allowed clock skew when checking `exp`, `nbf` and `iat`, in seconds. Default 5. */
   clockTolerance?: number;
   /**
+   * Refuse tokens issued (`iat`) longer ago than this, in seconds, whatever their `exp`; tokens
+   * without `iat` are then refused. Default: no limit.
+   */
+  maxTokenAge?: number;
+  /**
    * The claim holding the granted scopes, a space-delimited string or an array of strings.
    * Default `scope` (RFC 9068 §2.2.3); `scp` (Okta, Entra ID), `roles`, `permissions` (Auth0) or any name.
    */
@@ -141,7 +146,7 @@ const OTHER_SCHEME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+(?: |$)/;
 const REALM = /^[\x20\x21\x23-\x5B\x5D-\x7E]{1,200}$/;
 
 const OPTION_NAMES: readonly (keyof ResourceServerOptions)[] = [
-  'issuer', 'audience', 'jwksUri', 'algorithms', 'clockTolerance', 'scopeClaim', 'match', 'optional', 'strict', 'claims',
+  'issuer', 'audience', 'jwksUri', 'algorithms', 'clockTolerance', 'maxTokenAge', 'scopeClaim', 'match', 'optional', 'strict', 'claims',
   'isRevoked', 'jwksTimeout', 'jwksCacheMaxAge', 'jwksCooldown', 'jwksServeStale', 'tokenCacheSize', 'realm', 'errors',
   'allowHttp', 'fetch', 'clock',
 ];
@@ -224,6 +229,7 @@ export function createResourceServer(options: ResourceServerOptions): ResourceSe
     isKeyCurrent: (key) => keySource.isCurrent(key),
     ...(options.algorithms !== undefined ? { algorithms: options.algorithms } : {}),
     ...(options.clockTolerance !== undefined ? { clockTolerance: options.clockTolerance } : {}),
+    ...(options.maxTokenAge !== undefined ? { maxTokenAge: options.maxTokenAge } : {}),
     ...(options.scopeClaim !== undefined ? { scopeClaim: options.scopeClaim } : {}),
     ...(options.strict !== undefined ? { strict: options.strict } : {}),
     ...(options.claims !== undefined ? { claims: options.claims } : {}),

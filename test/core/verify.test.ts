@@ -187,6 +187,34 @@ describe('createTokenVerifier()', () => {
     expect(requests).to.have.length(2);
   });
 
+  it('refuses a token issued in the future beyond the clock tolerance, before any key lookup', async () => {
+    const v = verifier({ clockTolerance: 5 });
+    const inSeconds = (s: number) => Math.floor(now / 1000) + s;
+    expect(await rejection(v.verify(token(rsKey, { iat: inSeconds(86_400), exp: inSeconds(86_400 + 300) })))).to.deep.equal({
+      name: 'InvalidTokenError', status: 401, message: 'the token was issued in the future' });
+    expect(requests).to.deep.equal([]);
+    expect((await v.verify(token(rsKey, { iat: inSeconds(4) }))).payload.iat).to.equal(inSeconds(4));
+  });
+
+  describe('with "maxTokenAge" option', () => {
+    it('refuses a token older than maxTokenAge through jsonwebtoken (maxAge), and one without iat', async () => {
+      const v = verifier({ maxTokenAge: 60, clockTolerance: 0 });
+      const old = token(rsKey, { iat: Math.floor(now / 1000) - 61 });
+      const err = await rejectionOf(v.verify(old), InvalidTokenError);
+      expect([err.message, (err.cause as Error).name, (err.cause as Error).message]).to.deep.equal([
+        'the token is too old', 'TokenExpiredError', 'maxAge exceeded']);
+      expect(await rejection(v.verify(token(rsKey, { iat: undefined })))).to.deep.equal({
+        name: 'InvalidTokenError', status: 401, message: 'the token has no iat claim' });
+      expect((await v.verify(token(rsKey, { iat: Math.floor(now / 1000) - 59 }))).token).to.be.a('string');
+    });
+
+    it('throws an InvalidOptionError for a maxTokenAge that is not a positive number of seconds', () => {
+      for (const bad of [0, -1, '60', null]) {
+        expect(() => verifier({ maxTokenAge: bad as number })).to.throw(TypeError, 'maxTokenAge');
+      }
+    });
+  });
+
   it('rechecks expiry for a cached token', async () => {
     const v = verifier({ clockTolerance: 0 });
     const t = token(rsKey, { exp: Math.floor(now / 1000) + 10 });

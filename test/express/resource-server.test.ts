@@ -241,6 +241,10 @@ describe('createResourceServer()', () => {
       rejects('an expired token', () => mint(rsKey, claims(issuer, { exp: Math.floor(Date.now() / 1000) - 60 })), 'the token has expired');
       rejects('a token without exp', () => mint(rsKey, claims(issuer, { exp: undefined })), 'the token has no expiry');
       rejects('a token whose exp is a string', () => mint(rsKey, { ...claims(issuer), exp: '9999999999' }), 'the token has no expiry');
+      rejects('a token issued a day in the future', () => {
+        const iat = Math.floor(Date.now() / 1000) + 86_400;
+        return mint(rsKey, claims(issuer, { iat, exp: iat + 300 }));
+      }, 'the token was issued in the future');
       rejects('a token not valid yet', () => mint(rsKey, claims(issuer, { nbf: Math.floor(Date.now() / 1000) + 60 })), 'the token is not valid yet');
       rejects('a token from another issuer', () => mint(rsKey, claims('https://evil.example')), 'the token issuer is not accepted');
       rejects('a token without iss', () => mint(rsKey, claims(issuer, { iss: undefined })), 'the token issuer is not accepted');
