@@ -155,6 +155,19 @@ const MATCHES: readonly ScopeMatch[] = ['all', 'any'];
 const seconds = (value: unknown, name: string, fallback: number, min: number, max: number): number =>
   numberOption(value, name, { fallback, min, max, unit: 'seconds' });
 
+const QUERY_TOKEN = /[?&]access_token=/;
+
+/**
+ * RFC 6750 §2: a client must not use more than one method to send the token. The query string
+ * and a body the host already parsed are looked at only for that (never read as a token); the
+ * URL is scanned before `req.query` is parsed, which costs every request.
+ */
+function hasOtherTokenParameter(req: Request): boolean {
+  if (QUERY_TOKEN.test(req.url) && req.query.access_token !== undefined) return true;
+  const body: unknown = req.body;
+  return body !== null && typeof body === 'object' && Object.hasOwn(body, 'access_token');
+}
+
 /**
  * Reads the access token from the Authorization header only (RFC 6750 §2.1; never the query
  * string or the body, which leak into logs).
@@ -174,7 +187,10 @@ function readBearerToken(req: Request): string | undefined {
   }
   if (count > 1) throw new InvalidRequestError('the request has more than one Authorization header');
   const match = BEARER.exec(value);
-  if (match) return match[1];
+  if (match) {
+    if (hasOtherTokenParameter(req)) throw new InvalidRequestError('the request presents an access token in more than one way');
+    return match[1];
+  }
   if (!BEARER_SCHEME.test(value)) {
     // Another authentication scheme (Basic, DPoP, ...): no Bearer credentials were presented.
     if (OTHER_SCHEME.test(value)) return undefined;

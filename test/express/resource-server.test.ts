@@ -126,6 +126,7 @@ describe('createResourceServer()', () => {
         a.get('/reports', rs.requireScope('reports:read'), echo);
         a.post('/reports', rs.requireScope(['reports:write']), echo);
         a.get('/both', rs.requireScope('reports:read reports:list'), echo);
+        a.post('/parsed', express.urlencoded({ extended: false }), rs.requireScope('reports:read'), echo);
       });
     });
     after(async () => {
@@ -220,6 +221,24 @@ describe('createResourceServer()', () => {
           expect(jwks.jwksRequests).to.equal(before);
         });
       }
+
+      it('rejects a token in the header and an access_token in the query string with 400 invalid_request (RFC 6750 §2)', async () => {
+        const token = mint(rsKey, claims(issuer));
+        const res = await request(`${app.url}/reports?x=1&access_token=${token}`, { headers: bearer(token) });
+        expectError(res, 400, 'invalid_request', 'the request presents an access token in more than one way');
+      });
+
+      it('rejects a token in the header and an access_token in a form body the host parsed with 400 invalid_request', async () => {
+        const token = mint(rsKey, claims(issuer));
+        const res = await request(`${app.url}/parsed`, {
+          method: 'POST', headers: { ...bearer(token), 'content-type': 'application/x-www-form-urlencoded' }, body: `access_token=${token}`,
+        });
+        expectError(res, 400, 'invalid_request', 'the request presents an access token in more than one way');
+        const plain = await request(`${app.url}/parsed`, {
+          method: 'POST', headers: { ...bearer(token), 'content-type': 'application/x-www-form-urlencoded' }, body: 'note=access_token',
+        });
+        expectAuth(plain, token);
+      });
 
       it('rejects two Authorization headers with 400 invalid_request', async () => {
         const token = mint(rsKey, claims(issuer));
