@@ -62,12 +62,25 @@ function failure(
   });
 }
 
+/**
+ * Every form in which the credential may come back in a server's text: the secret as is,
+ * percent- and form-encoded, and the Basic credential (`id:secret` form-encoded, then base64 or
+ * base64url); the assertion. Longest first, so that a form holding another is removed whole.
+ */
+function credentialForms(config: TokenRequestConfig, assertion: string | undefined): string[] {
+  const forms = [assertion];
+  const secret = config.clientSecret;
+  if (secret !== undefined && secret.length > 0) {
+    const pair = Buffer.from(`${formEncode(config.clientId)}:${formEncode(secret)}`);
+    forms.push(secret, formEncode(secret), encodeURIComponent(secret), pair.toString('base64'), pair.toString('base64url'));
+  }
+  return [...new Set(forms.filter((f): f is string => f !== undefined && f.length > 0))].sort((a, b) => b.length - a.length);
+}
+
 /** Keeps what a server echoes of the credential out of the text that reaches errors and logs. */
 function redact(config: TokenRequestConfig, text: string, assertion: string | undefined): string {
   let clean = text;
-  for (const secret of [config.clientSecret, assertion]) {
-    if (secret !== undefined && secret.length > 0) clean = clean.split(secret).join('[redacted]');
-  }
+  for (const form of credentialForms(config, assertion)) clean = clean.split(form).join('[redacted]');
   return clean;
 }
 

@@ -369,6 +369,21 @@ describe('tokenClient()', () => {
       expect(err.message).to.not.include(SECRET);
     });
 
+    it('removes every encoding of the secret a server echoes: the Basic credential, base64url, percent- and form-encoded', async () => {
+      const id = 'svc a/b:c%';
+      const secret = 'pa ss:wörd+&=';
+      const form = (v: string) => encodeURIComponent(v).replace(/%20/g, '+');
+      const basic = Buffer.from(`${form(id)}:${form(secret)}`).toString('base64');
+      const echoes = [`Basic ${basic}`, basic, Buffer.from(`${form(id)}:${form(secret)}`).toString('base64url'), form(secret), encodeURIComponent(secret), secret];
+      for (const echo of echoes) {
+        ts.queue.push({ status: 400, body: { error: 'invalid_request', error_description: `got ${echo} here` } });
+        const err = await rejectionOf(create({ clientId: id, clientSecret: secret }).getToken(), TokenRequestError);
+        const texts = [err.message, err.description ?? '', inspect(err, { depth: 4 }), JSON.stringify(err)];
+        for (const text of texts) for (const leaked of [basic, form(secret), encodeURIComponent(secret), secret]) expect(text, echo).to.not.include(leaked);
+        expect(err.description, echo).to.match(/^got (Basic )?\[redacted\] here$/);
+      }
+    });
+
     it('treats an error code with forbidden characters as no OAuth error', async () => {
       ts.queue.push({ status: 400, body: { error: 'bad"code\n' } });
       const err = await rejectionOf(create().getToken(), TokenRequestError);
