@@ -68,9 +68,10 @@ function createRemoteKeySet(jwksUri: string, options: KeySourceOptions, withdraw
   });
   let current: KeySet | undefined;
   let inflight: Promise<KeySet> | undefined;
-  /** When the last refetch for an unknown kid started, and whether it failed. */
+  /** When the last fetch failed and why; undefined once a fetch succeeds. */
+  let lastFailure: { at: number; cause: unknown } | undefined;
+  /** When the last refetch for an unknown kid started. */
   let lastUnknownKidFetch = Number.NEGATIVE_INFINITY;
-  let lastUnknownKidFetchFailed = false;
 
   async function load(): Promise<KeySet> {
     const signingKeys = await withDeadline(client.getSigningKeys(), timeout);
@@ -91,14 +92,25 @@ function createRemoteKeySet(jwksUri: string, options: KeySourceOptions, withdraw
     return { byKid, byPem, all, fetchedAt: clock() };
   }
 
-  /** Fetches the set; concurrent callers share one request. A failure is not remembered. */
-  function refresh(): Promise<KeySet> {
-    inflight ??= load().then(
+  /**
+   * Fetches the set; concurrent callers share one request. A failure is remembered: until
+   * `cooldown` has passed, callers get it again without a request, so a failing JWKS sees one
+   * request per cooldown however many tokens arrive.
+   */
+  function refresh(now: number): Promise<KeySet> {
+    if (inflight) return inflight;
+    if (lastFailure !== undefined && now - lastFailure.at < cooldown) return Promise.reject(unavailable(lastFailure.cause));
+    inflight = load().then(
       (set) => {
         const kept = new Set(set.all);
         for (const key of current?.all ?? []) if (!kept.has(key)) withdrawn.add(key);
         current = set;
+        lastFailure = undefined;
         return set;
+      },
+      (err: unknown) => {
+        lastFailure = { at: now, cause: err };
+        throw unavailable(err);
       },
     ).finally(() => { inflight = undefined; });
     return inflight;
@@ -123,14 +135,14 @@ function createRemoteKeySet(jwksUri: string, options: KeySourceOptions, withdraw
     let set = current;
     if (set === undefined || now - set.fetchedAt >= cacheMaxAge) {
       try {
-        set = await refresh();
+        set = await refresh(now);
       } catch (err) {
         // Opt-in only: a key withdrawn during the outage would go on being trusted.
         if (set !== undefined && serveStale > 0 && now - set.fetchedAt < cacheMaxAge + serveStale) {
           const stale = find(set, kid);
           if (stale) return stale;
         }
-        throw unavailable(err);
+        throw err;
       }
       return find(set, kid) ?? Promise.reject(unknownKey(kid));
     }
@@ -141,16 +153,11 @@ function createRemoteKeySet(jwksUri: string, options: KeySourceOptions, withdraw
     // An unknown kid may be a key published since the last fetch (rotation), or a forgery: fetch
     // again, but at most once per cooldown, whatever the number of distinct kids presented.
     if (now - lastUnknownKidFetch < cooldown) {
-      throw lastUnknownKidFetchFailed ? unavailable(undefined) : unknownKey(kid);
+      if (lastFailure !== undefined) throw unavailable(lastFailure.cause);
+      throw unknownKey(kid);
     }
     lastUnknownKidFetch = now;
-    try {
-      set = await refresh();
-      lastUnknownKidFetchFailed = false;
-    } catch (err) {
-      lastUnknownKidFetchFailed = true;
-      throw unavailable(err);
-    }
+    set = await refresh(now);
     return find(set, kid) ?? Promise.reject(unknownKey(kid));
   }
 
@@ -173,13 +180,15 @@ function withDeadline<T>(promise: Promise<T>, ms: number): Promise<T> {
  * Discovery (when no `jwksUri` is given) reads the issuer's metadata (OpenID Connect Discovery 1.0
  * §4, RFC 8414 §3), whose `issuer` must equal the configured issuer exactly (RFC 8414 §3.3,
  * OpenID Connect Discovery §4.3), and keeps the result for the life of the source. A failed
- * discovery is not remembered: the next token tries again.
+ * discovery is remembered for `cooldown`: the metadata endpoint sees one request per cooldown
+ * while it fails.
  *
  * Key sets are cached for `cacheMaxAge`. A token whose `kid` is not in the cached set causes a
  * refetch at most once per `cooldown`, so new keys after a rotation are picked up without a
  * restart while a flood of random kids costs a bounded number of requests; cached kids keep
  * working meanwhile. A fetch that fails or times out fails closed with
- * {@link TemporarilyUnavailableError} (503), unless `serveStale` allows the last set.
+ * {@link TemporarilyUnavailableError} (503), unless `serveStale` allows the last set, and is
+ * remembered for `cooldown`: a failing JWKS sees one request per cooldown, not one per token.
  */
 export function createKeySource(options: KeySourceOptions): KeySource {
   const sets = new Map<string, ReturnType<typeof createRemoteKeySet>>();
@@ -202,16 +211,22 @@ export function createKeySource(options: KeySourceOptions): KeySource {
     return checkRemoteUrl(metadata.jwks_uri, `jwks_uri in the metadata at ${url}`, options.allowHttp);
   }
 
+  /** Failed discoveries by issuer: each is asked again only after the cooldown. */
+  const failedDiscovery = new Map<string, { at: number; cause: unknown }>();
+
   function jwksUriFor(issuer: string): Promise<string> {
     const known = discovered.get(issuer);
     if (known !== undefined) return Promise.resolve(known);
     let pending = discovering.get(issuer);
-    if (!pending) {
-      pending = discover(issuer).then(
-        (uri) => { discovered.set(issuer, uri); return uri; },
-      ).finally(() => discovering.delete(issuer));
-      discovering.set(issuer, pending);
-    }
+    if (pending) return pending;
+    const now = options.clock();
+    const failed = failedDiscovery.get(issuer);
+    if (failed !== undefined && now - failed.at < options.cooldown) return Promise.reject(failed.cause);
+    pending = discover(issuer).then(
+      (uri) => { discovered.set(issuer, uri); failedDiscovery.delete(issuer); return uri; },
+      (err: unknown) => { failedDiscovery.set(issuer, { at: now, cause: err }); throw err; },
+    ).finally(() => discovering.delete(issuer));
+    discovering.set(issuer, pending);
     return pending;
   }
 

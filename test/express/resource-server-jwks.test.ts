@@ -60,19 +60,38 @@ describe('createResourceServer() JWKS handling', () => {
 
   describe('when the JWKS is unreachable', () => {
     for (const [what, mode] of [['answers 500', 'fail'], ['answers something that is not JSON', 'garbage'], ['holds no key', 'empty']] as const) {
-      it(`answers 503 with Retry-After when the JWKS ${what}, and does not remember the failure`, async () => {
-        const url = await serve();
+      it(`answers 503 with Retry-After when the JWKS ${what}, and asks again only after the cooldown`, async () => {
+        const url = await serve({ jwksCooldown: 30 });
         jwks.mode = mode;
         const t = token(keyA);
-        expectUnavailable(await request(url, { headers: bearer(t) }));
+        for (let i = 0; i < 20; i++) expectUnavailable(await request(url, { headers: bearer(t) }));
+        expect(jwks.jwksRequests).to.equal(1);
         jwks.mode = 'ok';
+        now += 29_000;
+        expectUnavailable(await request(url, { headers: bearer(t) }));
+        expect(jwks.jwksRequests).to.equal(1);
+        now += 1_000;
         expectOk(await request(url, { headers: bearer(t) }), t);
         expect(jwks.jwksRequests).to.equal(2);
       });
     }
 
+    it('sends at most one request per cooldown to a failing JWKS under 200 concurrent requests', async () => {
+      const url = await serve({ jwksCooldown: 30 });
+      jwks.mode = 'fail';
+      const tokens = Array.from({ length: 200 }, () => token(keyA));
+      const answers = await Promise.all(tokens.map((t) => request(url, { headers: bearer(t) })));
+      for (const res of answers) expectUnavailable(res);
+      for (let i = 0; i < 3; i++) {
+        now += 10_000;
+        const again = await Promise.all(tokens.slice(0, 50).map((t) => request(url, { headers: bearer(t) })));
+        for (const res of again) expectUnavailable(res);
+      }
+      expect(jwks.jwksRequests).to.equal(2);
+    });
+
     it('fails closed with 503 when the JWKS does not answer within jwksTimeout', async () => {
-      const url = await serve({ jwksTimeout: 0.2 });
+      const url = await serve({ jwksTimeout: 0.2, jwksCooldown: 0 });
       jwks.mode = 'hang';
       const t = token(keyA);
       expectUnavailable(await request(url, { headers: bearer(t) }));
@@ -252,14 +271,18 @@ describe('createResourceServer() JWKS handling', () => {
       expect(Object.values(jwks.metadataRequests).reduce((n, c) => n + c, 0)).to.equal(3);
     });
 
-    it('answers 503 when the metadata fails, and tries again on the next request', async () => {
+    it('answers 503 when the metadata fails, and asks again only after the cooldown', async () => {
       jwks.metadata.status = 500;
       const url = await discover();
-      expectUnavailable(await request(url, { headers: bearer(token(keyA)) }), 'the issuer metadata is unavailable');
+      for (let i = 0; i < 10; i++) expectUnavailable(await request(url, { headers: bearer(token(keyA)) }), 'the issuer metadata is unavailable');
+      const failedOnce = { ...jwks.metadataRequests };
       jwks.metadata.status = 200;
       const t = token(keyA);
+      expectUnavailable(await request(url, { headers: bearer(t) }), 'the issuer metadata is unavailable');
+      expect(jwks.metadataRequests).to.deep.equal(failedOnce);
+      now += 30_000;
       expectOk(await request(url, { headers: bearer(t) }), t);
-      expect(jwks.metadataRequests).to.deep.equal({ '/issuer/.well-known/openid-configuration': 2 });
+      expect(jwks.metadataRequests['/issuer/.well-known/openid-configuration']).to.equal((failedOnce['/issuer/.well-known/openid-configuration'] ?? 0) + 1);
     });
 
     it('discovers each issuer of a list, one JWKS client per JWKS URI', async () => {
