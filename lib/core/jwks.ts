@@ -38,6 +38,8 @@ export interface KeySource {
    * that tokens verified with it earlier stop being trusted from a cache.
    */
   isCurrent(key: VerificationKey): boolean;
+  /** Fetches every key set in use again now, whatever its age or a recent failure. */
+  refresh(): Promise<void>;
 }
 
 const RETRY_AFTER = { 'Retry-After': String(RETRY_AFTER_SECONDS) };
@@ -48,23 +50,38 @@ interface KeySet {
   /** Each key by its PEM, so that a refetch keeps the same object for an unchanged key. */
   byPem: Map<string, VerificationKey>;
   fetchedAt: number;
+  /** When the set must be fetched again: `cacheMaxAge`, or the JWKS's own `max-age` when lower. */
+  expiresAt: number;
+}
+
+/** What a remote key set shares with its source: withdrawn keys, and the set each key came from. */
+interface KeyRegistry {
+  withdrawn: WeakSet<VerificationKey>;
+  setOf: WeakMap<VerificationKey, KeySet>;
+  fetch: FetchFunction;
 }
 
 /** One remote JWKS: one jwks-rsa client, its keys imported once, refetches bounded. */
-function createRemoteKeySet(jwksUri: string, options: KeySourceOptions, withdrawn: WeakSet<VerificationKey>) {
+function createRemoteKeySet(jwksUri: string, options: KeySourceOptions, registry: KeyRegistry) {
   const { timeout, cacheMaxAge, cooldown, serveStale, clock } = options;
-  const hostFetch = options.fetch;
-  // jwks-rsa fetches and turns JWKs into keys. Its own per-kid cache and token-bucket rate limit
-  // are off: the cache fetches the whole set again for every unknown kid, and a flood of unknown
-  // kids drains the bucket that a valid kid needs when its entry expires. The key set is held
-  // here instead, whole, with a cooldown on unknown-kid refetches that valid kids never wait for.
+  /** The JWKS response's Cache-Control max-age, in seconds, from the last fetch. */
+  let servedMaxAge: number | undefined;
+  // jwks-rsa fetches (through its fetcher hook, with the host's fetch or the platform's, so that
+  // the response's Cache-Control can be read) and turns JWKs into keys. Its own per-kid cache and
+  // token-bucket rate limit are off: the cache fetches the whole set again for every unknown kid,
+  // and a flood of unknown kids drains the bucket that a valid kid needs when its entry expires.
+  // The key set is held here instead, whole, with a cooldown on unknown-kid refetches that valid
+  // kids never wait for.
   const client = new jwksRsa.JwksClient({
     jwksUri,
     cache: false,
     rateLimit: false,
     timeout,
-    requestHeaders: { accept: 'application/jwk-set+json, application/json' },
-    ...(hostFetch ? { fetcher: (uri: string) => fetchJson(hostFetch, uri, timeout) as Promise<{ keys: unknown }> } : {}),
+    fetcher: async (uri: string) => {
+      const { body, maxAge } = await fetchJson(registry.fetch, uri, timeout, 'application/jwk-set+json, application/json');
+      servedMaxAge = maxAge;
+      return body as { keys: unknown };
+    },
   });
   let current: KeySet | undefined;
   let inflight: Promise<KeySet> | undefined;
@@ -74,6 +91,7 @@ function createRemoteKeySet(jwksUri: string, options: KeySourceOptions, withdraw
   let lastUnknownKidFetch = Number.NEGATIVE_INFINITY;
 
   async function load(): Promise<KeySet> {
+    servedMaxAge = undefined;
     const signingKeys = await withDeadline(client.getSigningKeys(), timeout);
     const byKid = new Map<string, VerificationKey>();
     const byPem = new Map<string, VerificationKey>();
@@ -89,7 +107,9 @@ function createRemoteKeySet(jwksUri: string, options: KeySourceOptions, withdraw
       byPem.set(pem, key);
       if (typeof signingKey.kid === 'string' && !byKid.has(signingKey.kid)) byKid.set(signingKey.kid, key);
     }
-    return { byKid, byPem, all, fetchedAt: clock() };
+    const fetchedAt = clock();
+    const maxAge = servedMaxAge === undefined ? cacheMaxAge : Math.min(cacheMaxAge, servedMaxAge * 1000);
+    return { byKid, byPem, all, fetchedAt, expiresAt: fetchedAt + maxAge };
   }
 
   /**
@@ -97,13 +117,14 @@ function createRemoteKeySet(jwksUri: string, options: KeySourceOptions, withdraw
    * `cooldown` has passed, callers get it again without a request, so a failing JWKS sees one
    * request per cooldown however many tokens arrive.
    */
-  function refresh(now: number): Promise<KeySet> {
+  function refresh(now: number, force = false): Promise<KeySet> {
     if (inflight) return inflight;
-    if (lastFailure !== undefined && now - lastFailure.at < cooldown) return Promise.reject(unavailable(lastFailure.cause));
+    if (!force && lastFailure !== undefined && now - lastFailure.at < cooldown) return Promise.reject(unavailable(lastFailure.cause));
     inflight = load().then(
       (set) => {
         const kept = new Set(set.all);
-        for (const key of current?.all ?? []) if (!kept.has(key)) withdrawn.add(key);
+        for (const key of current?.all ?? []) if (!kept.has(key)) registry.withdrawn.add(key);
+        for (const key of set.all) registry.setOf.set(key, set);
         current = set;
         lastFailure = undefined;
         return set;
@@ -133,12 +154,12 @@ function createRemoteKeySet(jwksUri: string, options: KeySourceOptions, withdraw
   async function getKey(kid: string | undefined): Promise<VerificationKey> {
     const now = clock();
     let set = current;
-    if (set === undefined || now - set.fetchedAt >= cacheMaxAge) {
+    if (set === undefined || now >= set.expiresAt) {
       try {
         set = await refresh(now);
       } catch (err) {
         // Opt-in only: a key withdrawn during the outage would go on being trusted.
-        if (set !== undefined && serveStale > 0 && now - set.fetchedAt < cacheMaxAge + serveStale) {
+        if (set !== undefined && serveStale > 0 && now < set.expiresAt + serveStale) {
           const stale = find(set, kid);
           if (stale) return stale;
         }
@@ -161,7 +182,7 @@ function createRemoteKeySet(jwksUri: string, options: KeySourceOptions, withdraw
     return find(set, kid) ?? Promise.reject(unknownKey(kid));
   }
 
-  return { getKey };
+  return { getKey, refresh: async () => { await refresh(clock(), true); } };
 }
 
 function withDeadline<T>(promise: Promise<T>, ms: number): Promise<T> {
@@ -192,15 +213,15 @@ function withDeadline<T>(promise: Promise<T>, ms: number): Promise<T> {
  */
 export function createKeySource(options: KeySourceOptions): KeySource {
   const sets = new Map<string, ReturnType<typeof createRemoteKeySet>>();
-  const withdrawn = new WeakSet<VerificationKey>();
   const discovered = new Map<string, string>();
   const discovering = new Map<string, Promise<string>>();
   const fetchFn: FetchFunction = options.fetch ?? ((input, init) => fetch(input, init));
+  const registry: KeyRegistry = { withdrawn: new WeakSet(), setOf: new WeakMap(), fetch: fetchFn };
 
   function keySetFor(uri: string) {
     let set = sets.get(uri);
     if (!set) {
-      set = createRemoteKeySet(uri, options, withdrawn);
+      set = createRemoteKeySet(uri, options, registry);
       sets.set(uri, set);
     }
     return set;
@@ -243,5 +264,19 @@ export function createKeySource(options: KeySourceOptions): KeySource {
     return keySetFor(uri).getKey(request.kid);
   }
 
-  return { getKey, isCurrent: (key) => !withdrawn.has(key) };
+  /**
+   * A key is current while it was in its set at the last fetch and that set is younger than its
+   * max-age: a verified token cached under it is then checked again, which refetches the set and
+   * refuses the token if its key has gone.
+   */
+  function isCurrent(key: VerificationKey): boolean {
+    return !registry.withdrawn.has(key) && options.clock() < (registry.setOf.get(key)?.expiresAt ?? Number.POSITIVE_INFINITY);
+  }
+
+  async function refresh(): Promise<void> {
+    failedDiscovery.clear();
+    await Promise.all([...sets.values()].map((set) => set.refresh()));
+  }
+
+  return { getKey, isCurrent, refresh };
 }

@@ -17,13 +17,25 @@ export function metadataUrls(issuer: string): string[] {
   ])];
 }
 
+/** `max-age` of a Cache-Control header in seconds, when it has one that is a whole number. */
+export function maxAgeOf(cacheControl: string | null): number | undefined {
+  const match = /(?:^|,)\s*max-age\s*=\s*"?(\d{1,9})"?\s*(?:,|$)/i.exec(cacheControl ?? '');
+  return match ? Number(match[1]) : undefined;
+}
+
+/** A JSON object body, and the response's Cache-Control `max-age` in seconds when it gave one. */
+export interface JsonDocument {
+  body: Record<string, unknown>;
+  maxAge: number | undefined;
+}
+
 /**
  * GETs `url` and returns its JSON object body. A non-2xx answer throws an error with `status`;
  * redirects are refused and the request is abandoned after `timeout` milliseconds.
  */
-export async function fetchJson(fetchFn: FetchFunction, url: string, timeout: number): Promise<Record<string, unknown>> {
+export async function fetchJson(fetchFn: FetchFunction, url: string, timeout: number, accept = 'application/json'): Promise<JsonDocument> {
   const res = await fetchFn(url, {
-    headers: { accept: 'application/json' },
+    headers: { accept },
     redirect: 'error',
     signal: AbortSignal.timeout(timeout),
   });
@@ -33,7 +45,7 @@ export async function fetchJson(fetchFn: FetchFunction, url: string, timeout: nu
   }
   const body: unknown = await res.json();
   if (body === null || typeof body !== 'object' || Array.isArray(body)) throw new Error(`${url} did not answer a JSON object`);
-  return body as Record<string, unknown>;
+  return { body: body as Record<string, unknown>, maxAge: maxAgeOf(res.headers.get('cache-control')) };
 }
 
 /**
@@ -51,7 +63,7 @@ export async function discoverMetadata(
   for (const url of metadataUrls(issuer)) {
     let metadata: Record<string, unknown>;
     try {
-      metadata = await fetchJson(fetchFn, url, timeout);
+      metadata = (await fetchJson(fetchFn, url, timeout)).body;
     } catch (err) {
       const status = (err as { status?: unknown }).status;
       if (typeof status === 'number' && status >= 400 && status < 500) {

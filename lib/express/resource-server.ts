@@ -135,6 +135,14 @@ export interface ResourceServer {
    *   keys cannot be fetched.
    */
   verify(token: string): Promise<VerifiedAccessToken>;
+  /**
+   * Fetches every key set in use again now, whatever its age or a recent failure: after a key was
+   * revoked at the issuer, call it so that tokens signed with that key are refused at once, even
+   * those already cached here.
+   *
+   * @throws {@link TemporarilyUnavailableError} when a key set cannot be fetched.
+   */
+  refreshKeys(): Promise<void>;
 }
 
 /** RFC 6750 §2.1: credentials = "Bearer" 1*SP b64token; the scheme is case-insensitive (RFC 9110 §11.1). */
@@ -362,6 +370,7 @@ export function createResourceServer(options: ResourceServerOptions): ResourceSe
       return guard(undefined, defaultMatch, route.optional);
     },
     verify: (token) => verifier.verify(token),
+    refreshKeys: () => keySource.refresh(),
   };
 }
 

@@ -84,6 +84,8 @@ export interface JwksServer {
   mode: JwksMode;
   /** Requests to the JWKS path so far. */
   jwksRequests: number;
+  /** The JWKS response's Cache-Control header; none when undefined. */
+  cacheControl: string | undefined;
   /** Requests to any metadata path so far, by path. */
   metadataRequests: Record<string, number>;
   /** Which metadata documents are served: OpenID (`/.well-known/openid-configuration` appended), RFC 8414 inserted. */
@@ -99,7 +101,10 @@ export async function startJwksServer(keys: TestKey[]): Promise<JwksServer> {
   app.get('/jwks.json', (_req, res) => {
     state.jwksRequests++;
     switch (state.mode) {
-      case 'ok': res.json({ keys: state.keys.map((k) => k.jwk) }); return;
+      case 'ok':
+        if (state.cacheControl !== undefined) res.set('Cache-Control', state.cacheControl);
+        res.json({ keys: state.keys.map((k) => k.jwk) });
+        return;
       case 'empty': res.json({ keys: [] }); return;
       case 'fail': res.status(500).json({ error: 'boom' }); return;
       case 'garbage': res.type('application/json').send('{"keys": [ not json'); return;
@@ -124,7 +129,7 @@ export async function startJwksServer(keys: TestKey[]): Promise<JwksServer> {
   });
   const server: Listening = await listen(app);
   Object.assign(state, {
-    url: server.url, issuer: `${server.url}/issuer`, jwksUri: `${server.url}/jwks.json`, keys, mode: 'ok', jwksRequests: 0,
+    url: server.url, issuer: `${server.url}/issuer`, jwksUri: `${server.url}/jwks.json`, keys, mode: 'ok', jwksRequests: 0, cacheControl: undefined,
     metadataRequests: {}, metadata: { openid: true, rfc8414: false, status: 200 },
     async close() {
       for (const res of hanging) res.destroy();

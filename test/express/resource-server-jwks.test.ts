@@ -1,6 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { expect } from 'chai';
+import { TemporarilyUnavailableError } from '../../lib/errors.js';
 import { createResourceServer, type ResourceServerOptions } from '../../lib/express/resource-server.js';
+import { rejectionOf } from '../support/rejection.js';
 import { request, type Listening, type ReadResponse } from '../support/http.js';
 import {
   AUDIENCE, bearer, claims, errorHeaders, makeKey, mint, stableHeaders, startApp, startJwksServer, type JwksServer, type TestKey,
@@ -194,6 +196,89 @@ describe('createResourceServer() JWKS handling', () => {
       now += 1_000;
       expectInvalid(await request(url, { headers: bearer(token(keyA)) }), 'no key matches the token kid');
       expect(jwks.jwksRequests).to.equal(2);
+    });
+  });
+
+  describe('when a key is withdrawn from the JWKS', () => {
+    /** A fresh keyA token gets through. */
+    async function passes(url: string): Promise<void> {
+      const t = token(keyA);
+      expectOk(await request(url, { headers: bearer(t) }), t);
+    }
+
+    async function serveRs(options: Partial<ResourceServerOptions> = {}) {
+      const rs = createResourceServer({ issuer: jwks.issuer, audience: AUDIENCE, jwksUri: jwks.jwksUri, clock, ...options });
+      const app = await startApp((a, echo) => { a.get('/r', rs.requireScope('reports:read'), echo); });
+      apps.push(app);
+      return { rs, url: `${app.url}/r` };
+    }
+
+    it('keeps the key set no longer than the JWKS Cache-Control max-age when it is below jwksCacheMaxAge', async () => {
+      jwks.cacheControl = 'public, max-age=60';
+      const { url } = await serveRs({ jwksCacheMaxAge: 600 });
+      const t = token(keyA);
+      expectOk(await request(url, { headers: bearer(t) }), t);
+      now += 59_000;
+      await passes(url);
+      expect(jwks.jwksRequests).to.equal(1);
+      now += 2_000;
+      await passes(url);
+      expect(jwks.jwksRequests).to.equal(2);
+    });
+
+    it('keeps jwksCacheMaxAge when the JWKS max-age is longer, or its Cache-Control is malformed', async () => {
+      for (const header of ['max-age=3600', 'max-age=abc', 'no-cache, max-age=-5']) {
+        jwks.cacheControl = header;
+        jwks.jwksRequests = 0;
+        const { url } = await serveRs({ jwksCacheMaxAge: 120 });
+        await passes(url);
+        now += 119_000;
+        await passes(url);
+        expect(jwks.jwksRequests, header).to.equal(1);
+        now += 2_000;
+        await passes(url);
+        expect(jwks.jwksRequests, header).to.equal(2);
+      }
+    });
+
+    it('refuses a repeated, cached token once its key set is older than the max-age and the key is gone', async () => {
+      jwks.cacheControl = 'max-age=300';
+      const { url } = await serveRs();
+      const t = token(keyA);
+      expectOk(await request(url, { headers: bearer(t) }), t);
+      jwks.keys = [keyB];
+      now += 299_000;
+      expectOk(await request(url, { headers: bearer(t) }), t);
+      now += 2_000;
+      expectInvalid(await request(url, { headers: bearer(t) }), 'no key matches the token kid');
+      expect(jwks.jwksRequests).to.equal(2);
+    });
+
+    it('refetches at once on rs.refreshKeys(), after which a cached token of a withdrawn key is refused', async () => {
+      const { rs, url } = await serveRs();
+      const t = token(keyA);
+      expectOk(await request(url, { headers: bearer(t) }), t);
+      jwks.keys = [keyB];
+      await rs.refreshKeys();
+      expect(jwks.jwksRequests).to.equal(2);
+      expectInvalid(await request(url, { headers: bearer(t) }), 'no key matches the token kid');
+      // Its kid is now unknown: one refetch for it, then the cooldown holds.
+      expectInvalid(await request(url, { headers: bearer(t) }), 'no key matches the token kid');
+      const b = token(keyB);
+      expectOk(await request(url, { headers: bearer(b) }), b);
+      expect(jwks.jwksRequests).to.equal(3);
+    });
+
+    it('refetches on rs.refreshKeys() even within the cooldown of a failure, and rejects when the JWKS still fails', async () => {
+      const { rs, url } = await serveRs();
+      jwks.mode = 'fail';
+      expectUnavailable(await request(url, { headers: bearer(token(keyA)) }));
+      await rejectionOf(rs.refreshKeys(), TemporarilyUnavailableError);
+      jwks.mode = 'ok';
+      await rs.refreshKeys();
+      expect(jwks.jwksRequests).to.equal(3);
+      const t = token(keyA);
+      expectOk(await request(url, { headers: bearer(t) }), t);
     });
   });
 
