@@ -1,4 +1,4 @@
-import { RateLimiterMemory, RateLimiterRedis, type RateLimiterAbstract } from 'rate-limiter-flexible';
+import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes, type RateLimiterAbstract } from 'rate-limiter-flexible';
 
 /** One limit: at most `points` failed authentications within `duration` seconds. */
 export interface FailureLimit {
@@ -10,11 +10,15 @@ export interface FailureLimit {
 
 /**
  * Brute-force protection for the token endpoint (RFC 6749 §2.3.1 asks for it). Counts failed
- * client authentications; once a counter is spent, every request for that client id or from that
- * address is answered 429 with `Retry-After` until the window ends.
+ * client authentications, per client id and per address, atomically (concurrent failures never
+ * exceed a budget). Once the address's budget is spent, every request from it is answered 429
+ * with `Retry-After` until the window ends. Once a client id's budget is spent, failed attempts
+ * naming it are answered 429 instead of 401, but the right credentials still get a token: client
+ * ids are public (`sub` and `client_id` of every token), so other people's failures must never
+ * lock a client out.
  */
 export interface RateLimitOptions {
-  /** Failed authentications per client id. Default `{ points: 10, duration: 60 }`; false to switch off. */
+  /** Failed authentications per client id (never refusing the right credentials). Default `{ points: 10, duration: 60 }`; false to switch off. */
   perClient?: FailureLimit | false;
   /** Failed authentications per client address (`req.ip`, so it follows Express's `trust proxy`).
    *  Default `{ points: 30, duration: 60 }`; false to switch off. */
@@ -31,11 +35,18 @@ export interface RateLimitOptions {
 
 /** The limiter the token endpoint consults. */
 export interface FailureLimiter {
-  /** Seconds to wait when `clientId` or `address` is blocked, else 0. */
-  blockedFor(clientId: string | undefined, address: string): Promise<number>;
-  /** Counts one failed authentication. */
-  recordFailure(clientId: string | undefined, address: string): Promise<void>;
+  /** Before authentication: seconds to wait when `address` has spent its failures, else 0. */
+  addressBlockedFor(address: string): Promise<number>;
+  /**
+   * After a failed authentication: counts it for the client id and the address, atomically, and
+   * returns the seconds to wait when either budget is now spent (the request is then answered
+   * 429, not 401), else 0.
+   */
+  recordFailure(clientId: string | undefined, address: string): Promise<number>;
 }
+
+/** Seconds until `res` frees a point, at least 1. */
+const secondsBefore = (res: RateLimiterRes): number => Math.max(1, Math.ceil(res.msBeforeNext / 1000));
 
 function checkLimit(value: unknown, what: string, fallback: FailureLimit): FailureLimit | false {
   if (value === false) return false;
@@ -72,23 +83,29 @@ export function createFailureLimiter(options: RateLimitOptions): FailureLimiter 
   };
   const client = make(perClient, 'client');
   const address = make(perAddress, 'addr');
-  const entries = (clientId: string | undefined, addr: string): [{ limiter: RateLimiterAbstract; points: number }, string][] => {
-    const list: [{ limiter: RateLimiterAbstract; points: number }, string][] = [];
-    if (client && clientId !== undefined) list.push([client, clientId]);
-    if (address) list.push([address, addr]);
-    return list;
-  };
+  /** One failure counted under `key`: 0 while within the budget, else the seconds to wait. */
+  async function consume(limiter: RateLimiterAbstract, key: string): Promise<number> {
+    try {
+      await limiter.consume(key, 1);
+      return 0;
+    } catch (res) {
+      // A spent budget rejects with a RateLimiterRes; a store failure is no reason to refuse.
+      return res instanceof RateLimiterRes ? secondsBefore(res) : 0;
+    }
+  }
+
   return {
-    async blockedFor(clientId, addr) {
-      let wait = 0;
-      for (const [{ limiter, points }, key] of entries(clientId, addr)) {
-        const res = await limiter.get(key);
-        if (res !== null && res.consumedPoints >= points) wait = Math.max(wait, Math.ceil(res.msBeforeNext / 1000));
-      }
-      return wait;
+    async addressBlockedFor(addr) {
+      if (!address) return 0;
+      const res = await address.limiter.get(addr);
+      return res !== null && res.consumedPoints >= address.points ? secondsBefore(res) : 0;
     },
     async recordFailure(clientId, addr) {
-      await Promise.all(entries(clientId, addr).map(([{ limiter }, key]) => limiter.penalty(key, 1)));
+      const waits = await Promise.all([
+        client && clientId !== undefined ? consume(client.limiter, clientId) : 0,
+        address ? consume(address.limiter, addr) : 0,
+      ]);
+      return Math.max(...waits);
     },
   };
 }

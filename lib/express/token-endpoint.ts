@@ -56,11 +56,9 @@ export function createTokenEndpoint(settings: IssuerSettings, keys: SigningKeys,
   const authenticateClient = createClientAuthenticator(store.clients);
   const { emit } = emitter;
 
-  async function checkLimit(clientId: string | undefined, address: string): Promise<void> {
-    const wait = limiter ? await limiter.blockedFor(clientId, address) : 0;
-    if (wait <= 0) return;
+  function tooMany(clientId: string | undefined, address: string, wait: number): TemporarilyUnavailableError {
     emit('rate_limited', { clientId, address, retryAfter: wait });
-    throw new TemporarilyUnavailableError('too many failed client authentications; retry later',
+    return new TemporarilyUnavailableError('too many failed client authentications; retry later',
       { status: 429, headers: { 'Retry-After': String(wait) } });
   }
 
@@ -71,11 +69,14 @@ export function createTokenEndpoint(settings: IssuerSettings, keys: SigningKeys,
     // Only well-formed ids become counter keys or reach events: a 10 kB id must not become a
     // 10 kB Redis key, and control characters must not flow into the host's logs.
     const claimedId = isClientId(presented.clientId) ? presented.clientId : undefined;
-    await checkLimit(claimedId, address);
+    const blocked = limiter ? await limiter.addressBlockedFor(address) : 0;
+    if (blocked > 0) throw tooMany(claimedId, address, blocked);
     const outcome = await authenticateClient(req, res, presented);
     if (outcome.ok) return outcome;
     emit('client.authentication_failed', { clientId: claimedId, reason: outcome.reason, method: outcome.method, address });
-    if (limiter) await limiter.recordFailure(claimedId, address);
+    // Counted after the failure, atomically: a spent budget turns this answer into 429.
+    const wait = limiter ? await limiter.recordFailure(claimedId, address) : 0;
+    if (wait > 0) throw tooMany(claimedId, address, wait);
     throw clientAuthenticationError(outcome.method, realm);
   }
 

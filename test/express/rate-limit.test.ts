@@ -27,14 +27,15 @@ describe('authorizationServer() rate limiting', () => {
     });
     after(() => issuer.close());
 
-    it('answers 429 with Retry-After once a client id has failed `points` times, even with the right secret', async () => {
+    it('answers 429 with Retry-After to failures once a client id has failed `points` times, and still a token to the right secret', async () => {
       for (let i = 0; i < 3; i++) {
         const res = await postForm(issuer.tokenUrl, { grant_type: 'client_credentials' }, { authorization: basic('victim', 'wrong') });
         expect(res.status).to.equal(401);
       }
       expect429(await postForm(issuer.tokenUrl, { grant_type: 'client_credentials' }, { authorization: basic('victim', 'wrong') }), 60);
-      expect429(await postForm(issuer.tokenUrl, { grant_type: 'client_credentials' }, { authorization: basic('victim', victim.clientSecret) }), 60);
-      expect(limited).to.have.length(2);
+      const right = await postForm(issuer.tokenUrl, { grant_type: 'client_credentials' }, { authorization: basic('victim', victim.clientSecret) });
+      expect([right.status, (right.json as { token_type: string }).token_type]).to.deep.equal([200, 'Bearer']);
+      expect(limited).to.have.length(1);
       expect((limited[0] as { clientId: string; address: string }).clientId).to.equal('victim');
     });
 
@@ -107,7 +108,7 @@ describe('authorizationServer() rate limiting', () => {
       redis.disconnect();
     });
 
-    it('blocks a client id on instance B after failures on instance A', async () => {
+    it('answers failures for a client id with 429 on instance B after failures on instance A', async () => {
       const rateLimit = { redis, keyPrefix, perClient: { points: 2, duration: 60 }, perAddress: false as const };
       const a = await startIssuer({ rateLimit });
       // Instance B shares A's database and Redis, as two nodes behind a load balancer would.
@@ -117,7 +118,8 @@ describe('authorizationServer() rate limiting', () => {
         for (let i = 0; i < 2; i++) {
           expect((await postForm(a.tokenUrl, { grant_type: 'client_credentials' }, { authorization: basic('shared', 'wrong') })).status).to.equal(401);
         }
-        expect429(await postForm(b.tokenUrl, { grant_type: 'client_credentials' }, { authorization: basic('shared', clientSecret) }), 60);
+        expect429(await postForm(b.tokenUrl, { grant_type: 'client_credentials' }, { authorization: basic('shared', 'wrong') }), 60);
+        expect((await postForm(b.tokenUrl, { grant_type: 'client_credentials' }, { authorization: basic('shared', clientSecret) })).status).to.equal(200);
         expect(await redis.keys(`${keyPrefix}*`)).to.have.length.greaterThan(0);
         expect((await redis.keys(`${keyPrefix}*`)).join(' ')).not.to.include('wrong');
       } finally {
@@ -137,7 +139,8 @@ describe('authorizationServer() rate limiting', () => {
         for (let i = 0; i < 2; i++) {
           expect((await postForm(issuer.tokenUrl, { grant_type: 'client_credentials' }, { authorization: basic('r', 'wrong') })).status).to.equal(401);
         }
-        expect429(await postForm(issuer.tokenUrl, { grant_type: 'client_credentials' }, { authorization: basic('r', clientSecret) }), 60);
+        expect429(await postForm(issuer.tokenUrl, { grant_type: 'client_credentials' }, { authorization: basic('r', 'wrong') }), 60);
+        expect((await postForm(issuer.tokenUrl, { grant_type: 'client_credentials' }, { authorization: basic('r', clientSecret) })).status).to.equal(200);
       } finally {
         dead.disconnect();
         await issuer.close();
@@ -147,5 +150,46 @@ describe('authorizationServer() rate limiting', () => {
     it('refuses a rateLimit.redis that is not an object', () => {
       expect(() => authorizationServer({ issuer: 'https://a.b/o', store: {} as never, rateLimit: { redis: 'redis://x' } })).to.throw(TypeError);
     });
+  });
+
+  describe('under concurrency', () => {
+    let redis: Redis;
+    let keyPrefix: string;
+    before(() => {
+      redis = new Redis(REDIS_URL, { maxRetriesPerRequest: 1 });
+      keyPrefix = `m2m_test_${randomBytes(4).toString('hex')}`;
+    });
+    after(async () => {
+      const keys = await redis.keys(`${keyPrefix}*`);
+      if (keys.length > 0) await redis.del(...keys);
+      redis.disconnect();
+    });
+
+    const setups: [string, () => Partial<Parameters<typeof startIssuer>[0]>, number][] = [
+      ['the memory limiter, per client', () => ({ rateLimit: { perClient: { points: 10, duration: 60 }, perAddress: false } }), 10],
+      ['the memory limiter, per address', () => ({ rateLimit: { perClient: false, perAddress: { points: 15, duration: 60 } } }), 15],
+      ['the Redis limiter, per client', () => ({ rateLimit: { redis, keyPrefix: `${keyPrefix}${randomBytes(3).toString('hex')}`, perClient: { points: 10, duration: 60 }, perAddress: false } }), 10],
+      ['the Redis limiter, per address', () => ({ rateLimit: { redis, keyPrefix: `${keyPrefix}${randomBytes(3).toString('hex')}`, perClient: false, perAddress: { points: 12, duration: 60 } } }), 12],
+    ];
+    for (const [what, options, limit] of setups) {
+      for (const clientCacheTtl of [undefined, 0]) {
+        it(`gives at most ${limit} 401s to 200 parallel wrong secrets with ${what}${clientCacheTtl === 0 ? ' and clientCacheTtl: 0' : ''}, the rest 429, and the right secret a token`, async () => {
+          const issuer = await startIssuer(options(), undefined, clientCacheTtl === undefined ? {} : { clientCacheTtl });
+          try {
+            const { clientSecret } = await issuer.store.clients.create({ clientId: 'target', name: 't', scopes: ['a'], audiences: ['aud'] });
+            const answers = await Promise.all(Array.from({ length: 200 }, () =>
+              postForm(issuer.tokenUrl, { grant_type: 'client_credentials' }, { authorization: basic('target', 'wrong') })));
+            const statuses = answers.map((r) => r.status);
+            expect(statuses.filter((s) => s === 401).length).to.equal(limit);
+            expect(statuses.filter((s) => s === 429).length).to.equal(200 - limit);
+            const right = await postForm(issuer.tokenUrl, { grant_type: 'client_credentials' }, { authorization: basic('target', clientSecret) });
+            // Per client, the right secret is never refused; per address, this address spent its own budget.
+            expect(right.status).to.equal(what.endsWith('per address') ? 429 : 200);
+          } finally {
+            await issuer.close();
+          }
+        });
+      }
+    }
   });
 });

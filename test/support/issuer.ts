@@ -1,5 +1,7 @@
 import express from 'express';
-import { authorizationServer, createKnexStore, type AuthorizationServerOptions, type KnexStore } from '../../lib/index.js';
+import {
+  authorizationServer, createKnexStore, type AuthorizationServerOptions, type KnexStore, type KnexStoreOptions,
+} from '../../lib/index.js';
 import { sqliteDatabase, type TestDatabase } from './db.js';
 import { listen, type Listening } from './http.js';
 
@@ -17,13 +19,14 @@ export interface TestIssuer {
 
 /**
  * Starts an Express app with the authorization server mounted at /oauth, over `db` (default: a
- * fresh SQLite file).
+ * fresh SQLite file), its store made with `storeOptions`.
  */
 export async function startIssuer(
   options: Partial<Omit<AuthorizationServerOptions, 'store' | 'issuer'>> = {},
   db: TestDatabase = sqliteDatabase(),
+  storeOptions: Omit<KnexStoreOptions, 'tablePrefix'> = {},
 ): Promise<TestIssuer> {
-  const store = createKnexStore(db.knex, { tablePrefix: db.prefix, ...(options.clock ? { clock: options.clock } : {}) });
+  const store = createKnexStore(db.knex, { tablePrefix: db.prefix, ...(options.clock ? { clock: options.clock } : {}), ...storeOptions });
   await store.migrate();
   const app = express();
   // The issuer URL must be known before mounting; listen first on a placeholder router.
