@@ -1,9 +1,12 @@
 export {
-  OAuthError, InvalidRequestError, InvalidClientError, InvalidGrantError, UnauthorizedClientError,
+  M2MError, OAuthError, InvalidRequestError, InvalidClientError, InvalidGrantError, UnauthorizedClientError,
   UnsupportedGrantTypeError, InvalidScopeError, InvalidTargetError, InvalidTokenError, TokenRequiredError, InsufficientScopeError,
   ServerError, TemporarilyUnavailableError, errorClasses, isOAuthError, sanitizeDescription, TokenRequestError,
+  ClientNotFoundError, ClientExistsError, KeyDecryptionError, UnsupportedKeyError, TokenCacheError, RegistrationNotFoundError,
 } from './errors.js';
-export type { OAuthErrorCode, OAuthErrorOptions, TokenRequestFailure, TokenRequestErrorDetails } from './errors.js';
+export type {
+  ErrorCode, OAuthErrorCode, M2MErrorCode, OAuthErrorOptions, TokenRequestFailure, TokenRequestErrorDetails,
+} from './errors.js';
 
 export { parseScope, formatScope, isScopeToken } from './core/scope.js';
 export { generateClientSecret, hashSecret, isWellFormedSecret, SECRET_PREFIX } from './core/secrets.js';
@@ -14,7 +17,6 @@ export type { SigningKeyRecord, KeySetView } from './core/key-set.js';
 export { RESERVED_CLAIMS } from './core/token.js';
 export { isClientId } from './core/client.js';
 export type { Client, ClientRegistration, ClientUpdate, GrantType } from './core/client.js';
-export { ClientNotFoundError } from './core/store.js';
 export type {
   IssuerStore, ClientStore, KeyStore, ClientSecretInfo, IssuedSecret, AuthenticationResult, AuthenticationFailure,
 } from './core/store.js';
