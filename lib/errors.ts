@@ -1,10 +1,23 @@
 /**
- * One error hierarchy for every OAuth error this package produces or receives.
+ * One error hierarchy for everything this package throws, in panva/jose's style: one base class,
+ * {@link M2MError}, a stable `code` on each subclass (the union {@link ErrorCode}), and the
+ * underlying error, if any, in `cause`.
  *
- * Each subclass has a stable `code` that is exactly the RFC error string, the HTTP `status` the
- * spec gives for it, and the response `headers` it needs. Descriptions are public text: they never
- * hold a secret, a token, SQL or a stack trace. The underlying error, if any, is kept in `cause`
- * and is never rendered.
+ * Two families share the base:
+ *
+ * - {@link OAuthError}: the OAuth protocol errors this package produces or receives. Their `code`
+ *   is exactly the RFC error string, with the HTTP `status` the spec gives for it and the response
+ *   `headers` it needs. Descriptions are public text: they never hold a secret, a token, SQL or a
+ *   stack trace. `cause` is never rendered.
+ * - The package's own failures (a client id that is taken, a signing key that cannot be decrypted,
+ *   a token request that failed...), with a code `ERR_M2M_...`.
+ *
+ * Not in the hierarchy: configuration mistakes (a bad option to a factory, a malformed client
+ * registration) throw a plain `TypeError` naming the option, and a misused argument (a cache key
+ * too long) a `RangeError`; errors of the database driver, Redis or `fetch` that the package does
+ * not handle itself pass through as they are.
+ *
+ * Compare `code`, not the message: codes are stable, messages are for people and may change.
  *
  * @module
  */
@@ -31,6 +44,57 @@ export type OAuthErrorCode =
   | 'insufficient_scope'
   | 'server_error'
   | 'temporarily_unavailable';
+
+/**
+ * The code of every error this package throws that is not an OAuth protocol error, one per class:
+ *
+ * - `ERR_M2M_CLIENT_NOT_FOUND`: {@link ClientNotFoundError}, an admin operation names a client
+ *   that does not exist
+ * - `ERR_M2M_CLIENT_EXISTS`: {@link ClientExistsError}, a client is registered with an id that is
+ *   taken
+ * - `ERR_M2M_KEY_DECRYPTION`: {@link KeyDecryptionError}, a stored signing key is encrypted and
+ *   there is no `keyEncryptionKey`, or not the one it was stored with
+ * - `ERR_M2M_KEY_UNSUPPORTED`: {@link UnsupportedKeyError}, a stored signing key has an algorithm
+ *   this version cannot use
+ * - `ERR_M2M_TOKEN_REQUEST`: {@link TokenRequestError}, a token request made by the caller failed
+ * - `ERR_M2M_TOKEN_CACHE`: {@link TokenCacheError}, a Knex or Redis token cache could not read or
+ *   write
+ * - `ERR_M2M_REGISTRATION_NOT_FOUND`: {@link RegistrationNotFoundError}, `tokenClients().get(name)`
+ *   names no registration
+ */
+export type M2MErrorCode =
+  | 'ERR_M2M_CLIENT_NOT_FOUND'
+  | 'ERR_M2M_CLIENT_EXISTS'
+  | 'ERR_M2M_KEY_DECRYPTION'
+  | 'ERR_M2M_KEY_UNSUPPORTED'
+  | 'ERR_M2M_TOKEN_REQUEST'
+  | 'ERR_M2M_TOKEN_CACHE'
+  | 'ERR_M2M_REGISTRATION_NOT_FOUND';
+
+/** The `code` of any {@link M2MError}: an {@link OAuthErrorCode} or an {@link M2MErrorCode}. */
+export type ErrorCode = OAuthErrorCode | M2MErrorCode;
+
+/**
+ * Base class of every error this package raises itself, apart from the `TypeError`s of
+ * configuration mistakes. Not constructed directly: each subclass has its own fixed `code`.
+ *
+ * @example
+ * ```ts
+ * try { await store.clients.create(registration); } catch (err) {
+ *   if (err instanceof M2MError && err.code === 'ERR_M2M_CLIENT_EXISTS') return reply(409);
+ *   throw err;
+ * }
+ * ```
+ */
+export abstract class M2MError extends Error {
+  /** Stable identifier of the kind of error; see {@link ErrorCode}. */
+  abstract readonly code: ErrorCode;
+
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
+    this.name = new.target.name;
+  }
+}
 
 /** Options accepted by every {@link OAuthError} constructor. */
 export interface OAuthErrorOptions {
@@ -66,7 +130,7 @@ export function sanitizeDescription(text: string): string {
  * }
  * ```
  */
-export class OAuthError extends Error {
+export class OAuthError extends M2MError {
   /** The RFC error code, sent as `error`. */
   readonly code: OAuthErrorCode;
   /** The HTTP status to answer with. */
@@ -78,8 +142,7 @@ export class OAuthError extends Error {
 
   constructor(code: OAuthErrorCode, status: number, description: string, options: OAuthErrorOptions = {}) {
     const clean = sanitizeDescription(description);
-    super(clean, options.cause === undefined ? undefined : { cause: options.cause });
-    this.name = new.target.name;
+    super(clean, options);
     this.code = code;
     this.status = options.status ?? status;
     this.headers = { ...options.headers };
@@ -202,13 +265,37 @@ export const errorClasses = {
   temporarily_unavailable: TemporarilyUnavailableError,
 } as const satisfies Record<OAuthErrorCode, unknown>;
 
+const OAUTH_ERROR_CODES: ReadonlySet<string> = new Set(Object.keys(errorClasses));
+
 /**
  * True for any {@link OAuthError}, including one from another copy of this package.
  *
- * @param value - Anything.
+ * An application can hold two copies of express-m2m (a dependency that pins another version, a
+ * linked package), and `instanceof` knows only its own copy's class. So besides `instanceof`, an
+ * `Error` is recognised by its shape: a `code` that is an {@link OAuthErrorCode}, an integer
+ * `status`, a `headers` object and a string `description`. An error with any other code (a
+ * database driver's `23505`, Node's `ECONNRESET`, this package's `ERR_M2M_...`) is not an OAuth
+ * error, and neither is an object that is not an `Error`.
+ *
+ * @param value - Anything, typically what an error handler caught.
+ * @returns Whether `value` is an OAuth error, whichever copy of the package made it.
+ *
+ * @example
+ * ```ts
+ * app.use((err, req, res, next) => {
+ *   if (isOAuthError(err)) res.status(err.status).set(err.headers).json({ error: err.code, error_description: err.description });
+ *   else next(err);
+ * });
+ * ```
  */
 export function isOAuthError(value: unknown): value is OAuthError {
-  return value instanceof OAuthError;
+  if (value instanceof OAuthError) return true;
+  if (!(value instanceof Error)) return false;
+  const { code, status, headers, description } = value as Error & Record<string, unknown>;
+  return typeof code === 'string' && OAUTH_ERROR_CODES.has(code)
+    && Number.isInteger(status)
+    && headers !== null && typeof headers === 'object'
+    && typeof description === 'string';
 }
 
 /**
@@ -243,9 +330,10 @@ export interface TokenRequestErrorDetails {
 }
 
 /**
- * A token request made by the caller ({@link tokenClient}) failed. One class for every remote
- * failure, as oauth4webapi does, carrying the server's `error`, its sanitised description and the
- * HTTP status. It never holds the client secret, the private key, an assertion or a token.
+ * A token request made by the caller ({@link tokenClient}) failed: code `ERR_M2M_TOKEN_REQUEST`.
+ * One class for every remote failure, as oauth4webapi does, carrying the server's `error` (its
+ * RFC 6749 §5.2 code, not to be confused with this error's own `code`), its sanitised description
+ * and the HTTP status. It never holds the client secret, the private key, an assertion or a token.
  *
  * `retryable` tells whether the caller retried (or would retry) it: 5xx, 429, 408, network errors
  * and timeouts are retryable; `invalid_client`, `invalid_scope` and every other 4xx fail fast.
@@ -257,7 +345,8 @@ export interface TokenRequestErrorDetails {
  * }
  * ```
  */
-export class TokenRequestError extends Error {
+export class TokenRequestError extends M2MError {
+  readonly code = 'ERR_M2M_TOKEN_REQUEST';
   /** What kind of failure this is. */
   readonly reason: TokenRequestFailure;
   /** The token endpoint URL (it never holds credentials: URLs with userinfo are refused at creation). */
@@ -276,8 +365,7 @@ export class TokenRequestError extends Error {
   readonly retryable: boolean;
 
   constructor(message: string, details: TokenRequestErrorDetails) {
-    super(message, details.cause === undefined ? undefined : { cause: details.cause });
-    this.name = 'TokenRequestError';
+    super(message, details);
     this.reason = details.reason;
     this.tokenUrl = details.tokenUrl;
     this.clientId = details.clientId;
@@ -286,5 +374,101 @@ export class TokenRequestError extends Error {
     this.description = details.description === undefined ? undefined : sanitizeDescription(details.description);
     this.retryAfter = details.retryAfter;
     this.retryable = details.retryable;
+  }
+}
+
+/**
+ * An admin operation names a client that does not exist: code `ERR_M2M_CLIENT_NOT_FOUND`. Thrown by
+ * the store's `update`, `listSecrets` and `rotateSecret`.
+ */
+export class ClientNotFoundError extends M2MError {
+  readonly code = 'ERR_M2M_CLIENT_NOT_FOUND';
+  /** The client id asked for (its first 128 characters). */
+  readonly clientId: string;
+
+  constructor(clientId: string, options?: { cause?: unknown }) {
+    const id = String(clientId).slice(0, 128);
+    super(`no client with id ${JSON.stringify(id)}`, options);
+    this.clientId = id;
+  }
+}
+
+/**
+ * A client is registered with an id that another client has: code `ERR_M2M_CLIENT_EXISTS`. Thrown
+ * by the store's `clients.create`, with the database's unique-key error as `cause`; nothing is
+ * stored. An admin API would answer it with 409 Conflict.
+ *
+ * @example
+ * ```ts
+ * try { await store.clients.create({ clientId: 'nightly-report', ...registration }); } catch (err) {
+ *   if (!(err instanceof ClientExistsError)) throw err;
+ *   await store.clients.update(err.clientId, registration);
+ * }
+ * ```
+ */
+export class ClientExistsError extends M2MError {
+  readonly code = 'ERR_M2M_CLIENT_EXISTS';
+  /** The client id that is taken. */
+  readonly clientId: string;
+
+  constructor(clientId: string, options?: { cause?: unknown }) {
+    super(`a client with id ${JSON.stringify(clientId)} already exists`, options);
+    this.clientId = clientId;
+  }
+}
+
+/**
+ * A stored private signing key is encrypted and cannot be decrypted: the store has no
+ * `keyEncryptionKey`, or not the one the key was stored with. Code `ERR_M2M_KEY_DECRYPTION`.
+ * Thrown on reading `privateKeyPem`; the token endpoint answers 503 with this error as the cause
+ * in its `internal_error` event.
+ */
+export class KeyDecryptionError extends M2MError {
+  readonly code = 'ERR_M2M_KEY_DECRYPTION';
+  /** The kid of the key. */
+  readonly kid: string;
+
+  constructor(message: string, kid: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.kid = kid;
+  }
+}
+
+/**
+ * A stored signing key has an algorithm this version cannot use (written by a newer version, or
+ * by hand): code `ERR_M2M_KEY_UNSUPPORTED`. Thrown by the store's `keys.list()`.
+ */
+export class UnsupportedKeyError extends M2MError {
+  readonly code = 'ERR_M2M_KEY_UNSUPPORTED';
+  /** The kid of the key. */
+  readonly kid: string;
+
+  constructor(kid: string, options?: { cause?: unknown }) {
+    super(`stored key ${kid} has an unsupported algorithm`, options);
+    this.kid = kid;
+  }
+}
+
+/**
+ * A Knex or Redis token cache could not read or write: code `ERR_M2M_TOKEN_CACHE`. The message says
+ * which operation failed, never the SQL or the command; the driver's error is the `cause`. A
+ * {@link tokenClient} goes on without its cache and reports this error in a `cache.error` event.
+ */
+export class TokenCacheError extends M2MError {
+  readonly code = 'ERR_M2M_TOKEN_CACHE';
+}
+
+/**
+ * `tokenClients(...).get(name)` names no registration: code `ERR_M2M_REGISTRATION_NOT_FOUND`.
+ */
+export class RegistrationNotFoundError extends M2MError {
+  readonly code = 'ERR_M2M_REGISTRATION_NOT_FOUND';
+  /** The name asked for (its first 60 characters). */
+  readonly registration: string;
+
+  constructor(name: string) {
+    const shown = String(name).slice(0, 60);
+    super(`no token client is registered as ${JSON.stringify(shown)}`);
+    this.registration = shown;
   }
 }

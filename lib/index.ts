@@ -6,11 +6,14 @@
  * @module
  */
 export {
-  OAuthError, InvalidRequestError, InvalidClientError, InvalidGrantError, UnauthorizedClientError,
+  M2MError, OAuthError, InvalidRequestError, InvalidClientError, InvalidGrantError, UnauthorizedClientError,
   UnsupportedGrantTypeError, InvalidScopeError, InvalidTargetError, InvalidTokenError, TokenRequiredError, InsufficientScopeError,
   ServerError, TemporarilyUnavailableError, errorClasses, isOAuthError, sanitizeDescription, TokenRequestError,
+  ClientNotFoundError, ClientExistsError, KeyDecryptionError, UnsupportedKeyError, TokenCacheError, RegistrationNotFoundError,
 } from './errors.js';
-export type { OAuthErrorCode, OAuthErrorOptions, TokenRequestFailure, TokenRequestErrorDetails } from './errors.js';
+export type {
+  ErrorCode, OAuthErrorCode, M2MErrorCode, OAuthErrorOptions, TokenRequestFailure, TokenRequestErrorDetails,
+} from './errors.js';
 
 export { InvalidOptionError } from './core/options.js';
 export type { OptionErrorCode } from './core/options.js';
@@ -20,7 +23,6 @@ export { SIGNING_ALGORITHMS } from './core/keys.js';
 export type { SigningAlgorithm, PublicJwk } from './core/keys.js';
 export type { SigningKeyRecord } from './core/key-set.js';
 export type { Client, ClientRegistration, ClientUpdate, GrantType } from './core/client.js';
-export { ClientNotFoundError } from './core/store.js';
 export type { IssuerStore, ClientSecretInfo, IssuedSecret } from './core/store.js';
 export type { ScopePolicy } from './core/grant.js';
 

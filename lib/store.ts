@@ -14,7 +14,7 @@ export { isClientId } from './core/client.js';
 export type { Client, ClientRegistration, ClientUpdate, GrantType } from './core/client.js';
 export { parseScope, formatScope, isScopeToken } from './core/scope.js';
 export { RESERVED_CLAIMS } from './core/token.js';
-export { ClientNotFoundError } from './core/store.js';
+export { ClientNotFoundError, ClientExistsError } from './errors.js';
 export type {
   IssuerStore, ClientStore, KeyStore, ClientSecretInfo, IssuedSecret, AuthenticationResult, AuthenticationFailure,
 } from './core/store.js';

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { expect } from 'chai';
 import knexFactory, { type Knex } from 'knex';
-import { createKnexStore, type Client, type KnexStore } from '../lib/index.js';
+import { createKnexStore, KeyDecryptionError, type Client, type KnexStore } from '../lib/index.js';
 import { PG_URL } from './support/db.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -194,6 +194,16 @@ describe('express-m2m CLI (lib/cli/main.ts)', function () {
         const run = await cli(['clients', 'create', '--name', 'again', '--client-id', 'taken', '--scope', 's',
           '--audience', 'https://a.internal'], { env });
         expect(run).to.deep.equal({ code: 1, stdout: '', stderr: 'express-m2m: a client with id "taken" already exists\n' });
+        expect((await store.clients.list()).map((c) => c.name)).to.deep.equal(['nightly-report']);
+      });
+
+      it("recognises the store's ClientExistsError by its class, not as a validation TypeError", async function () {
+        await store.clients.create({ ...registration, clientId: 'taken' });
+        const run = await cli(['clients', 'create', '--name', 'again', '--client-id', 'taken', '--scope', 's',
+          '--audience', 'https://a.internal', '--debug'], { env });
+        expect(run.code).to.equal(1);
+        expect(run.stderr).to.match(/^express-m2m: CliError: a client with id "taken" already exists\n/);
+        expect(run.stderr).to.include('\nCaused by: ClientExistsError: a client with id "taken" already exists\n');
       });
 
       it("reports the store's validation errors in one line, naming the flag, with exit code 1", async function () {
@@ -412,7 +422,7 @@ describe('express-m2m CLI (lib/cli/main.ts)', function () {
         const [stored] = await knex('m2m_signing_keys').pluck('private_key') as string[];
         expect(stored).to.match(/^m2m-enc:v1:/);
         // This store has no secret: the key is listed, its private part is not readable.
-        expect(() => key?.privateKeyPem).to.throw(Error, /is stored encrypted/);
+        expect(() => key?.privateKeyPem).to.throw(KeyDecryptionError, /is stored encrypted/).with.property('code', 'ERR_M2M_KEY_DECRYPTION');
         const short = await cli(['keys', 'list'], { env: { ...env, M2M_KEY_ENCRYPTION_KEY: 'too-short' } });
         expect(short).to.deep.equal({
           code: 1, stdout: '', stderr: 'express-m2m: M2M_KEY_ENCRYPTION_KEY must be at least 32 characters (for example: openssl rand -base64 32)\n' });

@@ -3,7 +3,7 @@
 import { createInterface } from 'node:readline/promises';
 import type { Client } from '../core/client.js';
 import { formatScope } from '../core/scope.js';
-import { ClientNotFoundError } from '../core/store.js';
+import { ClientExistsError, ClientNotFoundError } from '../errors.js';
 import type { KnexStore } from '../storage/knex-store.js';
 import {
   CliError, EXIT_FAILURE, EXIT_OK, UsageError, defineCommand, type Args, type CliIo, type Command,
@@ -93,8 +93,10 @@ export const clientsCreate = defineCommand({
     try {
       created = await ctx.store.clients.create(registration);
     } catch (err) {
-      if (!(err instanceof TypeError)) throw err;
-      throw new CliError(err.message.replace(/^\w+/, (word) => FLAG_FOR_FIELD[word] ?? word), { cause: err });
+      if (err instanceof ClientExistsError) throw new CliError(err.message, { cause: err });
+      // A configuration mistake: the store's validation, naming the registration field.
+      if (err instanceof TypeError) throw new CliError(err.message.replace(/^\w+/, (word) => FLAG_FOR_FIELD[word] ?? word), { cause: err });
+      throw err;
     }
     ctx.print(
       { clientId: created.clientId, clientSecret: created.clientSecret, client: clientJson(created.client), secret: secretJson(created.secret) },

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { Knex } from 'knex';
 import type { TokenCache } from './cache.js';
 import { checkKnexTables } from '../core/table-prefix.js';
+import { TokenCacheError } from '../errors.js';
 
 /** Options of {@link knexTokenCache}. */
 export interface KnexTokenCacheOptions {
@@ -49,8 +50,8 @@ const MIGRATE_ATTEMPTS = 10;
 
 // Messages say what failed, never the SQL (Knex puts the statement, with its values, in its own
 // messages); the driver's error stays available as `cause`.
-function failure(what: string, cause: unknown): Error {
-  return new Error(`the token cache could not ${what}`, { cause });
+function failure(what: string, cause: unknown): TokenCacheError {
+  return new TokenCacheError(`the token cache could not ${what}`, { cause });
 }
 
 function checkKey(key: string): void {
@@ -75,7 +76,8 @@ const sleep = (ms: number) => new Promise<void>((resolve) => { setTimeout(resolv
  * removes a newer entry or another process's lock. A lock whose TTL has run out is taken over.
  *
  * Call {@link KnexTokenCache.migrate} once at start (it creates the two tables when missing).
- * Errors thrown never hold SQL; the driver's error is their `cause`.
+ * A failed read or write rejects with a {@link TokenCacheError} (`ERR_M2M_TOKEN_CACHE`) that never
+ * holds SQL; the driver's error is its `cause`.
  *
  * @param knex - The host's Knex instance.
  * @param options - See {@link KnexTokenCacheOptions}.

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { TokenCacheError } from '../errors.js';
 import type { TokenCache } from './cache.js';
 
 /**
@@ -32,8 +33,8 @@ const MAX_VALUE_BYTES = 64 * 1024;
 // TTL ran out and was taken over) never removes what another process has stored since.
 const DELETE_IF_EQUAL = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0";
 
-function failure(operation: string, cause: unknown): Error {
-  return new Error(`the Redis token cache could not ${operation}`, { cause });
+function failure(operation: string, cause: unknown): TokenCacheError {
+  return new TokenCacheError(`the Redis token cache could not ${operation}`, { cause });
 }
 
 /**
@@ -51,7 +52,8 @@ function failure(operation: string, cause: unknown): Error {
  * @param redis - An ioredis 5 client, connected or lazily connecting. Its own options decide how
  *   commands fail while Redis is away; a client that fails fast (`enableOfflineQueue: false`, a
  *   small `maxRetriesPerRequest`) keeps callers from waiting on a Redis outage: every failure is
- *   reported as a `cache.error` event and the client goes on without the cache.
+ *   reported as a `cache.error` event and the client goes on without the cache. A failed command
+ *   rejects with a {@link TokenCacheError} (`ERR_M2M_TOKEN_CACHE`), Redis's error as its `cause`.
  * @param options - See {@link RedisTokenCacheOptions}.
  * @throws TypeError when `redis` lacks a command or an option is malformed.
  * @example

@@ -1,4 +1,5 @@
 import { discoverMetadata } from '../core/metadata.js';
+import { RegistrationNotFoundError } from '../errors.js';
 import { createTokenClient, type Discover, type TokenClient } from './token-client.js';
 import type { TokenClientOptions } from './options.js';
 
@@ -28,7 +29,7 @@ export type TokenClients<Name extends string> = { readonly [K in Name]: TokenCli
   /**
    * The client registered under `name`.
    *
-   * @throws Error naming the unknown registration.
+   * @throws {@link RegistrationNotFoundError} (`ERR_M2M_REGISTRATION_NOT_FOUND`) for a name with no registration.
    */
   get(name: string): TokenClient;
   /** The registration names. */
@@ -80,7 +81,7 @@ export function tokenClients<Name extends string>(
   const result = {
     get(name: string): TokenClient {
       const client = clients.get(name);
-      if (client === undefined) throw new Error(`no token client is registered as ${JSON.stringify(String(name).slice(0, 60))}`);
+      if (client === undefined) throw new RegistrationNotFoundError(name);
       return client;
     },
     names: () => [...names],

@@ -1,4 +1,5 @@
 import { hkdfSync } from 'node:crypto';
+import { KeyDecryptionError } from '../errors.js';
 import { IV_BYTES, open, seal, TAG_BYTES } from './seal.js';
 
 /** What an encrypted private key starts with in the database. */
@@ -37,15 +38,15 @@ export function keyCipher(secret: string | undefined): KeyCipher {
     },
     open(stored, kid) {
       if (!stored.startsWith(PREFIX)) return stored;
-      if (key === undefined) throw new Error(`signing key ${kid} is stored encrypted: set keyEncryptionKey to use it`);
+      if (key === undefined) throw new KeyDecryptionError(`signing key ${kid} is stored encrypted: set keyEncryptionKey to use it`, kid);
       const bytes = Buffer.from(stored.slice(PREFIX.length), 'base64url');
       try {
         if (bytes.length <= IV_BYTES + TAG_BYTES) throw new Error('too short');
         const iv = bytes.subarray(0, IV_BYTES);
         const tag = bytes.subarray(IV_BYTES, IV_BYTES + TAG_BYTES);
         return open(key, { iv, tag, ciphertext: bytes.subarray(IV_BYTES + TAG_BYTES) }, kid);
-      } catch {
-        throw new Error(`signing key ${kid} could not be decrypted: keyEncryptionKey is not the one it was stored with`);
+      } catch (err) {
+        throw new KeyDecryptionError(`signing key ${kid} could not be decrypted: keyEncryptionKey is not the one it was stored with`, kid, { cause: err });
       }
     },
   };

@@ -2,6 +2,9 @@ import type { Client, ClientRegistration, ClientUpdate } from './client.js';
 import type { SigningAlgorithm } from './keys.js';
 import type { SigningKeyRecord } from './key-set.js';
 
+// Defined with the rest of the error hierarchy; exported here too, beside the interfaces that throw it.
+export { ClientNotFoundError } from '../errors.js';
+
 /** A client secret's metadata. The secret itself is never stored, only its hash. */
 export interface ClientSecretInfo {
   /** Opaque id of the secret (for revoking one secret of several). */
@@ -34,7 +37,7 @@ export type AuthenticationResult =
 
 /** Client registry. */
 export interface ClientStore {
-  /** Registers a client with a first secret. @throws TypeError on invalid input or a taken id. */
+  /** Registers a client with a first secret. @throws TypeError on invalid input, ClientExistsError for a taken id. */
   create(input: ClientRegistration & { secretExpiresAt?: Date | null }): Promise<IssuedSecret & { client: Client }>;
   /** The client, or undefined. */
   get(clientId: string): Promise<Client | undefined>;
@@ -64,7 +67,11 @@ export interface ClientStore {
 
 /** Signing-key storage. */
 export interface KeyStore {
-  /** Every key not revoked, with its private PEM. */
+  /**
+   * Every key not revoked, with its private PEM. @throws UnsupportedKeyError for a stored key whose
+   * algorithm this version cannot use. Reading `privateKeyPem` of a key stored encrypted throws
+   * KeyDecryptionError without the right `keyEncryptionKey`.
+   */
   list(): Promise<SigningKeyRecord[]>;
   /** Creates a key that is active at once when the store holds no active key; otherwise does nothing. */
   ensure(alg: SigningAlgorithm): Promise<void>;
@@ -83,13 +90,4 @@ export interface IssuerStore {
   keys: KeyStore;
   /** Creates or upgrades the tables. */
   migrate(): Promise<void>;
-}
-
-/** A client id named in an admin operation does not exist. */
-export class ClientNotFoundError extends Error {
-  readonly code = 'client_not_found';
-  constructor(clientId: string) {
-    super(`no client with id ${JSON.stringify(clientId.slice(0, 128))}`);
-    this.name = 'ClientNotFoundError';
-  }
 }

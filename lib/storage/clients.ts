@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { applyClientUpdate, isClientId, normalizeRegistration } from '../core/client.js';
 import type { ClientStore } from '../core/store.js';
+import { ClientExistsError } from '../errors.js';
 import { requireClient, type StoreContext } from './context.js';
 import { clientFromRow, clientToRow, type ClientRow } from './rows.js';
 import { checkExpiry, insertSecret } from './secrets.js';
@@ -30,7 +31,7 @@ export function createClientOperations(ctx: StoreContext): ClientOperations {
           return { ...issued, client: { ...client, createdAt: new Date(now), updatedAt: new Date(now) } };
         });
       } catch (err) {
-        if (isUniqueViolation(err)) throw new TypeError(`a client with id ${JSON.stringify(client.clientId)} already exists`, { cause: err });
+        if (isUniqueViolation(err)) throw new ClientExistsError(client.clientId, { cause: err });
         throw err;
       }
     },

@@ -1,6 +1,6 @@
 import type { Knex } from 'knex';
 import { isClientId } from '../core/client.js';
-import { ClientNotFoundError } from '../core/store.js';
+import { ClientNotFoundError } from '../errors.js';
 import type { TableNames } from './migrations.js';
 import type { ClientRow } from './rows.js';
 

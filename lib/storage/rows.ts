@@ -3,6 +3,7 @@ import { isSigningAlgorithm, type GeneratedKey, type PublicJwk } from '../core/k
 import type { SigningKeyRecord } from '../core/key-set.js';
 import type { KeyCipher } from '../core/key-encryption.js';
 import type { ClientSecretInfo } from '../core/store.js';
+import { UnsupportedKeyError } from '../errors.js';
 
 /** A row of the clients table. */
 export interface ClientRow {
@@ -97,7 +98,7 @@ export function secretFromRow(row: SecretRow): ClientSecretInfo {
  * CLI and the JWKS do, needs no keyEncryptionKey.
  */
 export function keyFromRow(row: KeyRow, cipher: KeyCipher): SigningKeyRecord {
-  if (!isSigningAlgorithm(row.alg)) throw new Error(`stored key ${row.kid} has an unsupported algorithm`);
+  if (!isSigningAlgorithm(row.alg)) throw new UnsupportedKeyError(row.kid);
   let pem: string | undefined;
   const record = {
     kid: row.kid,

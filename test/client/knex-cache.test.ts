@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { expect } from 'chai';
 import knexFactory, { type Knex } from 'knex';
-import { tokenClient, type TokenClient, type TokenClientOptions } from '../../lib/index.js';
+import { TokenCacheError, tokenClient, type TokenClient, type TokenClientOptions } from '../../lib/index.js';
 import { knexTokenCache, type KnexTokenCache } from '../../lib/client/knex-cache.js';
 import { databases, PG_URL, type TestDatabase } from '../support/db.js';
 import { collect, startTokenServer, type TestTokenServer } from './fixtures.js';
@@ -207,7 +207,7 @@ for (const make of databases) {
         });
       });
 
-      it('rejects with a message free of SQL, the driver error as cause, when its tables are missing', async () => {
+      it('rejects with TokenCacheError (ERR_M2M_TOKEN_CACHE), a message free of SQL, the driver error as cause, when its tables are missing', async () => {
         const bare = knexTokenCache(db.knex, { tablePrefix: `${db.prefix}none_` });
         const operations: [string, Promise<unknown>][] = [
           ['read an entry', bare.get('k')],
@@ -216,8 +216,8 @@ for (const make of databases) {
           ['take a lock', bare.lock('l', 1000)],
         ];
         for (const [what, promise] of operations) {
-          const err = await rejectionOf(promise, Error);
-          expect(err.message).to.equal(`the token cache could not ${what}`);
+          const err = await rejectionOf(promise, TokenCacheError);
+          expect([err.code, err.name, err.message]).to.deep.equal(['ERR_M2M_TOKEN_CACHE', 'TokenCacheError', `the token cache could not ${what}`]);
           expect(err.cause).to.be.instanceOf(Error);
           expect((err.cause as Error).message).to.include('none_token_');
         }
@@ -327,6 +327,7 @@ for (const make of databases) {
         expect(ts.requests).to.have.length(1);
         expect([...new Set(errors.map((e) => e.operation))]).to.include.members(['get', 'lock', 'set']);
         for (const event of errors) {
+          expect(event.error).to.be.instanceOf(TokenCacheError).with.property('code', 'ERR_M2M_TOKEN_CACHE');
           expect((event.error as Error).message).to.match(/^the token cache could not /);
           expect((event.error as Error).message).not.to.match(/select|insert|none_token_/i);
         }

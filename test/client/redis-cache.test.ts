@@ -2,7 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { createServer, type AddressInfo } from 'node:net';
 import { expect } from 'chai';
 import { Redis } from 'ioredis';
-import { tokenClient, type TokenCache, type TokenClient, type TokenClientOptions } from '../../lib/index.js';
+import { TokenCacheError, tokenClient, type TokenCache, type TokenClient, type TokenClientOptions } from '../../lib/index.js';
 import { redisTokenCache, type RedisLike } from '../../lib/client/redis-cache.js';
 import { REDIS_URL } from '../support/db.js';
 import { collect, startTokenServer, type TestTokenServer } from './fixtures.js';
@@ -197,7 +197,7 @@ describe('redisTokenCache()', () => {
       });
     });
 
-    it('rejects with its own message and the Redis error as cause when Redis is unreachable', async () => {
+    it('rejects with TokenCacheError (ERR_M2M_TOKEN_CACHE), its own message and the Redis error as cause when Redis is unreachable', async () => {
       const dead = await unreachableRedis();
       try {
         const broken = redisTokenCache(dead, { prefix });
@@ -208,8 +208,8 @@ describe('redisTokenCache()', () => {
           ['take a lock', (broken.lock as NonNullable<TokenCache['lock']>)('l', 1000)],
         ];
         for (const [what, promise] of operations) {
-          const err = await rejectionOf(promise, Error);
-          expect(err.message).to.equal(`the Redis token cache could not ${what}`);
+          const err = await rejectionOf(promise, TokenCacheError);
+          expect([err.code, err.message]).to.deep.equal(['ERR_M2M_TOKEN_CACHE', `the Redis token cache could not ${what}`]);
           expect(err.cause).to.be.instanceOf(Error);
           expect(err.message).not.to.include('sealed-value');
         }
@@ -342,7 +342,7 @@ describe('redisTokenCache()', () => {
       expect([...operations]).to.include.members(['get', 'lock', 'set']);
       for (const event of errors) {
         expect(event.clientId).to.equal('svc-a');
-        expect(event.error).to.be.instanceOf(Error);
+        expect(event.error).to.be.instanceOf(TokenCacheError).with.property('code', 'ERR_M2M_TOKEN_CACHE');
         expect((event.error as Error).message).to.match(/^the Redis token cache could not /);
         expect(String((event.error as Error).message)).not.to.include(token.accessToken);
       }

@@ -1,6 +1,6 @@
 import { inspect } from 'node:util';
 import { expect } from 'chai';
-import { AccessToken, TokenRequestError, tokenClient, tokenClients, type TokenClient, type TokenClientEventMap, type TokenClientOptions } from '../../lib/index.js';
+import { AccessToken, RegistrationNotFoundError, TokenRequestError, tokenClient, tokenClients, type TokenClient, type TokenClientEventMap, type TokenClientOptions } from '../../lib/index.js';
 import { startApi, startTokenServer, type TestApi, type TestTokenServer } from './fixtures.js';
 import { rejectionOf } from '../support/rejection.js';
 
@@ -270,7 +270,7 @@ describe('tokenClient()', () => {
     it('fails fast on invalid_scope', async () => {
       ts.queue.push({ status: 400, body: { error: 'invalid_scope', error_description: 'scope not allowed' } });
       const err = await rejectionOf(create({ scope: 'admin' }).getToken(), TokenRequestError);
-      expect(err).to.include({ reason: 'oauth_error', error: 'invalid_scope', status: 400, retryable: false });
+      expect(err).to.include({ code: 'ERR_M2M_TOKEN_REQUEST', reason: 'oauth_error', error: 'invalid_scope', status: 400, retryable: false });
       expect(ts.requests).to.have.length(1);
     });
 
@@ -580,6 +580,13 @@ describe('tokenClient()', () => {
         ts.tokenUrl,
         ts.tokenUrl,
       ]);
+    });
+
+    it('throws RegistrationNotFoundError (ERR_M2M_REGISTRATION_NOT_FOUND) from tokenClients().get() for an unknown name', () => {
+      const apis = tokenClients({ reports: { clientId: 'svc-a', clientSecret: SECRET } }, { tokenUrl: ts.tokenUrl });
+      expect(apis.get('reports')).to.equal(apis.reports);
+      expect(() => apis.get('billing')).to.throw(RegistrationNotFoundError, 'no token client is registered as "billing"')
+        .that.deep.includes({ code: 'ERR_M2M_REGISTRATION_NOT_FOUND', registration: 'billing' });
     });
 
     it('reads the metadata once for every registration of tokenClients(), and again after a failed read', async () => {

@@ -1,7 +1,7 @@
 import { createPublicKey, type JsonWebKey } from 'node:crypto';
 import { expect } from 'chai';
 import jwt from 'jsonwebtoken';
-import { authorizationServer, createKnexStore, type AuthorizationServerEventMap } from '../../lib/index.js';
+import { authorizationServer, createKnexStore, KeyDecryptionError, type AuthorizationServerEventMap } from '../../lib/index.js';
 import { sqliteDatabase } from '../support/db.js';
 import express from 'express';
 import { basic, listen, postForm, request, type ReadResponse } from '../support/http.js';
@@ -577,7 +577,9 @@ describe('authorizationServer() over a store with keyEncryptionKey', () => {
         error: 'temporarily_unavailable', error_description: 'signing keys are unavailable' }]);
       expect(res.text).to.not.include('m2m-enc').and.not.include(KEK);
       expect(issuer.errors.map((e) => String((e as Error).cause ?? e))).to.have.length(1);
-      expect(String(((issuer.errors[0] as Error).cause as Error).message)).to.match(/could not be decrypted: keyEncryptionKey is not the one it was stored with$/);
+      const cause = (issuer.errors[0] as Error).cause as Error;
+      expect(cause).to.be.instanceOf(KeyDecryptionError).with.property('code', 'ERR_M2M_KEY_DECRYPTION');
+      expect(cause.message).to.match(/could not be decrypted: keyEncryptionKey is not the one it was stored with$/);
       // The JWKS needs no private key: still served.
       expect((await request(`${issuer.url}/jwks.json`)).status).to.equal(200);
     } finally {

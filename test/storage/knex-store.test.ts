@@ -4,7 +4,9 @@ import type { Knex } from 'knex';
 import type { Client, ClientRegistration } from '../../lib/core/client.js';
 import { toPublicJwk, type SigningAlgorithm } from '../../lib/core/keys.js';
 import { generateClientSecret, SECRET_PREFIX } from '../../lib/core/secrets.js';
-import { ClientNotFoundError, type AuthenticationFailure } from '../../lib/core/store.js';
+import type { AuthenticationFailure } from '../../lib/core/store.js';
+import { ClientNotFoundError } from '../../lib/core/store.js';
+import { ClientExistsError, KeyDecryptionError, M2MError, UnsupportedKeyError } from '../../lib/index.js';
 import { RESERVED_CLAIMS } from '../../lib/core/token.js';
 import { createKnexStore, type KnexStore, type KnexStoreOptions } from '../../lib/storage/knex-store.js';
 import { databases, type TestDatabase } from '../support/db.js';
@@ -216,7 +218,7 @@ for (const makeDb of databases) {
         expect((await store.clients.listSecrets(clientId))[0]?.expiresAt).to.deep.equal(new Date(T0 + DAY));
       });
 
-      it('rejects a duplicate clientId with a TypeError and leaves the first client unchanged', async () => {
+      it('rejects a duplicate clientId with ClientExistsError (ERR_M2M_CLIENT_EXISTS) and leaves the first client unchanged', async () => {
         const first = await store.clients.create(FULL);
         now = T0 + MINUTE;
         let caught: unknown;
@@ -225,8 +227,12 @@ for (const makeDb of databases) {
         } catch (err) {
           caught = err;
         }
-        expect(caught).to.be.instanceOf(TypeError);
-        expect((caught as Error).message).to.equal('a client with id "svc-reports" already exists');
+        expect(caught).to.be.instanceOf(ClientExistsError).and.instanceOf(M2MError).and.not.instanceOf(TypeError);
+        const conflict = caught as ClientExistsError;
+        expect([conflict.code, conflict.name, conflict.clientId, conflict.message]).to.deep.equal(
+          ['ERR_M2M_CLIENT_EXISTS', 'ClientExistsError', 'svc-reports', 'a client with id "svc-reports" already exists']);
+        // The database's unique-key error, kept for the host's logs.
+        expect(conflict.cause).to.be.instanceOf(Error);
         expect(await store.clients.get('svc-reports')).to.deep.equal(first.client);
         expect(await count(store.tables.clients)).to.equal(1);
         expect(await count(store.tables.secrets)).to.equal(1);
@@ -437,8 +443,10 @@ for (const makeDb of databases) {
         } catch (err) {
           caught = err;
         }
-        expect(caught).to.be.instanceOf(ClientNotFoundError);
-        expect((caught as ClientNotFoundError).code).to.equal('client_not_found');
+        expect(caught).to.be.instanceOf(ClientNotFoundError).and.instanceOf(M2MError);
+        const missing = caught as ClientNotFoundError;
+        expect([missing.code, missing.name, missing.clientId, missing.message]).to.deep.equal(
+          ['ERR_M2M_CLIENT_NOT_FOUND', 'ClientNotFoundError', 'nobody', 'no client with id "nobody"']);
       });
 
       for (const [label, update] of [
@@ -1011,6 +1019,22 @@ for (const makeDb of databases) {
         expect(await store.keys.list()).to.deep.equal([]);
       });
 
+      it('rejects list() with UnsupportedKeyError (ERR_M2M_KEY_UNSUPPORTED) for a stored key of an unknown algorithm', async () => {
+        const key = await store.keys.rotate();
+        // As a newer version, or a hand-made row, could leave it.
+        await db.knex(store.tables.keys).where({ kid: key.kid }).update({ alg: 'EdDSA' });
+        let caught: unknown;
+        try {
+          await store.keys.list();
+        } catch (err) {
+          caught = err;
+        }
+        expect(caught).to.be.instanceOf(UnsupportedKeyError).and.instanceOf(M2MError);
+        const unsupported = caught as UnsupportedKeyError;
+        expect([unsupported.code, unsupported.kid, unsupported.message]).to.deep.equal(
+          ['ERR_M2M_KEY_UNSUPPORTED', key.kid, `stored key ${key.kid} has an unsupported algorithm`]);
+      });
+
       describe('ensure()', () => {
         it('creates one active key, then does nothing', async () => {
           await store.keys.ensure('ES256');
@@ -1194,7 +1218,8 @@ for (const makeDb of databases) {
           const record = await makeStore({ keyEncryptionKey: KEK }).keys.rotate();
           const [listed] = await store.keys.list();
           expect([listed?.kid, listed?.publicJwk]).to.deep.equal([record.kid, record.publicJwk]);
-          expect(() => listed?.privateKeyPem).to.throw(Error, `signing key ${record.kid} is stored encrypted: set keyEncryptionKey to use it`);
+          expect(() => listed?.privateKeyPem).to.throw(KeyDecryptionError, `signing key ${record.kid} is stored encrypted: set keyEncryptionKey to use it`)
+            .that.deep.includes({ code: 'ERR_M2M_KEY_DECRYPTION', kid: record.kid });
         });
 
         it('refuses another secret, and a sealed value moved to another key row, without leaking either', async () => {
@@ -1203,11 +1228,13 @@ for (const makeDb of databases) {
           const b = await sealed.keys.rotate();
           const [listedWrong] = await makeStore({ keyEncryptionKey: 'y'.repeat(40) }).keys.list();
           const wrong = `signing key ${listedWrong?.kid} could not be decrypted: keyEncryptionKey is not the one it was stored with`;
-          expect(() => listedWrong?.privateKeyPem).to.throw(Error, wrong);
+          expect(() => listedWrong?.privateKeyPem).to.throw(KeyDecryptionError, wrong)
+            .that.deep.includes({ code: 'ERR_M2M_KEY_DECRYPTION', kid: listedWrong?.kid });
           // b's row now holds a's sealed key: the kid is bound into the ciphertext.
           await db.knex(`${db.prefix}signing_keys`).where({ kid: b.kid }).update({ private_key: String((await rowOf(a.kid)).private_key) });
           const moved = (await sealed.keys.list()).find((k) => k.kid === b.kid);
-          expect(() => moved?.privateKeyPem).to.throw(Error, `signing key ${b.kid} could not be decrypted`);
+          expect(() => moved?.privateKeyPem).to.throw(KeyDecryptionError, `signing key ${b.kid} could not be decrypted`)
+            .that.has.property('code', 'ERR_M2M_KEY_DECRYPTION');
         });
 
         it('still reads keys stored in plain text before the secret was set, and encrypts new ones', async () => {
