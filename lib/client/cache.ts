@@ -1,4 +1,5 @@
 import { createHash, hkdfSync } from 'node:crypto';
+import { checkOptions, functionOption, numberOption } from '../core/options.js';
 import { open, seal } from '../core/seal.js';
 
 /**
@@ -34,7 +35,7 @@ export interface TokenCache {
 
 /** Options of {@link memoryTokenCache}. */
 export interface MemoryTokenCacheOptions {
-  /** Most entries kept; the oldest entry is dropped beyond it. Default 1000. */
+  /** Most entries kept (1 to 10 000 000); the oldest entry is dropped beyond it. Default 1000. */
   maxEntries?: number;
   /** Current time in milliseconds since the epoch. Default `Date.now`. For tests. */
   clock?: () => number;
@@ -44,6 +45,7 @@ export interface MemoryTokenCacheOptions {
  * A token cache in this process's memory: the default of {@link tokenClient}. Pass one instance
  * to several clients to let clients with the same credentials, scope and audience share tokens.
  *
+ * @throws {@link InvalidOptionError} (a TypeError) for an unknown or malformed option.
  * @example
  * ```ts
  * const cache = memoryTokenCache();
@@ -51,9 +53,9 @@ export interface MemoryTokenCacheOptions {
  * ```
  */
 export function memoryTokenCache(options: MemoryTokenCacheOptions = {}): TokenCache {
-  const maxEntries = options.maxEntries ?? 1000;
-  if (!Number.isInteger(maxEntries) || maxEntries < 1) throw new TypeError('maxEntries must be a positive integer');
-  const clock = options.clock ?? Date.now;
+  checkOptions<MemoryTokenCacheOptions>(options, 'memoryTokenCache()', ['maxEntries', 'clock']);
+  const maxEntries = numberOption(options.maxEntries, 'maxEntries', { fallback: 1000, min: 1, max: 10_000_000, integer: true });
+  const clock = functionOption(options.clock, 'clock', Date.now);
   const entries = new Map<string, { value: string; expiresAt: number }>();
   return {
     get(key) {

@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import type { Knex } from 'knex';
 import type { TokenCache } from './cache.js';
-import { checkKnexTables } from '../core/table-prefix.js';
+import { checkOptions, functionOption } from '../core/options.js';
+import { checkKnexInstance, checkTablePrefix } from '../core/table-prefix.js';
 import { TokenCacheError } from '../errors.js';
 
 /** Options of {@link knexTokenCache}. */
@@ -81,7 +82,8 @@ const sleep = (ms: number) => new Promise<void>((resolve) => { setTimeout(resolv
  *
  * @param knex - The host's Knex instance.
  * @param options - See {@link KnexTokenCacheOptions}.
- * @throws TypeError when `knex` is not a Knex instance or an option is malformed.
+ * @throws {@link InvalidOptionError} (a TypeError) when `knex` is not a Knex instance or an option
+ *   is unknown or malformed.
  * @example
  * ```ts
  * const cache = knexTokenCache(knex);
@@ -90,9 +92,10 @@ const sleep = (ms: number) => new Promise<void>((resolve) => { setTimeout(resolv
  * ```
  */
 export function knexTokenCache(knex: Knex, options: KnexTokenCacheOptions = {}): KnexTokenCache {
-  const prefix = checkKnexTables(knex, options.tablePrefix, 'knexTokenCache');
-  const clock = options.clock ?? Date.now;
-  if (typeof clock !== 'function') throw new TypeError('clock must be a function returning milliseconds');
+  checkKnexInstance(knex, 'knexTokenCache');
+  checkOptions<KnexTokenCacheOptions>(options, 'knexTokenCache()', ['tablePrefix', 'clock']);
+  const prefix = checkTablePrefix(options.tablePrefix);
+  const clock = functionOption(options.clock, 'clock', Date.now);
   const cacheTable = `${prefix}token_cache`;
   const lockTable = `${prefix}token_locks`;
   let nextPurgeAt = 0;

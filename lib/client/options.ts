@@ -1,4 +1,7 @@
 import { createPrivateKey, KeyObject, type JsonWebKey } from 'node:crypto';
+import {
+  booleanOption, checkOptions, choiceOption, functionOption, InvalidOptionError, numberOption,
+} from '../core/options.js';
 import { checkRemoteUrl } from '../core/urls.js';
 import { normalizeScopes } from '../core/scope.js';
 import { memoryTokenCache, type TokenCache } from './cache.js';
@@ -125,46 +128,63 @@ export interface ResolvedOptions {
 }
 
 const AUTH_METHODS: readonly CallerAuthMethod[] = ['client_secret_basic', 'client_secret_post', 'private_key_jwt'];
+const REPLAY_POLICIES: readonly ReplayPolicy[] = ['idempotent', 'always', 'never'];
 const RESERVED_PARAMS = new Set([
   'grant_type', 'scope', 'audience', 'resource', 'client_id', 'client_secret', 'client_assertion', 'client_assertion_type',
 ]);
-const OPTION_NAMES = new Set([
+/** Every option of {@link TokenClientOptions}: any other name is a typo, refused at creation. */
+export const TOKEN_CLIENT_OPTION_NAMES: readonly (keyof TokenClientOptions)[] = [
   'tokenUrl', 'issuer', 'clientId', 'clientSecret', 'privateKey', 'authMethod', 'assertionAlgorithm', 'keyId',
   'assertionAudience', 'scope', 'audience', 'resource', 'params', 'cache', 'timeout', 'defaultLifetime', 'expiryMargin',
   'refreshMargin', 'retry', 'replay', 'lockTimeout', 'allowHttp', 'fetch', 'clock',
-]);
+];
+const RETRY_OPTION_NAMES: readonly (keyof RetryOptions)[] = ['retries', 'minDelay', 'maxDelay'];
 
+/** Seconds within bounds (`fallback` when not given), in milliseconds. */
 function seconds(value: unknown, name: string, fallback: number, min: number, max: number): number {
-  if (value === undefined) return fallback * 1000;
-  if (typeof value !== 'number' || !Number.isFinite(value) || value < min || value > max) {
-    throw new TypeError(`${name} must be a number of seconds from ${min} to ${max}`);
-  }
-  return value * 1000;
+  return numberOption(value, name, { fallback, min, max, unit: 'seconds' }) * 1000;
 }
 
-function text(value: unknown, name: string, max = 4096): string {
-  // Control characters would end up in headers and form bodies: refuse them outright.
+/**
+ * A non-empty string without control characters, which would end up in headers and form bodies.
+ *
+ * @param label - How the value is named in the message, when not by `name` (`a params name`).
+ */
+function text(value: unknown, name: string, max = 4096, label = name): string {
   // eslint-disable-next-line no-control-regex -- the point is to find control characters
   if (typeof value !== 'string' || value.length === 0 || value.length > max || /[\x00-\x1F\x7F]/.test(value)) {
-    throw new TypeError(`${name} must be a non-empty string of printable characters, at most ${max} long`);
+    throw new InvalidOptionError(name, `${label} must be a non-empty string of printable characters, at most ${max} long`);
   }
   return value;
 }
 
+/** A string or a non-empty list of them, deduplicated; `[]` when not given. */
 function list(value: unknown, name: string): string[] {
   if (value === undefined) return [];
   const items = typeof value === 'string' ? [value] : value;
-  if (!Array.isArray(items) || items.length === 0) throw new TypeError(`${name} must be a string or a non-empty list of strings`);
+  if (!Array.isArray(items) || items.length === 0) throw new InvalidOptionError(name, `${name} must be a string or a non-empty list of strings`);
   return [...new Set(items.map((item: unknown) => text(item, name, 2048)))];
 }
 
-function endpoint(value: string, name: string, allowHttp: boolean): string {
+/** A space-delimited string or a list of RFC 6749 §3.3 scope tokens; `[]` when not given. */
+function scopes(value: unknown): string[] {
+  if (value === undefined) return [];
+  const tokens = typeof value === 'string' ? value.split(' ').filter((s) => s !== '') : value;
+  try {
+    return normalizeScopes(tokens as string[], 'scope');
+  } catch (err) {
+    throw new InvalidOptionError('scope', (err as Error).message);
+  }
+}
+
+/** A remote URL (see {@link checkRemoteUrl}) without credentials or fragment. */
+function endpoint(value: unknown, name: string, allowHttp: boolean): string {
   checkRemoteUrl(value, name, allowHttp);
-  const url = new URL(value);
+  const url = new URL(value as string);
   // Errors and events name the endpoint: credentials in it would leak there.
-  if (url.username !== '' || url.password !== '') throw new TypeError(`${name} must not hold a user name or password`);
-  if (url.hash !== '') throw new TypeError(`${name} must not hold a fragment`);
-  return value;
+  if (url.username !== '' || url.password !== '') throw new InvalidOptionError(name, `${name} must not hold a user name or password`);
+  if (url.hash !== '') throw new InvalidOptionError(name, `${name} must not hold a fragment`);
+  return value as string;
 }
 
 function importKey(value: unknown): KeyObject {
@@ -176,10 +196,44 @@ function importKey(value: unknown): KeyObject {
     else throw new TypeError('privateKey');
   } catch {
     // Never quote the input: it is a private key.
-    throw new TypeError('privateKey must be a private KeyObject, a PEM private key or a private JWK');
+    throw new InvalidOptionError('privateKey', 'privateKey must be a private KeyObject, a PEM private key or a private JWK');
   }
-  if (key.type !== 'private') throw new TypeError('privateKey must be a private key, not a public or secret one');
+  if (key.type !== 'private') throw new InvalidOptionError('privateKey', 'privateKey must be a private key, not a public or secret one');
   return key;
+}
+
+function checkCache(value: unknown): TokenCache {
+  const cache = value as Partial<TokenCache> | null;
+  if (cache === null || typeof cache !== 'object' || typeof cache.get !== 'function' || typeof cache.set !== 'function'
+    || typeof cache.delete !== 'function') {
+    throw new InvalidOptionError('cache', 'cache must be a TokenCache (get, set, delete)');
+  }
+  return cache as TokenCache;
+}
+
+function checkParams(value: unknown): Record<string, string> {
+  const params: Record<string, string> = {};
+  if (value === undefined) return params;
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) throw new InvalidOptionError('params', 'params must be an object of strings');
+  for (const [name, item] of Object.entries(value)) {
+    if (RESERVED_PARAMS.has(name)) throw new InvalidOptionError(`params.${name}`, `params cannot set ${name}: it has its own option or is set by the client`);
+    params[text(name, 'params', 256, 'a params name')] = text(item, `params.${name}`);
+  }
+  return params;
+}
+
+/** The `retry` option: `false`, or an object of {@link RetryOptions}. Times in milliseconds. */
+function checkRetry(value: unknown): { retries: number; minDelay: number; maxDelay: number } {
+  if (value === false) return { retries: 0, minDelay: 0, maxDelay: 0 };
+  if (value !== undefined && (value === null || typeof value !== 'object' || Array.isArray(value))) {
+    throw new InvalidOptionError('retry', 'retry must be an object or false');
+  }
+  const retry = value === undefined ? {} : checkOptions<RetryOptions>(value, 'retry', RETRY_OPTION_NAMES, 'retry');
+  return {
+    retries: numberOption(retry.retries, 'retry.retries', { fallback: 3, min: 0, max: 10, integer: true }),
+    minDelay: seconds(retry.minDelay, 'retry.minDelay', 0.2, 0, 60),
+    maxDelay: seconds(retry.maxDelay, 'retry.maxDelay', 10, 0, 600),
+  };
 }
 
 function algorithmFor(key: KeyObject, wanted: unknown): AssertionAlgorithm {
@@ -190,109 +244,79 @@ function algorithmFor(key: KeyObject, wanted: unknown): AssertionAlgorithm {
       : type === 'ec' && curve === 'prime256v1' ? ['ES256']
         : type === 'ec' && curve === 'secp384r1' ? ['ES384']
           : type === 'ec' && curve === 'secp521r1' ? ['ES512'] : [];
-  if (fits.length === 0) throw new TypeError('privateKey must be an RSA key or an EC key on P-256, P-384 or P-521');
+  if (fits.length === 0) throw new InvalidOptionError('privateKey', 'privateKey must be an RSA key or an EC key on P-256, P-384 or P-521');
   if (wanted === undefined) return fits[0] as AssertionAlgorithm;
   if (!fits.includes(wanted as AssertionAlgorithm)) {
-    throw new TypeError(`assertionAlgorithm must be one of ${fits.join(', ')} for this key`);
+    throw new InvalidOptionError('assertionAlgorithm', `assertionAlgorithm must be one of ${fits.join(', ')} for this key`);
   }
   return wanted as AssertionAlgorithm;
 }
 
+const platformFetch: CallerFetch = (input, init) => fetch(input, init);
+
 /**
- * Validates and defaults {@link TokenClientOptions} once, at creation.
+ * Validates and defaults {@link TokenClientOptions} once, at creation. Only `undefined` means
+ * "not given": `null`, or `'5'` for a number, is refused, never replaced by the default.
  *
- * @throws TypeError naming the bad option (never quoting a secret or a key).
+ * @throws {@link InvalidOptionError} (a TypeError) naming the bad option, never quoting a secret or a key.
  */
 export function resolveOptions(options: TokenClientOptions): ResolvedOptions {
-  if (options === null || typeof options !== 'object') throw new TypeError('tokenClient options must be an object');
-  for (const name of Object.keys(options)) {
-    if (!OPTION_NAMES.has(name)) throw new TypeError(`unknown tokenClient option ${JSON.stringify(name.slice(0, 40))}`);
-  }
-  const allowHttp = options.allowHttp ?? false;
-  if (typeof allowHttp !== 'boolean') throw new TypeError('allowHttp must be a boolean');
-  if ((options.tokenUrl === undefined) === (options.issuer === undefined)) {
-    throw new TypeError('give exactly one of tokenUrl and issuer');
-  }
+  checkOptions<TokenClientOptions>(options, 'tokenClient()', TOKEN_CLIENT_OPTION_NAMES);
+  const allowHttp = booleanOption(options.allowHttp, 'allowHttp', false);
   const tokenUrl = options.tokenUrl === undefined ? undefined : endpoint(options.tokenUrl, 'tokenUrl', allowHttp);
   const issuer = options.issuer === undefined ? undefined : endpoint(options.issuer, 'issuer', allowHttp);
+  if ((tokenUrl === undefined) === (issuer === undefined)) throw new InvalidOptionError('tokenUrl', 'give exactly one of tokenUrl and issuer');
   const clientId = text(options.clientId, 'clientId', 1024);
 
-  if ((options.clientSecret === undefined) === (options.privateKey === undefined)) {
-    throw new TypeError('give exactly one of clientSecret and privateKey');
-  }
-  if (options.clientSecret !== undefined
-    && (typeof options.clientSecret !== 'string' || options.clientSecret.length === 0 || options.clientSecret.length > 4096)) {
-    throw new TypeError('clientSecret must be a non-empty string');
+  const clientSecret: unknown = options.clientSecret;
+  if (clientSecret !== undefined && (typeof clientSecret !== 'string' || clientSecret.length === 0 || clientSecret.length > 4096)) {
+    throw new InvalidOptionError('clientSecret', 'clientSecret must be a non-empty string');
   }
   const privateKey = options.privateKey === undefined ? undefined : importKey(options.privateKey);
-  const authMethod = options.authMethod ?? (privateKey ? 'private_key_jwt' : 'client_secret_basic');
-  if (!AUTH_METHODS.includes(authMethod)) throw new TypeError(`authMethod must be one of ${AUTH_METHODS.join(', ')}`);
-  if ((authMethod === 'private_key_jwt') !== (privateKey !== undefined)) {
-    throw new TypeError(authMethod === 'private_key_jwt' ? 'private_key_jwt needs privateKey' : `${authMethod} needs clientSecret`);
+  if ((clientSecret === undefined) === (privateKey === undefined)) {
+    throw new InvalidOptionError('clientSecret', 'give exactly one of clientSecret and privateKey');
   }
-  if (privateKey === undefined && (options.assertionAlgorithm !== undefined || options.keyId !== undefined
-    || options.assertionAudience !== undefined)) {
-    throw new TypeError('assertionAlgorithm, keyId and assertionAudience apply to private_key_jwt only');
+  const authMethod = choiceOption(options.authMethod, 'authMethod', AUTH_METHODS, privateKey ? 'private_key_jwt' : 'client_secret_basic');
+  if ((authMethod === 'private_key_jwt') !== (privateKey !== undefined)) {
+    throw new InvalidOptionError('authMethod', authMethod === 'private_key_jwt' ? 'private_key_jwt needs privateKey' : `${authMethod} needs clientSecret`);
+  }
+  const assertionOnly = (['assertionAlgorithm', 'keyId', 'assertionAudience'] as const).find((name) => options[name] !== undefined);
+  if (privateKey === undefined && assertionOnly !== undefined) {
+    throw new InvalidOptionError(assertionOnly, 'assertionAlgorithm, keyId and assertionAudience apply to private_key_jwt only');
   }
   const assertionAlgorithm = privateKey === undefined ? undefined : algorithmFor(privateKey, options.assertionAlgorithm);
 
-  const scopeTokens = options.scope === undefined ? []
-    : normalizeScopes(typeof options.scope === 'string' ? options.scope.split(' ').filter((s) => s !== '') : options.scope, 'scope');
-  if (options.audience !== undefined && options.resource !== undefined) {
-    throw new TypeError('give at most one of audience and resource');
-  }
-  const params: Record<string, string> = {};
-  if (options.params !== undefined) {
-    if (options.params === null || typeof options.params !== 'object') throw new TypeError('params must be an object of strings');
-    for (const [name, value] of Object.entries(options.params)) {
-      if (RESERVED_PARAMS.has(name)) throw new TypeError(`params cannot set ${name}: it has its own option or is set by the client`);
-      params[text(name, 'a params name', 256)] = text(value, `params.${name}`);
-    }
-  }
-  const cache = options.cache ?? memoryTokenCache();
-  if (cache === null || typeof cache !== 'object' || typeof cache.get !== 'function' || typeof cache.set !== 'function'
-    || typeof cache.delete !== 'function') {
-    throw new TypeError('cache must be a TokenCache (get, set, delete)');
-  }
-  const retry = options.retry ?? {};
-  if (retry !== false && (retry === null || typeof retry !== 'object')) throw new TypeError('retry must be an object or false');
-  const retries = retry === false ? 0 : retry.retries ?? 3;
-  if (!Number.isInteger(retries) || retries < 0 || retries > 10) throw new TypeError('retry.retries must be an integer from 0 to 10');
-  const replay = options.replay ?? 'idempotent';
-  if (!['idempotent', 'always', 'never'].includes(replay)) throw new TypeError('replay must be idempotent, always or never');
-  const fetchFn = options.fetch ?? ((input: string | URL | Request, init?: RequestInit) => fetch(input, init));
-  if (typeof fetchFn !== 'function') throw new TypeError('fetch must be a function');
-  const clock = options.clock ?? Date.now;
-  if (typeof clock !== 'function') throw new TypeError('clock must be a function');
+  const audience = list(options.audience, 'audience');
+  const resource = list(options.resource, 'resource');
+  if (audience.length > 0 && resource.length > 0) throw new InvalidOptionError('resource', 'give at most one of audience and resource');
   const timeout = seconds(options.timeout, 'timeout', 10, 0.001, 600);
+  const retry = checkRetry(options.retry);
 
   return {
     tokenUrl, issuer, clientId,
-    clientSecret: options.clientSecret,
+    clientSecret: clientSecret as string | undefined,
     privateKey,
     authMethod,
     assertionAlgorithm,
     keyId: options.keyId === undefined ? undefined : text(options.keyId, 'keyId', 256),
     assertionAudience: options.assertionAudience === undefined ? undefined : text(options.assertionAudience, 'assertionAudience', 2048),
-    scope: scopeTokens.join(' '),
-    audience: list(options.audience, 'audience'),
-    resource: list(options.resource, 'resource'),
-    params,
-    cache,
+    scope: scopes(options.scope).join(' '),
+    audience,
+    resource,
+    params: checkParams(options.params),
+    cache: options.cache === undefined ? memoryTokenCache() : checkCache(options.cache),
     timeout,
     defaultLifetime: seconds(options.defaultLifetime, 'defaultLifetime', 300, 1, 366 * 24 * 3600),
     expiryMargin: seconds(options.expiryMargin, 'expiryMargin', 10, 0, 3600),
     refreshMargin: seconds(options.refreshMargin, 'refreshMargin', 60, 0, 24 * 3600),
-    retries,
-    minDelay: retry === false ? 0 : seconds(retry.minDelay, 'retry.minDelay', 0.2, 0, 60),
-    maxDelay: retry === false ? 0 : seconds(retry.maxDelay, 'retry.maxDelay', 10, 0, 600),
-    replay,
+    ...retry,
+    replay: choiceOption(options.replay, 'replay', REPLAY_POLICIES, 'idempotent'),
     lockTimeout: seconds(options.lockTimeout, 'lockTimeout', timeout / 1000 + 2, 0.01, 600),
     allowHttp,
-    fetch: fetchFn,
-    clock,
+    fetch: functionOption(options.fetch, 'fetch', platformFetch),
+    clock: functionOption(options.clock, 'clock', Date.now),
     credential: privateKey === undefined
-      ? options.clientSecret as string
+      ? clientSecret as string
       : privateKey.export({ format: 'der', type: 'pkcs8' }).toString('base64'),
   };
 }

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { checkOptions, functionOption, InvalidOptionError } from '../core/options.js';
 import { TokenCacheError } from '../errors.js';
 import type { TokenCache } from './cache.js';
 
@@ -55,7 +56,8 @@ function failure(operation: string, cause: unknown): TokenCacheError {
  *   reported as a `cache.error` event and the client goes on without the cache. A failed command
  *   rejects with a {@link TokenCacheError} (`ERR_M2M_TOKEN_CACHE`), Redis's error as its `cause`.
  * @param options - See {@link RedisTokenCacheOptions}.
- * @throws TypeError when `redis` lacks a command or an option is malformed.
+ * @throws {@link InvalidOptionError} (a TypeError) when `redis` lacks a command or an option is
+ *   unknown or malformed.
  * @example
  * ```ts
  * import { Redis } from 'ioredis';
@@ -65,14 +67,16 @@ function failure(operation: string, cause: unknown): TokenCacheError {
  * ```
  */
 export function redisTokenCache(redis: RedisLike, options: RedisTokenCacheOptions = {}): TokenCache {
-  if (redis === null || typeof redis !== 'object') throw new TypeError('redisTokenCache() needs an ioredis client');
+  if (redis === null || typeof redis !== 'object') throw new InvalidOptionError('redis', 'redisTokenCache() needs an ioredis client');
   for (const command of ['getrange', 'set', 'del', 'eval'] as const) {
-    if (typeof redis[command] !== 'function') throw new TypeError(`redisTokenCache() needs an ioredis client (no ${command} command)`);
+    if (typeof redis[command] !== 'function') {
+      throw new InvalidOptionError('redis', `redisTokenCache() needs an ioredis client (no ${command} command)`);
+    }
   }
-  const prefix = options.prefix ?? '';
-  if (typeof prefix !== 'string' || prefix.length > 256) throw new TypeError('prefix must be a string of at most 256 characters');
-  const clock = options.clock ?? Date.now;
-  if (typeof clock !== 'function') throw new TypeError('clock must be a function returning milliseconds');
+  checkOptions<RedisTokenCacheOptions>(options, 'redisTokenCache()', ['prefix', 'clock']);
+  const prefix: unknown = options.prefix === undefined ? '' : options.prefix;
+  if (typeof prefix !== 'string' || prefix.length > 256) throw new InvalidOptionError('prefix', 'prefix must be a string of at most 256 characters');
+  const clock = functionOption(options.clock, 'clock', Date.now);
 
   return {
     async get(key) {

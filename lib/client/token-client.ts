@@ -207,7 +207,7 @@ function schedule(token: CachedToken, options: ResolvedOptions): { refreshAt: nu
  * });
  * const res = await reports.fetch('https://reports.internal/reports');
  * ```
- * @throws TypeError at creation for a missing or malformed option.
+ * @throws {@link InvalidOptionError} (a TypeError) at creation for a missing, malformed or unknown option.
  */
 export function tokenClient(options: TokenClientOptions): TokenClient {
   return createTokenClient(options, discoverMetadata);

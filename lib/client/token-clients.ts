@@ -1,7 +1,8 @@
 import { discoverMetadata } from '../core/metadata.js';
 import { RegistrationNotFoundError } from '../errors.js';
 import { createTokenClient, type Discover, type TokenClient } from './token-client.js';
-import type { TokenClientOptions } from './options.js';
+import { checkOptions, InvalidOptionError } from '../core/options.js';
+import { TOKEN_CLIENT_OPTION_NAMES, type TokenClientOptions } from './options.js';
 
 /**
  * One metadata read per issuer (and fetch function) for all registrations, however many name that
@@ -24,6 +25,10 @@ function sharedDiscovery(): Discover {
 /** Options shared by every registration of {@link tokenClients}; a registration's own options win. */
 export type SharedTokenClientOptions = Partial<Omit<TokenClientOptions, 'clientId' | 'clientSecret' | 'privateKey'>>;
 
+/** Credentials belong to one registration: they are never shared. */
+const SHARED_OPTION_NAMES = TOKEN_CLIENT_OPTION_NAMES.filter(
+  (name): name is keyof SharedTokenClientOptions => name !== 'clientId' && name !== 'clientSecret' && name !== 'privateKey');
+
 /** The clients returned by {@link tokenClients}: one property per registration, and `get(name)`. */
 export type TokenClients<Name extends string> = { readonly [K in Name]: TokenClient } & {
   /**
@@ -39,7 +44,8 @@ export type TokenClients<Name extends string> = { readonly [K in Name]: TokenCli
 /**
  * Named registrations for a service that calls several APIs, as Spring's
  * ClientRegistrationRepository holds them: one {@link tokenClient} per name, each with its own
- * token, all validated at once (a TypeError names the registration at fault).
+ * token, all validated at once: an {@link InvalidOptionError} names the registration at fault and
+ * the option (`reports.timeout`).
  *
  * @example
  * ```ts
@@ -54,16 +60,23 @@ export function tokenClients<Name extends string>(
   registrations: Record<Name, TokenClientOptions | Omit<TokenClientOptions, keyof SharedTokenClientOptions> & SharedTokenClientOptions>,
   shared: SharedTokenClientOptions = {},
 ): TokenClients<Name> {
-  if (registrations === null || typeof registrations !== 'object') throw new TypeError('tokenClients needs an object of registrations');
-  if (shared === null || typeof shared !== 'object') throw new TypeError('the shared options must be an object');
+  if (registrations === null || typeof registrations !== 'object' || Array.isArray(registrations)) {
+    throw new InvalidOptionError('registrations', 'tokenClients() needs an object of registrations');
+  }
+  if (shared === null || typeof shared !== 'object' || Array.isArray(shared)) {
+    throw new InvalidOptionError('shared', 'the shared options of tokenClients() must be an object');
+  }
+  checkOptions<SharedTokenClientOptions>(shared, 'tokenClients()', SHARED_OPTION_NAMES);
   const names = Object.keys(registrations) as Name[];
-  if (names.length === 0) throw new TypeError('tokenClients needs at least one registration');
+  if (names.length === 0) throw new InvalidOptionError('registrations', 'tokenClients() needs at least one registration');
   const clients = new Map<string, TokenClient>();
   const discover = sharedDiscovery();
   for (const name of names) {
-    if (name === 'get' || name === 'names') throw new TypeError(`a registration cannot be named ${name}`);
+    if (name === 'get' || name === 'names') throw new InvalidOptionError(name, `a registration cannot be named ${name}`);
     const own = registrations[name] as TokenClientOptions;
-    if (own === null || typeof own !== 'object') throw new TypeError(`registration ${JSON.stringify(name)} must be an object`);
+    if (own === null || typeof own !== 'object' || Array.isArray(own)) {
+      throw new InvalidOptionError(name, `registration ${JSON.stringify(name)} must be an object`);
+    }
     const merged = { ...shared, ...own } as TokenClientOptions;
     // Exactly one endpoint: a registration's own tokenUrl or issuer replaces a shared one.
     if (own.tokenUrl !== undefined || own.issuer !== undefined) {
@@ -75,7 +88,10 @@ export function tokenClients<Name extends string>(
     try {
       clients.set(name, createTokenClient(merged, discover));
     } catch (err) {
-      throw new TypeError(`registration ${JSON.stringify(name)}: ${(err as Error).message}`, { cause: err });
+      const message = `registration ${JSON.stringify(name)}: ${(err as Error).message}`;
+      if (!(err instanceof InvalidOptionError)) throw new TypeError(message, { cause: err });
+      // The registration's name leads the path: `reports.timeout`, whether the value was its own or shared.
+      throw new InvalidOptionError(`${name}.${err.option}`, message, err.code, { cause: err });
     }
   }
   const result = {

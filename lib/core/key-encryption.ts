@@ -1,5 +1,6 @@
 import { hkdfSync } from 'node:crypto';
 import { KeyDecryptionError } from '../errors.js';
+import { InvalidOptionError } from './options.js';
 import { IV_BYTES, open, seal, TAG_BYTES } from './seal.js';
 
 /** What an encrypted private key starts with in the database. */
@@ -21,11 +22,11 @@ export interface KeyCipher {
  *
  * @param secret - At least 32 characters (`openssl rand -base64 32` gives 44), or undefined for
  *   keys stored in plain text.
- * @throws TypeError for a secret that is not a string of at least 32 characters.
+ * @throws {@link InvalidOptionError} (a TypeError) for a secret that is not a string of at least 32 characters.
  */
 export function keyCipher(secret: string | undefined): KeyCipher {
   if (secret !== undefined && (typeof secret !== 'string' || secret.length < 32)) {
-    throw new TypeError('keyEncryptionKey must be a string of at least 32 characters (for example: openssl rand -base64 32)');
+    throw new InvalidOptionError('keyEncryptionKey', 'keyEncryptionKey must be a string of at least 32 characters (for example: openssl rand -base64 32)');
   }
   const key = secret === undefined
     ? undefined

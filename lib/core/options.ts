@@ -26,8 +26,8 @@ export class InvalidOptionError extends TypeError {
   /** The option's name, with its path for nested options (`retry.retries`). */
   readonly option: string;
 
-  constructor(option: string, message: string, code: OptionErrorCode = 'ERR_M2M_INVALID_OPTION') {
-    super(message);
+  constructor(option: string, message: string, code: OptionErrorCode = 'ERR_M2M_INVALID_OPTION', options?: ErrorOptions) {
+    super(message, options);
     this.name = 'InvalidOptionError';
     this.code = code;
     this.option = option;
@@ -66,16 +66,18 @@ export function closest(name: string, known: readonly string[]): string | undefi
  * (`jwksUrl` for `jwksUri`) fails at startup instead of silently falling back to a default.
  *
  * @param what - How the options are named in messages: `createResourceServer()`, `retry`.
+ * @param path - For nested options, the option holding them (`retry`, `rateLimit.perClient`):
+ *   errors then name `retry.retires`, not `retires`.
  */
-export function checkOptions<T extends object>(value: unknown, what: string, known: readonly (keyof T & string)[]): T {
+export function checkOptions<T extends object>(value: unknown, what: string, known: readonly (keyof T & string)[], path?: string): T {
   if (value === null || typeof value !== 'object' || Array.isArray(value)) {
-    throw new InvalidOptionError(what, `${what} needs an options object`);
+    throw new InvalidOptionError(path ?? what, `${what} needs an options object`);
   }
   for (const name of Object.keys(value)) {
     if (!(known as readonly string[]).includes(name)) {
       const hint = closest(name, known);
-      throw new InvalidOptionError(name, `${what} has no option ${JSON.stringify(name.slice(0, 60))}${hint ? ` (did you mean ${hint}?)` : ''}`,
-        'ERR_M2M_UNKNOWN_OPTION');
+      throw new InvalidOptionError(path === undefined ? name : `${path}.${name}`,
+        `${what} has no option ${JSON.stringify(name.slice(0, 60))}${hint ? ` (did you mean ${hint}?)` : ''}`, 'ERR_M2M_UNKNOWN_OPTION');
     }
   }
   return value as T;

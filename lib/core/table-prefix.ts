@@ -1,20 +1,29 @@
+import { InvalidOptionError } from './options.js';
+
 /**
- * Checks what a Knex-backed factory is given: a Knex instance (recognised by shape, so that core
- * needs no Knex import) and a table prefix safe to splice into table names.
+ * Checks that a Knex-backed factory was given a Knex instance, recognised by shape so that core
+ * needs no Knex import.
  *
- * @param knex - What the host passed as its Knex instance.
- * @param prefix - The `tablePrefix` option, or undefined for the default `m2m_`.
  * @param factory - The factory's name, for the error message.
- * @returns The prefix.
- * @throws TypeError naming the problem.
+ * @throws {@link InvalidOptionError} naming `knex`.
  */
-export function checkKnexTables(knex: unknown, prefix: unknown, factory: string): string {
+export function checkKnexInstance(knex: unknown, factory: string): void {
   if (!knex || typeof knex !== 'function' || typeof (knex as { transaction?: unknown }).transaction !== 'function') {
-    throw new TypeError(`${factory}() needs a Knex instance`);
+    throw new InvalidOptionError('knex', `${factory}() needs a Knex instance`);
   }
-  const value = prefix ?? 'm2m_';
+}
+
+/**
+ * Checks the `tablePrefix` option: safe to splice into table names. Only `undefined` means the
+ * default `m2m_`; `null` is a mistake.
+ *
+ * @returns The prefix.
+ * @throws {@link InvalidOptionError} naming `tablePrefix`.
+ */
+export function checkTablePrefix(prefix: unknown): string {
+  const value = prefix === undefined ? 'm2m_' : prefix;
   if (typeof value !== 'string' || !/^[A-Za-z_][A-Za-z0-9_]{0,30}$/.test(value)) {
-    throw new TypeError('tablePrefix must be 1 to 31 letters, digits or underscores, not starting with a digit');
+    throw new InvalidOptionError('tablePrefix', 'tablePrefix must be 1 to 31 letters, digits or underscores, not starting with a digit');
   }
   return value;
 }

@@ -6,7 +6,7 @@ import {
 } from '../core/options.js';
 import type { IssuerStore } from '../core/store.js';
 import { checkIssuerUrl } from '../core/urls.js';
-import type { RateLimitOptions } from './rate-limit.js';
+import { checkRateLimit, type RateLimitOptions, type RateLimitSettings } from './rate-limit.js';
 
 /** What the claims hook is told about the token being issued. */
 export interface ClaimsContext {
@@ -70,7 +70,7 @@ export interface IssuerSettings {
   signingAlgorithm: SigningAlgorithm;
   keyCacheTtl: number;
   jwksMaxAge: number;
-  rateLimit: RateLimitOptions | false;
+  rateLimit: RateLimitSettings | false;
   clock: () => number;
 }
 
@@ -91,10 +91,6 @@ export function resolveIssuerOptions(options: AuthorizationServerOptions): Issue
   const maxTokenLifetime = seconds(options.maxTokenLifetime, 'maxTokenLifetime', 3600, 86_400);
   const signingAlgorithm = options.signingAlgorithm === undefined ? 'ES256' : options.signingAlgorithm;
   if (!isSigningAlgorithm(signingAlgorithm)) throw new InvalidOptionError('signingAlgorithm', 'signingAlgorithm must be ES256, RS256 or PS256');
-  const rateLimit = options.rateLimit === undefined ? {} : options.rateLimit;
-  if (rateLimit !== false && (rateLimit === null || typeof rateLimit !== 'object')) {
-    throw new InvalidOptionError('rateLimit', 'rateLimit must be an object or false');
-  }
   return {
     issuer: checkIssuerUrl(options.issuer),
     store: store as IssuerStore,
@@ -105,7 +101,7 @@ export function resolveIssuerOptions(options: AuthorizationServerOptions): Issue
     scopePolicy: choiceOption(options.scopePolicy, 'scopePolicy', ['reject', 'downscope'] as const, 'reject'),
     claims: functionOption(options.claims, 'claims'),
     signingAlgorithm,
-    rateLimit,
+    rateLimit: checkRateLimit(options.rateLimit),
     clock: functionOption(options.clock, 'clock', Date.now),
   };
 }

@@ -1,10 +1,11 @@
 import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes, type RateLimiterAbstract } from 'rate-limiter-flexible';
+import { checkOptions, InvalidOptionError, numberOption } from '../core/options.js';
 
 /** One limit: at most `points` failed authentications within `duration` seconds. */
 export interface FailureLimit {
-  /** Failed authentications allowed in the window. */
+  /** Failed authentications allowed in the window: an integer from 1 to 1 000 000. */
   points: number;
-  /** Window length in seconds. */
+  /** Window length in seconds: an integer from 1 to 86 400. */
   duration: number;
 }
 
@@ -48,37 +49,71 @@ export interface FailureLimiter {
 /** Seconds until `res` frees a point, at least 1. */
 const secondsBefore = (res: RateLimiterRes): number => Math.max(1, Math.ceil(res.msBeforeNext / 1000));
 
-function checkLimit(value: unknown, what: string, fallback: FailureLimit): FailureLimit | false {
+/** {@link RateLimitOptions} checked, with defaults. */
+export interface RateLimitSettings {
+  perClient: FailureLimit | false;
+  perAddress: FailureLimit | false;
+  /** The ioredis client, or undefined for counters in memory. */
+  redis: object | undefined;
+  keyPrefix: string;
+}
+
+const OPTION_NAMES: readonly (keyof RateLimitOptions)[] = ['perClient', 'perAddress', 'redis', 'keyPrefix'];
+const LIMIT_NAMES: readonly (keyof FailureLimit)[] = ['points', 'duration'];
+
+function checkLimit(value: unknown, path: string, fallback: FailureLimit): FailureLimit | false {
   if (value === false) return false;
   if (value === undefined) return fallback;
-  const limit = value as Partial<FailureLimit>;
-  if (typeof limit !== 'object' || limit === null || !Number.isInteger(limit.points) || (limit.points as number) < 1
-    || !Number.isInteger(limit.duration) || (limit.duration as number) < 1) {
-    throw new TypeError(`rateLimit.${what} must be false or { points, duration } with positive integers`);
+  const shape = `${path} must be false or { points, duration } with positive integers`;
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) throw new InvalidOptionError(path, shape);
+  const limit = checkOptions<FailureLimit>(value, path, LIMIT_NAMES, path);
+  for (const name of LIMIT_NAMES) {
+    if (limit[name] === undefined) throw new InvalidOptionError(`${path}.${name}`, shape);
   }
-  return { points: limit.points as number, duration: limit.duration as number };
+  return {
+    points: numberOption(limit.points, `${path}.points`, { fallback: fallback.points, min: 1, max: 1_000_000, integer: true }),
+    duration: numberOption(limit.duration, `${path}.duration`, { fallback: fallback.duration, min: 1, max: 86_400, integer: true, unit: 'seconds' }),
+  };
 }
 
 /**
- * Builds the failure limiter from options, validated once.
+ * Checks the `rateLimit` option of `authorizationServer()` once, at creation. Only `undefined`
+ * means the defaults; `null` is a mistake.
  *
- * @throws TypeError for a malformed option.
+ * @returns The settings, or false when switched off.
+ * @throws {@link InvalidOptionError} (a TypeError) naming the option (`rateLimit.perClient.points`).
  */
-export function createFailureLimiter(options: RateLimitOptions): FailureLimiter {
-  if (options === null || typeof options !== 'object') throw new TypeError('rateLimit must be an object or false');
-  const keyPrefix = options.keyPrefix ?? 'm2m_rl';
-  if (typeof keyPrefix !== 'string' || !/^[\w:.-]{1,64}$/.test(keyPrefix)) throw new TypeError('rateLimit.keyPrefix is malformed');
-  const perClient = checkLimit(options.perClient, 'perClient', { points: 10, duration: 60 });
-  const perAddress = checkLimit(options.perAddress, 'perAddress', { points: 30, duration: 60 });
-  if (options.redis !== undefined && (typeof options.redis !== 'object' || options.redis === null)) {
-    throw new TypeError('rateLimit.redis must be an ioredis client');
+export function checkRateLimit(value: unknown): RateLimitSettings | false {
+  if (value === false) return false;
+  if (value !== undefined && (value === null || typeof value !== 'object' || Array.isArray(value))) {
+    throw new InvalidOptionError('rateLimit', 'rateLimit must be an object or false');
   }
+  const options = value === undefined ? {} : checkOptions<RateLimitOptions>(value, 'rateLimit', OPTION_NAMES, 'rateLimit');
+  const keyPrefix: unknown = options.keyPrefix === undefined ? 'm2m_rl' : options.keyPrefix;
+  if (typeof keyPrefix !== 'string' || !/^[\w:.-]{1,64}$/.test(keyPrefix)) {
+    throw new InvalidOptionError('rateLimit.keyPrefix', 'rateLimit.keyPrefix must be 1 to 64 letters, digits, _, :, . or -');
+  }
+  const redis: unknown = options.redis;
+  if (redis !== undefined && (typeof redis !== 'object' || redis === null)) {
+    throw new InvalidOptionError('rateLimit.redis', 'rateLimit.redis must be an ioredis client');
+  }
+  return {
+    perClient: checkLimit(options.perClient, 'rateLimit.perClient', { points: 10, duration: 60 }),
+    perAddress: checkLimit(options.perAddress, 'rateLimit.perAddress', { points: 30, duration: 60 }),
+    redis: redis as object | undefined,
+    keyPrefix,
+  };
+}
+
+/** Builds the failure limiter from settings checked by {@link checkRateLimit}. */
+export function createFailureLimiter(settings: RateLimitSettings): FailureLimiter {
+  const { keyPrefix, perClient, perAddress, redis } = settings;
   const make = (limit: FailureLimit | false, name: string): { limiter: RateLimiterAbstract; points: number } | undefined => {
     if (limit === false) return undefined;
     const base = { points: limit.points, duration: limit.duration, keyPrefix: `${keyPrefix}:${name}` };
-    const limiter = options.redis === undefined
+    const limiter = redis === undefined
       ? new RateLimiterMemory(base)
-      : new RateLimiterRedis({ ...base, storeClient: options.redis, insuranceLimiter: new RateLimiterMemory(base) });
+      : new RateLimiterRedis({ ...base, storeClient: redis, insuranceLimiter: new RateLimiterMemory(base) });
     return { limiter, points: limit.points };
   };
   const client = make(perClient, 'client');

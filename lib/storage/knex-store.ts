@@ -1,6 +1,7 @@
 import type { Knex } from 'knex';
 import type { ClientStore, IssuerStore } from '../core/store.js';
-import { checkKnexTables } from '../core/table-prefix.js';
+import { checkOptions, functionOption, numberOption } from '../core/options.js';
+import { checkKnexInstance, checkTablePrefix } from '../core/table-prefix.js';
 import { keyCipher } from '../core/key-encryption.js';
 import { createClientOperations } from './clients.js';
 import type { StoreContext } from './context.js';
@@ -24,13 +25,13 @@ export interface KnexStoreOptions {
   /** Current time in milliseconds since the epoch. Default `Date.now`. For tests. */
   clock?: () => number;
   /**
-   * How often a secret's last-used time is written, at most, per secret and instance, in seconds.
-   * Default 60. The write happens after the token response, never before it.
+   * How often a secret's last-used time is written, at most, per secret and instance, in seconds
+   * (0 to 86 400). Default 60. The write happens after the token response, never before it.
    */
   lastUsedResolution?: number;
   /**
    * How long, in seconds, `authenticate` may rely on this instance's in-memory copy of the client
-   * registry before checking the database's revision counter again. Default 1. Every change made
+   * registry before checking the database's revision counter again (0 to 86 400). Default 1. Every change made
    * through any store (this instance, another instance, the CLI) bumps the counter, so a disabled
    * client or a revoked secret stops working everywhere within this time. 0 turns the copy off:
    * one query per authentication.
@@ -50,6 +51,8 @@ export interface KnexStoreOptions {
   keyEncryptionKey?: string;
 }
 
+const OPTION_NAMES: readonly (keyof KnexStoreOptions)[] = ['tablePrefix', 'clock', 'lastUsedResolution', 'clientCacheTtl', 'keyEncryptionKey'];
+
 /** The Knex-backed {@link IssuerStore}. */
 export interface KnexStore extends IssuerStore {
   /** The table names in use. */
@@ -64,6 +67,8 @@ export interface KnexStore extends IssuerStore {
  *
  * @param knex - The host's Knex instance.
  * @param options - See {@link KnexStoreOptions}.
+ * @throws {@link InvalidOptionError} (a TypeError) when `knex` is not a Knex instance or an option
+ *   is unknown or malformed.
  * @example
  * ```ts
  * const store = createKnexStore(knex);
@@ -73,13 +78,12 @@ export interface KnexStore extends IssuerStore {
  * ```
  */
 export function createKnexStore(knex: Knex, options: KnexStoreOptions = {}): KnexStore {
-  const prefix = checkKnexTables(knex, options.tablePrefix, 'createKnexStore');
-  const clock = options.clock ?? Date.now;
-  if (typeof clock !== 'function') throw new TypeError('clock must be a function returning milliseconds');
-  const resolution = (options.lastUsedResolution ?? 60) * 1000;
-  if (!Number.isFinite(resolution) || resolution < 0) throw new TypeError('lastUsedResolution must be a number of seconds >= 0');
-  const cacheTtl = (options.clientCacheTtl ?? 1) * 1000;
-  if (!Number.isFinite(cacheTtl) || cacheTtl < 0) throw new TypeError('clientCacheTtl must be a number of seconds >= 0');
+  checkKnexInstance(knex, 'createKnexStore');
+  checkOptions<KnexStoreOptions>(options, 'createKnexStore()', OPTION_NAMES);
+  const prefix = checkTablePrefix(options.tablePrefix);
+  const clock = functionOption(options.clock, 'clock', Date.now);
+  const resolution = numberOption(options.lastUsedResolution, 'lastUsedResolution', { fallback: 60, min: 0, max: 86_400, unit: 'seconds' }) * 1000;
+  const cacheTtl = numberOption(options.clientCacheTtl, 'clientCacheTtl', { fallback: 1, min: 0, max: 86_400, unit: 'seconds' }) * 1000;
   const t = tableNames(prefix);
   const cipher = keyCipher(options.keyEncryptionKey);
 

@@ -1,4 +1,6 @@
 import type { Knex } from 'knex';
+import { checkOptions } from '../core/options.js';
+import { checkKnexInstance, checkTablePrefix } from '../core/table-prefix.js';
 
 /** Table names for one prefix. */
 export interface TableNames {
@@ -95,9 +97,13 @@ export function migrationSource(t: TableNames): Knex.MigrationSource<string> {
  *
  * @param knex - The host's Knex instance (SQLite or PostgreSQL).
  * @param options.tablePrefix - Prefix of every table, default `m2m_`.
+ * @throws {@link InvalidOptionError} (as a rejection) when `knex` is not a Knex instance or an
+ *   option is unknown or malformed.
  */
 export async function runMigrations(knex: Knex, options: { tablePrefix?: string } = {}): Promise<void> {
-  const t = tableNames(options.tablePrefix ?? 'm2m_');
+  checkKnexInstance(knex, 'runMigrations');
+  checkOptions<{ tablePrefix?: string }>(options, 'runMigrations()', ['tablePrefix']);
+  const t = tableNames(checkTablePrefix(options.tablePrefix));
   const config = { migrationSource: migrationSource(t), tableName: t.migrations };
   // Several instances starting together on a new database race to create Knex's own migrations
   // and lock tables, which Knex does before it takes its lock; and once those exist, the losers

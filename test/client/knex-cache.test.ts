@@ -7,6 +7,7 @@ import { databases, PG_URL, type TestDatabase } from '../support/db.js';
 import { collect, startTokenServer, type TestTokenServer } from './fixtures.js';
 import { runCallers } from './spawn-child.js';
 import { rejectionOf } from '../support/rejection.js';
+import { InvalidOptionError } from '../../lib/core/options.js';
 
 const SECRET = 'secret-a';
 const T0 = Date.UTC(2026, 10, 22, 12);
@@ -49,9 +50,9 @@ for (const make of databases) {
         ['a clock that is not a function', 'knex', { clock: 5 }, /clock must be a function/],
       ];
       for (const [what, knex, options, message] of cases) {
-        it(`throws a TypeError for ${what}`, () => {
+        it(`throws an InvalidOptionError for ${what}`, () => {
           const target = knex === 'knex' ? db.knex : knex;
-          expect(() => knexTokenCache(target as Knex, options as never)).to.throw(TypeError, message);
+          expect(() => knexTokenCache(target as Knex, options as never)).to.throw(InvalidOptionError, message);
         });
       }
     });

@@ -8,6 +8,7 @@ import { REDIS_URL } from '../support/db.js';
 import { collect, startTokenServer, type TestTokenServer } from './fixtures.js';
 import { runCallers } from './spawn-child.js';
 import { rejectionOf } from '../support/rejection.js';
+import { InvalidOptionError } from '../../lib/core/options.js';
 
 const SECRET = 'secret-a';
 const T0 = Date.UTC(2026, 10, 22, 12);
@@ -63,9 +64,9 @@ describe('redisTokenCache()', () => {
       ['a clock that is not a function', 'redis', { clock: 5 }, /clock must be a function/],
     ];
     for (const [what, client, options, message] of cases) {
-      it(`throws a TypeError for ${what}`, () => {
+      it(`throws an InvalidOptionError for ${what}`, () => {
         const target = client === 'redis' ? redis : client;
-        expect(() => redisTokenCache(target as RedisLike, options as never)).to.throw(TypeError, message);
+        expect(() => redisTokenCache(target as RedisLike, options as never)).to.throw(InvalidOptionError, message);
       });
     }
   });

@@ -3,6 +3,7 @@ import { expect } from 'chai';
 import { AccessToken, RegistrationNotFoundError, TokenRequestError, tokenClient, tokenClients, type TokenClient, type TokenClientEventMap, type TokenClientOptions } from '../../lib/index.js';
 import { startApi, startTokenServer, type TestApi, type TestTokenServer } from './fixtures.js';
 import { rejectionOf } from '../support/rejection.js';
+import { InvalidOptionError } from '../../lib/core/options.js';
 
 const SECRET = 'secret-a';
 
@@ -55,7 +56,7 @@ describe('tokenClient()', () => {
       ['neither secret nor key', { clientSecret: undefined }, /exactly one of clientSecret and privateKey/],
       ['an empty secret', { clientSecret: '' }, /clientSecret must be a non-empty string/],
       ['private_key_jwt with a secret', { authMethod: 'private_key_jwt' }, /private_key_jwt needs privateKey/],
-      ['an unknown authMethod', { authMethod: 'tls_client_auth' }, /authMethod must be one of/],
+      ['an unknown authMethod', { authMethod: 'tls_client_auth' }, /authMethod must be "client_secret_basic", "client_secret_post" or "private_key_jwt"/],
       ['a malformed scope', { scope: ['ok', 'not"ok'] }, /scope holds a malformed scope token/],
       ['audience and resource', { audience: 'a', resource: 'b' }, /at most one of audience and resource/],
       ['an empty audience list', { audience: [] }, /audience must be a string or a non-empty list/],
@@ -63,21 +64,21 @@ describe('tokenClient()', () => {
       ['a zero timeout', { timeout: 0 }, /timeout must be a number of seconds/],
       ['a negative defaultLifetime', { defaultLifetime: -1 }, /defaultLifetime must be a number of seconds/],
       ['too many retries', { retry: { retries: 11 } }, /retry.retries must be an integer from 0 to 10/],
-      ['an unknown replay policy', { replay: 'sometimes' }, /replay must be idempotent, always or never/],
+      ['an unknown replay policy', { replay: 'sometimes' }, /replay must be "idempotent", "always" or "never"/],
       ['a cache without get', { cache: { set() {}, delete() {} } }, /cache must be a TokenCache/],
-      ['an unknown option', { secret: 'x' }, /unknown tokenClient option "secret"/],
+      ['an unknown option', { secret: 'x' }, /tokenClient\(\) has no option "secret"/],
       ['assertion options with a secret', { keyId: 'k1' }, /apply to private_key_jwt only/],
     ];
     for (const [what, change, message] of cases) {
-      it(`throws a TypeError for ${what}`, () => {
-        expect(() => tokenClient({ ...base, ...change } as TokenClientOptions)).to.throw(TypeError, message);
+      it(`throws an InvalidOptionError for ${what}`, () => {
+        expect(() => tokenClient({ ...base, ...change } as TokenClientOptions)).to.throw(InvalidOptionError, message);
       });
     }
 
     it('never quotes a malformed private key in its error', () => {
       const pem = '-----BEGIN PRIVATE KEY-----\nTOPSECRETKEYMATERIAL\n-----END PRIVATE KEY-----';
       expect(() => tokenClient({ tokenUrl: base.tokenUrl, clientId: 'a', privateKey: pem }))
-        .to.throw(TypeError, /^privateKey must be a private KeyObject, a PEM private key or a private JWK$/);
+        .to.throw(InvalidOptionError, /^privateKey must be a private KeyObject, a PEM private key or a private JWK$/);
     });
   });
 

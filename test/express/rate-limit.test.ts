@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { expect } from 'chai';
 import { Redis } from 'ioredis';
-import { authorizationServer } from '../../lib/index.js';
+import { authorizationServer, createKnexStore } from '../../lib/index.js';
+import { InvalidOptionError } from '../../lib/core/options.js';
 import { REDIS_URL, sqliteDatabase } from '../support/db.js';
 import { basic, postForm, type ReadResponse } from '../support/http.js';
 import { startIssuer, type TestIssuer } from '../support/issuer.js';
@@ -147,8 +148,15 @@ describe('authorizationServer() rate limiting', () => {
       }
     });
 
-    it('refuses a rateLimit.redis that is not an object', () => {
-      expect(() => authorizationServer({ issuer: 'https://a.b/o', store: {} as never, rateLimit: { redis: 'redis://x' } })).to.throw(TypeError);
+    it('refuses a rateLimit.redis that is not an object', async () => {
+      const db = sqliteDatabase();
+      try {
+        const store = createKnexStore(db.knex);
+        expect(() => authorizationServer({ issuer: 'https://a.b/o', store, rateLimit: { redis: 'redis://x' } }))
+          .to.throw(InvalidOptionError, 'rateLimit.redis must be an ioredis client').with.property('option', 'rateLimit.redis');
+      } finally {
+        await db.destroy();
+      }
     });
   });
 

@@ -10,6 +10,7 @@ import { ClientExistsError, KeyDecryptionError, M2MError, UnsupportedKeyError } 
 import { RESERVED_CLAIMS } from '../../lib/core/token.js';
 import { createKnexStore, type KnexStore, type KnexStoreOptions } from '../../lib/storage/knex-store.js';
 import { databases, type TestDatabase } from '../support/db.js';
+import { InvalidOptionError } from '../../lib/core/options.js';
 
 /** A keyEncryptionKey as `openssl rand -base64 32` prints one. */
 const KEK = 'q9Jb3v0m1dXc7sYH8wR2kTn4uPzL6aEfG5iOyVtQjC0=';
@@ -126,25 +127,25 @@ for (const makeDb of databases) {
         });
       });
 
-      it('rejects something that is not a Knex instance with a TypeError', () => {
+      it('rejects something that is not a Knex instance with an InvalidOptionError', () => {
         for (const value of [undefined, null, {}, () => undefined, 'knex']) {
-          expect(() => createKnexStore(value as unknown as Knex)).to.throw(TypeError, 'createKnexStore() needs a Knex instance');
+          expect(() => createKnexStore(value as unknown as Knex)).to.throw(InvalidOptionError, 'createKnexStore() needs a Knex instance');
         }
       });
 
       for (const prefix of ['', '1m2m_', 'm2m-', 'm2m_; DROP TABLE m2m_clients; --', 'm2m."x"', 'präfix_', 'p'.repeat(32)]) {
-        it(`rejects the tablePrefix ${JSON.stringify(prefix.slice(0, 40))} with a TypeError`, () => {
-          expect(() => createKnexStore(db.knex, { tablePrefix: prefix })).to.throw(TypeError, /tablePrefix/);
+        it(`rejects the tablePrefix ${JSON.stringify(prefix.slice(0, 40))} with an InvalidOptionError`, () => {
+          expect(() => createKnexStore(db.knex, { tablePrefix: prefix })).to.throw(InvalidOptionError, /tablePrefix/);
         });
       }
 
-      it('rejects a clock that is not a function with a TypeError', () => {
-        expect(() => createKnexStore(db.knex, { clock: 5 as unknown as () => number })).to.throw(TypeError, /clock/);
+      it('rejects a clock that is not a function with an InvalidOptionError', () => {
+        expect(() => createKnexStore(db.knex, { clock: 5 as unknown as () => number })).to.throw(InvalidOptionError, /clock/);
       });
 
-      it('rejects a negative or non-finite lastUsedResolution with a TypeError', () => {
-        for (const value of [-1, Number.NaN, Number.POSITIVE_INFINITY]) {
-          expect(() => createKnexStore(db.knex, { lastUsedResolution: value })).to.throw(TypeError, /lastUsedResolution/);
+      it('rejects a negative, non-finite or non-numeric lastUsedResolution with an InvalidOptionError', () => {
+        for (const value of [-1, Number.NaN, Number.POSITIVE_INFINITY, '60', null]) {
+          expect(() => createKnexStore(db.knex, { lastUsedResolution: value as number })).to.throw(InvalidOptionError, /lastUsedResolution/);
         }
       });
     });
@@ -736,9 +737,9 @@ for (const makeDb of databases) {
         expect(sql.filter((q) => /^select/i.test(q))).to.have.length(3);
       });
 
-      it('refuses a negative or non-numeric clientCacheTtl with a TypeError', () => {
-        for (const value of [-1, Number.NaN, Infinity]) {
-          expect(() => makeStore({ clientCacheTtl: value })).to.throw(TypeError, /clientCacheTtl/);
+      it('refuses a negative or non-numeric clientCacheTtl with an InvalidOptionError', () => {
+        for (const value of [-1, Number.NaN, Infinity, '1', null]) {
+          expect(() => makeStore({ clientCacheTtl: value as number })).to.throw(InvalidOptionError, /clientCacheTtl/);
         }
       });
 
@@ -1210,7 +1211,7 @@ for (const makeDb of databases) {
         it('refuses a secret shorter than 32 characters, or not a string', () => {
           for (const value of ['x'.repeat(31), 42, Buffer.alloc(32)]) {
             expect(() => makeStore({ keyEncryptionKey: value as unknown as string }))
-              .to.throw(TypeError, 'keyEncryptionKey must be a string of at least 32 characters (for example: openssl rand -base64 32)');
+              .to.throw(InvalidOptionError, 'keyEncryptionKey must be a string of at least 32 characters (for example: openssl rand -base64 32)');
           }
         });
 
