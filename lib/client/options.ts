@@ -252,6 +252,8 @@ function algorithmFor(key: KeyObject, wanted: unknown): AssertionAlgorithm {
   return wanted as AssertionAlgorithm;
 }
 
+// One function for every client: tokenClients() shares metadata reads per fetch function, so a
+// wrapper made per client would read the issuer's metadata once per registration.
 const platformFetch: CallerFetch = (input, init) => fetch(input, init);
 
 /**

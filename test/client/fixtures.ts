@@ -22,6 +22,8 @@ export interface TestTokenServer extends Listening {
   issuer: string;
   tokenUrl: string;
   requests: SeenTokenRequest[];
+  /** GET requests of any path other than the token endpoint (metadata, and 404s), by path. */
+  reads: Record<string, number>;
   /** Issued tokens and when they expire (ms since epoch, real time). */
   issued: Map<string, number>;
   /** expires_in of the next tokens, in seconds; `undefined` leaves it out. Default 300. */
@@ -57,6 +59,7 @@ export async function startTokenServer(clients: Record<string, string> = { 'svc-
   const app = express();
   const state = {
     requests: [] as SeenTokenRequest[],
+    reads: {} as Record<string, number>,
     issued: new Map<string, number>(),
     expiresIn: 300 as number | string | undefined,
     queue: [] as TokenAnswer[],
@@ -65,6 +68,10 @@ export async function startTokenServer(clients: Record<string, string> = { 'svc-
     clients: new Map(Object.entries(clients)),
   };
   let issuer = '';
+  app.use((req, _res, next) => {
+    if (req.method === 'GET') state.reads[req.path] = (state.reads[req.path] ?? 0) + 1;
+    next();
+  });
   app.get('/.well-known/oauth-authorization-server', (_req, res) => {
     res.json({ issuer, token_endpoint: `${issuer}/token`, grant_types_supported: ['client_credentials'] });
   });

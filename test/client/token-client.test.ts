@@ -590,6 +590,16 @@ describe('tokenClient()', () => {
         .that.deep.includes({ code: 'ERR_M2M_REGISTRATION_NOT_FOUND', registration: 'billing' });
     });
 
+    it('reads the metadata once for 1000 registrations of tokenClients() that pass no fetch', async () => {
+      const registrations = Object.fromEntries(Array.from({ length: 1000 }, (_, i) => [`r${i}`, { clientId: 'svc-a', clientSecret: SECRET, scope: `s${i}` }]));
+      const apis = tokenClients(registrations, { issuer: ts.issuer });
+      const tokens = await Promise.all(['r0', 'r1', 'r999'].map((name) => apis.get(name).getToken()));
+      expect(tokens.map((t) => t.scope)).to.deep.equal(['s0', 's1', 's999']);
+      const metadataReads = Object.entries(ts.reads).filter(([path]) => path.includes('/.well-known/'));
+      expect(metadataReads.reduce((n, [, count]) => n + count, 0)).to.equal(metadataReads.length);
+      expect(metadataReads.length).to.be.within(1, 3);
+    });
+
     it('reads the metadata once for every registration of tokenClients(), and again after a failed read', async () => {
       const requests: string[] = [];
       let failNext = true;
