@@ -27,7 +27,6 @@ export function createClientOperations(ctx: StoreContext): ClientOperations {
         return await ctx.change(async (trx) => {
           await trx(t.clients).insert({ ...clientToRow(client), created_at: now, updated_at: now });
           const issued = await insertSecret(trx, t, client.clientId, now, expiresAt);
-          await ctx.bumpRevision(trx);
           return { ...issued, client: { ...client, createdAt: new Date(now), updatedAt: new Date(now) } };
         });
       } catch (err) {
@@ -53,7 +52,6 @@ export function createClientOperations(ctx: StoreContext): ClientOperations {
         const next = applyClientUpdate(current, update);
         const now = clock();
         await trx(t.clients).where({ client_id: clientId }).update({ ...clientToRow(next), updated_at: now });
-        await ctx.bumpRevision(trx);
         return { ...next, createdAt: current.createdAt, updatedAt: new Date(now) };
       });
     },
@@ -64,7 +62,6 @@ export function createClientOperations(ctx: StoreContext): ClientOperations {
         // Secrets first: SQLite enforces ON DELETE CASCADE only when foreign keys are switched on.
         await trx(t.secrets).where({ client_id: clientId }).delete();
         const count = await trx(t.clients).where({ client_id: clientId }).delete();
-        if (count > 0) await ctx.bumpRevision(trx);
         return count > 0;
       });
     },

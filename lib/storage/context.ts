@@ -17,11 +17,6 @@ export interface StoreContext {
    * copy see it at once. See `createClientRegistry`.
    */
   change<T>(work: (trx: Knex.Transaction) => Promise<T>): Promise<T>;
-  /**
-   * Bumps the registry's revision counter. Call it inside the change's own transaction, so that
-   * other instances see the change exactly when it commits.
-   */
-  bumpRevision(trx: Knex.Transaction): Promise<void>;
 }
 
 /**

@@ -88,7 +88,7 @@ export function createKnexStore(knex: Knex, options: KnexStoreOptions = {}): Kne
   const cipher = keyCipher(options.keyEncryptionKey);
 
   const registry = createClientRegistry(knex, t, cacheTtl);
-  const ctx: StoreContext = { knex, tables: t, clock, change: registry.change, bumpRevision: registry.bumpRevision };
+  const ctx: StoreContext = { knex, tables: t, clock, change: registry.change };
   const clients: ClientStore = {
     ...createClientOperations(ctx),
     ...createSecretOperations(ctx),

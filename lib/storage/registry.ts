@@ -18,12 +18,31 @@ export interface CredentialEntry {
  */
 export type CredentialLookup = (clientId: string) => CredentialEntry | undefined | Promise<CredentialEntry | undefined>;
 
+const BUSY_RETRIES = 5;
+
+/**
+ * Runs `work` in a transaction, again (up to {@link BUSY_RETRIES} times, after a short random
+ * wait) when SQLite reports the database busy beyond its busy timeout: the CLI and a running
+ * issuer share one file by design. The failed attempt was rolled back, so nothing is done twice.
+ */
+export async function inWriteTransaction<T>(knex: Knex, work: (trx: Knex.Transaction) => Promise<T>): Promise<T> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await knex.transaction(work);
+    } catch (err) {
+      if ((err as { code?: unknown }).code !== 'SQLITE_BUSY' || attempt >= BUSY_RETRIES) throw err;
+      await new Promise((resolve) => { setTimeout(resolve, 20 + Math.random() * 80 * (attempt + 1)); });
+    }
+  }
+}
+
 /** The client registry of one store, and the only way its changes should be made. */
 export interface ClientRegistry {
-  /** Runs a change in a transaction, then drops this instance's snapshot so it sees the change at once. */
+  /**
+   * Runs a change in a transaction that first bumps the revision counter (so every instance sees
+   * the change when it commits), then drops this instance's snapshot so it sees the change at once.
+   */
   change<T>(work: (trx: Knex.Transaction) => Promise<T>): Promise<T>;
-  /** Every change to clients or secrets bumps the revision, in the change's own transaction. */
-  bumpRevision(trx: Knex.Transaction): Promise<void>;
   /** The client's entry: from the snapshot, without a promise while it is fresh, or from the database. */
   lookup: CredentialLookup;
 }
@@ -90,9 +109,20 @@ export function createClientRegistry(knex: Knex, t: TableNames, ttl: number): Cl
   let refreshing: Promise<Snapshot> | undefined;
   let generation = 0;
 
+  async function bumpRevision(trx: Knex.Transaction): Promise<void> {
+    await trx(t.revisions).where({ name: 'clients' }).increment('value', 1);
+  }
+
   async function change<T>(work: (trx: Knex.Transaction) => Promise<T>): Promise<T> {
     try {
-      return await knex.transaction(work);
+      return await inWriteTransaction(knex, async (trx) => {
+        // The revision bump comes first: a transaction that reads before it writes cannot upgrade
+        // its SQLite lock while another process writes (SQLITE_BUSY at once, whatever the busy
+        // timeout); one that writes first waits for the lock instead. On PostgreSQL it serialises
+        // changes on the revision row, which they are anyway.
+        await bumpRevision(trx);
+        return work(trx);
+      });
     } finally {
       // A refresh already under way may have read the rows before the change: its result must
       // not become the snapshot.
@@ -125,9 +155,6 @@ export function createClientRegistry(knex: Knex, t: TableNames, ttl: number): Cl
 
   return {
     change,
-    async bumpRevision(trx) {
-      await trx(t.revisions).where({ name: 'clients' }).increment('value', 1);
-    },
     lookup(clientId) {
       if (ttl === 0) return queryCredentials(knex, t, clientId);
       const current = currentSnapshot();

@@ -77,7 +77,6 @@ export function createSecretOperations(ctx: StoreContext): SecretOperations {
           .andWhere((q) => q.whereNull('expires_at').orWhere('expires_at', '>', until))
           .update({ expires_at: until });
         const issued = await insertSecret(trx, t, clientId, now, expiresAt);
-        await ctx.bumpRevision(trx);
         return issued;
       });
     },
@@ -86,7 +85,6 @@ export function createSecretOperations(ctx: StoreContext): SecretOperations {
       if (!isClientId(clientId) || typeof secretId !== 'string' || secretId.length > 64) return false;
       return ctx.change(async (trx) => {
         const count = await trx(t.secrets).where({ client_id: clientId, id: secretId }).delete();
-        if (count > 0) await ctx.bumpRevision(trx);
         return count > 0;
       });
     },
