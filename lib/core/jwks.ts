@@ -61,6 +61,41 @@ interface KeyRegistry {
   fetch: FetchFunction;
 }
 
+/**
+ * The keys jwks-rsa made of a key set, by kid and by PEM. Each is imported once per fetch, never
+ * per verification, and an unchanged key keeps its object from `previous`, which the
+ * verified-token cache checks with `isCurrent()`.
+ */
+function indexKeys(signingKeys: readonly jwksRsa.SigningKey[], previous: KeySet | undefined): Pick<KeySet, 'byKid' | 'byPem' | 'all'> {
+  const byKid = new Map<string, VerificationKey>();
+  const byPem = new Map<string, VerificationKey>();
+  const all: VerificationKey[] = [];
+  for (const signingKey of signingKeys) {
+    const pem = signingKey.getPublicKey();
+    const alg = signingKey.alg || undefined;
+    const known = previous?.byPem.get(pem);
+    const key: VerificationKey = known !== undefined && known.alg === alg ? known : { key: createPublicKey(pem), alg };
+    all.push(key);
+    byPem.set(pem, key);
+    if (typeof signingKey.kid === 'string' && !byKid.has(signingKey.kid)) byKid.set(signingKey.kid, key);
+  }
+  return { byKid, byPem, all };
+}
+
+function find(set: KeySet, kid: string | undefined): VerificationKey | undefined {
+  if (kid !== undefined) return set.byKid.get(kid);
+  // RFC 7515 §4.1.4: kid is optional; without it only a set of one key is unambiguous.
+  return set.all.length === 1 ? set.all[0] : undefined;
+}
+
+function unknownKey(kid: string | undefined): InvalidTokenError {
+  return new InvalidTokenError(kid === undefined ? 'the token names no key and the key set holds several' : 'no key matches the token kid');
+}
+
+function unavailable(cause: unknown): TemporarilyUnavailableError {
+  return new TemporarilyUnavailableError('the signing keys are unavailable', { cause, headers: RETRY_AFTER });
+}
+
 /** One remote JWKS: one jwks-rsa client, its keys imported once, refetches bounded. */
 function createRemoteKeySet(jwksUri: string, options: KeySourceOptions, registry: KeyRegistry) {
   const { timeout, cacheMaxAge, cooldown, serveStale, clock } = options;
@@ -93,23 +128,9 @@ function createRemoteKeySet(jwksUri: string, options: KeySourceOptions, registry
   async function load(): Promise<KeySet> {
     servedMaxAge = undefined;
     const signingKeys = await withDeadline(client.getSigningKeys(), timeout);
-    const byKid = new Map<string, VerificationKey>();
-    const byPem = new Map<string, VerificationKey>();
-    const all: VerificationKey[] = [];
-    for (const signingKey of signingKeys) {
-      const pem = signingKey.getPublicKey();
-      const alg = signingKey.alg || undefined;
-      const previous = current?.byPem.get(pem);
-      // Imported once per fetch, never per verification; an
-      // unchanged key keeps its object, which the verified-token cache checks with isCurrent().
-      const key: VerificationKey = previous !== undefined && previous.alg === alg ? previous : { key: createPublicKey(pem), alg };
-      all.push(key);
-      byPem.set(pem, key);
-      if (typeof signingKey.kid === 'string' && !byKid.has(signingKey.kid)) byKid.set(signingKey.kid, key);
-    }
     const fetchedAt = clock();
     const maxAge = servedMaxAge === undefined ? cacheMaxAge : Math.min(cacheMaxAge, servedMaxAge * 1000);
-    return { byKid, byPem, all, fetchedAt, expiresAt: fetchedAt + maxAge };
+    return { ...indexKeys(signingKeys, current), fetchedAt, expiresAt: fetchedAt + maxAge };
   }
 
   /**
@@ -135,20 +156,6 @@ function createRemoteKeySet(jwksUri: string, options: KeySourceOptions, registry
       },
     ).finally(() => { inflight = undefined; });
     return inflight;
-  }
-
-  function find(set: KeySet, kid: string | undefined): VerificationKey | undefined {
-    if (kid !== undefined) return set.byKid.get(kid);
-    // RFC 7515 §4.1.4: kid is optional; without it only a set of one key is unambiguous.
-    return set.all.length === 1 ? set.all[0] : undefined;
-  }
-
-  function unknownKey(kid: string | undefined): InvalidTokenError {
-    return new InvalidTokenError(kid === undefined ? 'the token names no key and the key set holds several' : 'no key matches the token kid');
-  }
-
-  function unavailable(cause: unknown): TemporarilyUnavailableError {
-    return new TemporarilyUnavailableError('the signing keys are unavailable', { cause, headers: RETRY_AFTER });
   }
 
   async function getKey(kid: string | undefined): Promise<VerificationKey> {

@@ -203,6 +203,28 @@ const unavailable = (what: string, cause: unknown): TemporarilyUnavailableError 
   new TemporarilyUnavailableError(what, { cause, headers: { 'Retry-After': String(RETRY_AFTER_SECONDS) } });
 
 /**
+ * `jwt.verify` with this verifier's options in the JWT worker thread: each key is registered with
+ * the worker once, with the options, and freed when the key is garbage-collected.
+ */
+function workerVerification(profile: TokenProfile, maxTokenAge: number | undefined): (key: VerificationKey, token: string, now: number) => Promise<void> {
+  const worker = jwtWorker();
+  const verifyOptions = {
+    algorithms: [...profile.algorithms], issuer: [...profile.issuers] as [string, ...string[]], audience: [...profile.audiences] as [string, ...string[]],
+    clockTolerance: profile.toleranceMs / 1000,
+    ...(maxTokenAge === undefined ? {} : { maxAge: maxTokenAge }),
+  };
+  const ids = new WeakMap<VerificationKey, number>();
+  return (key, token, now) => {
+    let id = ids.get(key);
+    if (id === undefined) {
+      id = worker.addKey({ key: key.key, verify: verifyOptions }, key);
+      ids.set(key, id);
+    }
+    return worker.verify(id, token, now);
+  };
+}
+
+/**
  * Creates an access-token verifier: jsonwebtoken's `verify` checks the signature and the
  * registered claims (algorithm allow-list, `iss`, `aud`, `exp`, `nbf`, clock tolerance), with the
  * RFC 9068 profile checked here on top, keys through `getKey`.
@@ -238,23 +260,7 @@ export function createTokenVerifier(options: TokenVerifierOptions): TokenVerifie
   const clock = functionOption(options.clock, 'clock', Date.now);
   const maxTokenAge = options.maxTokenAge === undefined ? undefined
     : numberOption(options.maxTokenAge, 'maxTokenAge', { fallback: 0, min: 1, max: 366 * 86_400, integer: true, unit: 'seconds' });
-  const worker = jwtWorker();
-  const verifyOptions = {
-    algorithms: [...profile.algorithms], issuer: [...profile.issuers] as [string, ...string[]], audience: [...profile.audiences] as [string, ...string[]],
-    clockTolerance: profile.toleranceMs / 1000,
-    ...(maxTokenAge === undefined ? {} : { maxAge: maxTokenAge }),
-  };
-  // Each key is registered with the worker once, with this verifier's options; freed when the key is collected.
-  const workerKeys = new WeakMap<VerificationKey, number>();
-
-  function workerKeyId(key: VerificationKey): number {
-    let id = workerKeys.get(key);
-    if (id === undefined) {
-      id = worker.addKey({ key: key.key, verify: verifyOptions }, key);
-      workerKeys.set(key, id);
-    }
-    return id;
-  }
+  const checkSignature = workerVerification(profile, maxTokenAge);
 
   async function keyFor(parsed: { alg: AsymmetricAlgorithm; kid: string | undefined }, issuer: string): Promise<VerificationKey> {
     let key: VerificationKey;
@@ -277,7 +283,7 @@ export function createTokenVerifier(options: TokenVerifierOptions): TokenVerifie
     refuseEarly(payload, now, profile);
     const key = await keyFor(parsed, payload.iss);
     try {
-      await worker.verify(workerKeyId(key), token, now);
+      await checkSignature(key, token, now);
     } catch (err) {
       throw refusal(err as Error);
     }

@@ -1,18 +1,11 @@
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
-import { createKeySource, type FetchFunction } from '../core/jwks.js';
-import { checkRemoteUrl, RETRY_AFTER_SECONDS } from '../core/urls.js';
-import {
-  checkAlgorithms, createTokenVerifier, type AsymmetricAlgorithm, type ClaimRequirement,
-  type VerifiedAccessToken,
-} from '../core/verify.js';
-import {
-  InsufficientScopeError, InvalidRequestError, InvalidTokenError, OAuthError, TemporarilyUnavailableError, TokenRequiredError,
-} from '../errors.js';
+import type { FetchFunction } from '../core/jwks.js';
+import type { AsymmetricAlgorithm, ClaimRequirement, VerifiedAccessToken } from '../core/verify.js';
+import { InsufficientScopeError, TokenRequiredError } from '../errors.js';
 import { checkRequiredScopes, hasScopes, type ScopeMatch } from '../core/scope.js';
-import {
-  booleanOption, checkOptions, choiceOption, functionOption, InvalidOptionError, numberOption,
-} from '../core/options.js';
-import { NO_STORE_HEADERS, sendOAuthError } from './render.js';
+import { readBearerToken } from './bearer.js';
+import { resolveGuardOptions, resolveRouteOptions } from './guard-settings.js';
+import { createRefusal } from './guard-response.js';
 import { setRequestAuth } from './request-auth.js';
 
 // Re-exported so that loading this module's declarations always loads the req.auth augmentation.
@@ -145,69 +138,6 @@ export interface ResourceServer {
   refreshKeys(): Promise<void>;
 }
 
-/** RFC 6750 §2.1: credentials = "Bearer" 1*SP b64token; the scheme is case-insensitive (RFC 9110 §11.1). */
-const BEARER = /^Bearer +([A-Za-z0-9\-._~+/]+=*)$/i;
-const BEARER_SCHEME = /^Bearer(?:[ ,]|$)/i;
-/** RFC 9110 §11.1: auth-scheme = token, followed by a space or nothing. */
-const OTHER_SCHEME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+(?: |$)/;
-/** Characters allowed in a quoted `realm` value here: printable ASCII without `"` and `\`. */
-const REALM = /^[\x20\x21\x23-\x5B\x5D-\x7E]{1,200}$/;
-
-const OPTION_NAMES: readonly (keyof ResourceServerOptions)[] = [
-  'issuer', 'audience', 'jwksUri', 'algorithms', 'clockTolerance', 'maxTokenAge', 'scopeClaim', 'match', 'optional', 'strict', 'claims',
-  'isRevoked', 'jwksTimeout', 'jwksCacheMaxAge', 'jwksCooldown', 'jwksServeStale', 'tokenCacheSize', 'realm', 'errors',
-  'allowHttp', 'fetch', 'clock',
-];
-const MATCHES: readonly ScopeMatch[] = ['all', 'any'];
-
-const seconds = (value: unknown, name: string, fallback: number, min: number, max: number): number =>
-  numberOption(value, name, { fallback, min, max, unit: 'seconds' });
-
-const QUERY_TOKEN = /[?&]access_token=/;
-
-/**
- * RFC 6750 §2: a client must not use more than one method to send the token. The query string
- * and a body the host already parsed are looked at only for that (never read as a token); the
- * URL is scanned before `req.query` is parsed, which costs every request.
- */
-function hasOtherTokenParameter(req: Request): boolean {
-  if (QUERY_TOKEN.test(req.url) && req.query.access_token !== undefined) return true;
-  const body: unknown = req.body;
-  return body !== null && typeof body === 'object' && Object.hasOwn(body, 'access_token');
-}
-
-/**
- * Reads the access token from the Authorization header only (RFC 6750 §2.1; never the query
- * string or the body, which leak into logs).
- *
- * @returns The token, or undefined when the request carries no Bearer credentials.
- * @throws {@link InvalidRequestError} for malformed Bearer credentials, two tokens, or two
- *   Authorization headers (Node keeps only the first, so they are counted in `rawHeaders`).
- */
-function readBearerToken(req: Request): string | undefined {
-  const value = req.headers.authorization;
-  if (value === undefined) return undefined;
-  const raw = req.rawHeaders;
-  let count = 0;
-  for (let i = 0; i < raw.length; i += 2) {
-    const name = raw[i] as string;
-    if (name.length === 13 && name.toLowerCase() === 'authorization') count++;
-  }
-  if (count > 1) throw new InvalidRequestError('the request has more than one Authorization header');
-  const match = BEARER.exec(value);
-  if (match) {
-    if (hasOtherTokenParameter(req)) throw new InvalidRequestError('the request presents an access token in more than one way');
-    return match[1];
-  }
-  if (!BEARER_SCHEME.test(value)) {
-    // Another authentication scheme (Basic, DPoP, ...): no Bearer credentials were presented.
-    if (OTHER_SCHEME.test(value)) return undefined;
-  } else if (value.slice(6).split(/[\s,]+/).filter((part) => part !== '').length > 1) {
-    throw new InvalidRequestError('the request holds more than one Bearer token');
-  }
-  throw new InvalidRequestError('the Authorization header is not a well-formed Bearer credential');
-}
-
 /**
  * Creates a resource server: middleware that protects routes of an existing Express app with
  * Bearer JWT access tokens (RFC 6750, RFC 9068), checked with keys from the issuer's JWKS through
@@ -229,88 +159,9 @@ function readBearerToken(req: Request): string | undefined {
  * ```
  */
 export function createResourceServer(options: ResourceServerOptions): ResourceServer {
-  checkOptions<ResourceServerOptions>(options, 'createResourceServer()', OPTION_NAMES);
-  if (options.issuer === undefined) throw new InvalidOptionError('issuer', 'issuer is required: the iss value(s) of accepted tokens');
-  if (options.audience === undefined) throw new InvalidOptionError('audience', 'audience is required: the aud value(s) this resource server answers to');
-  const allowHttp = booleanOption(options.allowHttp, 'allowHttp', false);
-  const jwksUri = options.jwksUri === undefined ? undefined : checkRemoteUrl(options.jwksUri, 'jwksUri', allowHttp);
-  const clock = functionOption(options.clock, 'clock', Date.now);
-  const fetchFn = functionOption(options.fetch, 'fetch');
-  checkAlgorithms(options.algorithms);
-  const jwksTimeout = seconds(options.jwksTimeout, 'jwksTimeout', 5, 0.001, 60);
-  const jwksCacheMaxAge = seconds(options.jwksCacheMaxAge, 'jwksCacheMaxAge', 600, 1, 86_400);
-  const jwksCooldown = seconds(options.jwksCooldown, 'jwksCooldown', 30, 0, 86_400);
-  const jwksServeStale = seconds(options.jwksServeStale, 'jwksServeStale', 0, 0, 7 * 86_400);
-  const defaultMatch = choiceOption(options.match, 'match', MATCHES, 'all');
-  const defaultOptional = booleanOption(options.optional, 'optional', false);
-  const errorMode = choiceOption(options.errors, 'errors', ['respond', 'next'] as const, 'respond');
-
-  // The verifier validates issuer, audience, algorithms, clock tolerance, claims and cache size.
-  const verifier = createTokenVerifier({
-    issuer: options.issuer,
-    audience: options.audience,
-    getKey: (request) => keySource.getKey(request),
-    isKeyCurrent: (key) => keySource.isCurrent(key),
-    ...(options.algorithms !== undefined ? { algorithms: options.algorithms } : {}),
-    ...(options.clockTolerance !== undefined ? { clockTolerance: options.clockTolerance } : {}),
-    ...(options.maxTokenAge !== undefined ? { maxTokenAge: options.maxTokenAge } : {}),
-    ...(options.scopeClaim !== undefined ? { scopeClaim: options.scopeClaim } : {}),
-    ...(options.strict !== undefined ? { strict: options.strict } : {}),
-    ...(options.claims !== undefined ? { claims: options.claims } : {}),
-    ...(options.isRevoked !== undefined ? { isRevoked: options.isRevoked } : {}),
-    ...(options.tokenCacheSize !== undefined ? { tokenCacheSize: options.tokenCacheSize } : {}),
-    clock,
-  });
-  const issuers = typeof options.issuer === 'string' ? [options.issuer] : [...options.issuer];
-  if (jwksUri === undefined) {
-    for (const issuer of issuers) checkRemoteUrl(issuer, `issuer ${JSON.stringify(issuer)} (used for discovery without jwksUri)`, allowHttp);
-  }
-  const keySource = createKeySource({
-    issuers, jwksUri, timeout: jwksTimeout * 1000, cacheMaxAge: jwksCacheMaxAge * 1000, cooldown: jwksCooldown * 1000,
-    serveStale: jwksServeStale * 1000, allowHttp, fetch: fetchFn, clock,
-  });
-  const audiences = typeof options.audience === 'string' ? [options.audience] : [...options.audience];
-  const firstAudience = audiences[0] as string;
-  const realm = options.realm === undefined ? (REALM.test(firstAudience) ? firstAudience : 'api') : options.realm;
-  if (typeof realm !== 'string' || !REALM.test(realm)) {
-    throw new InvalidOptionError('realm', 'realm must be 1 to 200 printable ASCII characters without quotes or backslashes');
-  }
-
-  /** RFC 6750 §3: `Bearer realm="...", error="...", error_description="...", scope="..."`. */
-  function challenge(error?: OAuthError, scopes?: readonly string[]): string {
-    let value = `Bearer realm="${realm}"`;
-    if (error) value += `, error="${error.code}", error_description="${error.description}"`;
-    if (scopes) value += `, scope="${scopes.join(' ')}"`;
-    return value;
-  }
-
-  /** The error with the headers its response needs: a challenge for 400, 401 and 403 (RFC 6750 §3). */
-  function toResponseError(err: unknown): OAuthError {
-    if (err instanceof TokenRequiredError) {
-      return new TokenRequiredError(err.description, { headers: { 'WWW-Authenticate': challenge() } });
-    }
-    if (err instanceof InsufficientScopeError) {
-      return new InsufficientScopeError(err.description, err.scopes, { headers: { 'WWW-Authenticate': challenge(err, err.scopes) } });
-    }
-    if (err instanceof InvalidTokenError || err instanceof InvalidRequestError) {
-      const Class = err instanceof InvalidTokenError ? InvalidTokenError : InvalidRequestError;
-      return new Class(err.description, { cause: err.cause, headers: { ...err.headers, 'WWW-Authenticate': challenge(err) } });
-    }
-    if (err instanceof OAuthError) return err;
-    // Nothing else should reach here; if it does, it is ours, not the caller's: 503, never 500.
-    return new TemporarilyUnavailableError('the token could not be checked', { cause: err, headers: { 'Retry-After': String(RETRY_AFTER_SECONDS) } });
-  }
-
-  function fail(res: Response, next: NextFunction, err: unknown): void {
-    const error = toResponseError(err);
-    if (errorMode === 'next') {
-      next(error);
-    } else if (error instanceof TokenRequiredError) {
-      res.status(401).set(NO_STORE_HEADERS).set(error.headers).end();
-    } else {
-      sendOAuthError(res, error);
-    }
-  }
+  const settings = resolveGuardOptions(options);
+  const { verifier, keySource } = settings;
+  const fail = createRefusal(settings.realm, settings.errors);
 
   function guard(required: readonly string[] | undefined, match: ScopeMatch, optional: boolean): RequestHandler {
     const missingScope = match === 'any' && required && required.length > 1
@@ -351,23 +202,15 @@ export function createResourceServer(options: ResourceServerOptions): ResourceSe
     };
   }
 
-  function checkRouteOptions(value: unknown, what: string, names: readonly ('match' | 'optional')[]): { match: ScopeMatch; optional: boolean } {
-    const route = value === undefined ? {} : checkOptions<RequireScopeOptions>(value, what, names);
-    return {
-      match: choiceOption(route.match, 'match', MATCHES, defaultMatch),
-      optional: booleanOption(route.optional, 'optional', defaultOptional),
-    };
-  }
-
   return {
     requireScope(scopes, routeOptions) {
       const required = checkRequiredScopes(scopes, 'scopes');
-      const route = checkRouteOptions(routeOptions, 'requireScope() route options', ['match', 'optional']);
+      const route = resolveRouteOptions(routeOptions, 'requireScope() route options', ['match', 'optional'], settings);
       return guard(required, route.match, route.optional);
     },
     authenticate(routeOptions) {
-      const route = checkRouteOptions(routeOptions, 'authenticate() options', ['optional']);
-      return guard(undefined, defaultMatch, route.optional);
+      const route = resolveRouteOptions(routeOptions, 'authenticate() options', ['optional'], settings);
+      return guard(undefined, settings.match, route.optional);
     },
     verify: (token) => verifier.verify(token),
     refreshKeys: () => keySource.refresh(),
