@@ -15,6 +15,23 @@ function expect429(res: ReadResponse, maxWait: number): void {
   expect(Number.isInteger(wait) && wait >= 1 && wait <= maxWait, `Retry-After ${res.headers['retry-after']}`).to.equal(true);
 }
 
+/**
+ * A Redis client and a key prefix of its own for the enclosing describe(); its keys are removed
+ * after it. Returns a getter, valid from the first before() hook on.
+ */
+function useRedis(): () => { redis: Redis; keyPrefix: string } {
+  let redis: Redis | undefined;
+  const keyPrefix = `m2m_test_${randomBytes(4).toString('hex')}`;
+  before(() => { redis = new Redis(REDIS_URL, { maxRetriesPerRequest: 1 }); });
+  after(async () => {
+    if (!redis) return;
+    const keys = await redis.keys(`${keyPrefix}*`);
+    if (keys.length > 0) await redis.del(...keys);
+    redis.disconnect();
+  });
+  return () => ({ redis: redis as Redis, keyPrefix });
+}
+
 describe('authorizationServer() rate limiting', () => {
   describe('in memory (default)', () => {
     let issuer: TestIssuer;
@@ -97,17 +114,10 @@ describe('authorizationServer() rate limiting', () => {
   });
 
   describe('in Redis, shared between instances', () => {
+    const shared = useRedis();
     let redis: Redis;
     let keyPrefix: string;
-    before(() => {
-      redis = new Redis(REDIS_URL, { maxRetriesPerRequest: 1 });
-      keyPrefix = `m2m_test_${randomBytes(4).toString('hex')}`;
-    });
-    after(async () => {
-      const keys = await redis.keys(`${keyPrefix}*`);
-      if (keys.length > 0) await redis.del(...keys);
-      redis.disconnect();
-    });
+    before(() => ({ redis, keyPrefix } = shared()));
 
     it('answers failures for a client id with 429 on instance B after failures on instance A', async () => {
       const rateLimit = { redis, keyPrefix, perClient: { points: 2, duration: 60 }, perAddress: false as const };
@@ -161,17 +171,10 @@ describe('authorizationServer() rate limiting', () => {
   });
 
   describe('under concurrency', () => {
+    const shared = useRedis();
     let redis: Redis;
     let keyPrefix: string;
-    before(() => {
-      redis = new Redis(REDIS_URL, { maxRetriesPerRequest: 1 });
-      keyPrefix = `m2m_test_${randomBytes(4).toString('hex')}`;
-    });
-    after(async () => {
-      const keys = await redis.keys(`${keyPrefix}*`);
-      if (keys.length > 0) await redis.del(...keys);
-      redis.disconnect();
-    });
+    before(() => ({ redis, keyPrefix } = shared()));
 
     const setups: [string, () => Partial<Parameters<typeof startIssuer>[0]>, number][] = [
       ['the memory limiter, per client', () => ({ rateLimit: { perClient: { points: 10, duration: 60 }, perAddress: false } }), 10],
