@@ -1,11 +1,18 @@
 import type { PublicJwk, SigningAlgorithm } from './keys.js';
 
-/** A stored signing key as the issuer sees it. */
+/**
+ * A stored signing key as the issuer sees it.
+ *
+ * `privateKeyPem` is secret material. Stores should define it as a non-enumerable property, as
+ * `createKnexStore` does, so that `JSON.stringify`, `util.inspect` (and so `console.log`), object
+ * spread and `structuredClone` of a record, or of a list of them, never carry it; reading
+ * `record.privateKeyPem` still returns it.
+ */
 export interface SigningKeyRecord {
   kid: string;
   alg: SigningAlgorithm;
   publicJwk: PublicJwk;
-  /** PKCS#8 PEM. */
+  /** PKCS#8 PEM. Non-enumerable in the records `createKnexStore` returns (see above). */
   privateKeyPem: string;
   createdAt: Date;
   /** From this instant the key signs new tokens (until a later key activates). */

@@ -64,7 +64,10 @@ export interface ClientStore {
 
 /** Signing-key storage. */
 export interface KeyStore {
-  /** Every key not revoked, with its private PEM. */
+  /**
+   * Every key not revoked. The private PEM is read through `record.privateKeyPem` and is not an
+   * enumerable property: see {@link SigningKeyRecord}.
+   */
   list(): Promise<SigningKeyRecord[]>;
   /** Creates a key that is active at once when the store holds no active key; otherwise does nothing. */
   ensure(alg: SigningAlgorithm): Promise<void>;

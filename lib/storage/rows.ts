@@ -95,6 +95,10 @@ export function secretFromRow(row: SecretRow): ClientSecretInfo {
 /**
  * A stored key. Its private key is decrypted when first read, not before: listing keys, which the
  * CLI and the JWKS do, needs no keyEncryptionKey.
+ *
+ * `privateKeyPem` is a non-enumerable getter, so the record can be logged, serialised, spread or
+ * cloned without carrying the private key: only reading the property by name returns it
+ * (`util.inspect` with `showHidden` names it `[Getter]` and does not call it).
  */
 export function keyFromRow(row: KeyRow, cipher: KeyCipher): SigningKeyRecord {
   if (!isSigningAlgorithm(row.alg)) throw new Error(`stored key ${row.kid} has an unsupported algorithm`);
@@ -108,7 +112,7 @@ export function keyFromRow(row: KeyRow, cipher: KeyCipher): SigningKeyRecord {
     revokedAt: toDateOrNull(row.revoked_at),
   };
   return Object.defineProperty(record, 'privateKeyPem', {
-    enumerable: true,
+    enumerable: false,
     get: () => (pem ??= cipher.open(row.private_key, row.kid)),
   }) as SigningKeyRecord;
 }

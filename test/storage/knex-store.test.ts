@@ -1,8 +1,12 @@
+import { Console } from 'node:console';
 import { createHash, createPrivateKey, createPublicKey, type JsonWebKey } from 'node:crypto';
+import { PassThrough } from 'node:stream';
+import { format, inspect } from 'node:util';
 import { expect } from 'chai';
 import type { Knex } from 'knex';
 import type { Client, ClientRegistration } from '../../lib/core/client.js';
 import { toPublicJwk, type SigningAlgorithm } from '../../lib/core/keys.js';
+import type { SigningKeyRecord } from '../../lib/core/key-set.js';
 import { generateClientSecret, SECRET_PREFIX } from '../../lib/core/secrets.js';
 import { ClientNotFoundError, type AuthenticationFailure } from '../../lib/core/store.js';
 import { RESERVED_CLAIMS } from '../../lib/core/token.js';
@@ -1181,6 +1185,88 @@ for (const makeDb of databases) {
           });
         });
       }
+
+      describe('key records', () => {
+        /** Every way a record, or the list of them, gets printed, logged, serialised or copied. */
+        function renderings(records: SigningKeyRecord[]): Record<string, string> {
+          const out = new PassThrough();
+          let logged = '';
+          out.on('data', (chunk: Buffer) => { logged += chunk.toString(); });
+          const logger = new Console({ stdout: out, stderr: out });
+          logger.log(records[0]);
+          logger.log(records);
+          logger.log('%o %O %j %s', records, records[0], records, records[0]);
+          logger.dir(records, { depth: null, showHidden: true });
+          return {
+            'JSON.stringify(list)': JSON.stringify(records),
+            'JSON.stringify(record)': JSON.stringify(records[0]),
+            'util.inspect(list)': inspect(records),
+            'util.inspect(list, showHidden)': inspect(records, { showHidden: true, depth: null }),
+            'util.format(%o)': format('%o', records),
+            'console.log': logged,
+            'String(record)': String(records[0]),
+            'template string': `${String(records)}`,
+            'spread': JSON.stringify(records.map((r) => ({ ...r }))) + inspect(records.map((r) => ({ ...r })), { showHidden: true }),
+            'Object.assign': JSON.stringify(Object.assign({}, records[0])),
+            'structuredClone': inspect(structuredClone(records), { showHidden: true, depth: null }),
+            'Object.entries': JSON.stringify(records.map((r) => Object.entries(r))),
+          };
+        }
+
+        /** Checks that no rendering holds any part of the private keys, stored sealed or not. */
+        async function expectNoPrivateKey(records: SigningKeyRecord[]): Promise<void> {
+          const stored = await db.knex(store.tables.keys).pluck('private_key') as string[];
+          expect(stored).to.have.length(records.length);
+          // The PEM's base64 lines and the sealed value, whole or in part.
+          const fragments = stored.flatMap((value) => value.split(/[\n:]/)).filter((part) => part.length >= 16);
+          expect(fragments.length).to.be.greaterThan(0);
+          for (const [how, text] of Object.entries(renderings(records))) {
+            expect(text, how).to.not.include('PRIVATE KEY');
+            for (const fragment of fragments) expect(text.includes(fragment), `${how} holds part of a private key`).to.equal(false);
+          }
+          for (const record of records) {
+            expect(Object.keys(record)).to.deep.equal(['kid', 'alg', 'publicJwk', 'createdAt', 'activatesAt', 'revokedAt']);
+            expect({ ...record }).to.not.have.property('privateKeyPem');
+            expect(structuredClone(record)).to.deep.equal(record).and.not.have.property('privateKeyPem');
+          }
+        }
+
+        it('never show the private key when serialised, inspected, logged, spread or cloned, yet give it when read', async () => {
+          const rotated = await store.keys.rotate({ activateAfter: 0, alg: 'RS256' });
+          await store.keys.rotate({ activateAfter: 60 });
+          const listed = await store.keys.list();
+          await expectNoPrivateKey(listed);
+          await expectNoPrivateKey([rotated, ...listed.filter((k) => k.kid !== rotated.kid)]);
+          const stored = await db.knex(store.tables.keys).pluck('private_key') as string[];
+          expect(listed.map((k) => k.privateKeyPem).sort()).to.deep.equal(stored.sort());
+          expect(rotated.privateKeyPem).to.match(/^-----BEGIN PRIVATE KEY-----\n/);
+        });
+
+        it('with keyEncryptionKey, show neither the private key nor its sealed form, yet give the key when read', async () => {
+          const sealed = makeStore({ keyEncryptionKey: KEK });
+          const rotated = await sealed.keys.rotate({ activateAfter: 0, alg: 'PS256' });
+          await sealed.keys.rotate({ activateAfter: 60 });
+          const listed = await sealed.keys.list();
+          await expectNoPrivateKey(listed);
+          await expectNoPrivateKey([rotated, ...listed.filter((k) => k.kid !== rotated.kid)]);
+          const rendered = Object.values(renderings(listed)).join('\n');
+          for (const key of listed) {
+            expect(rendered).to.not.include(key.privateKeyPem.split('\n')[1]);
+            expect(toPublicJwk(createPrivateKey(key.privateKeyPem), key.alg)).to.deep.equal(key.publicJwk);
+          }
+        });
+
+        it('with keyEncryptionKey, can be serialised by a store without it (the CLI), which cannot read the key', async () => {
+          const record = await makeStore({ keyEncryptionKey: KEK }).keys.rotate();
+          const listed = await store.keys.list();
+          await expectNoPrivateKey(listed);
+          expect(JSON.parse(JSON.stringify(listed))).to.deep.equal([{
+            kid: record.kid, alg: 'ES256', publicJwk: record.publicJwk, createdAt: new Date(T0).toISOString(),
+            activatesAt: new Date(T0 + 600 * SECOND).toISOString(), revokedAt: null,
+          }]);
+          expect(() => listed[0]?.privateKeyPem).to.throw(Error, `signing key ${record.kid} is stored encrypted: set keyEncryptionKey to use it`);
+        });
+      });
 
       describe('with keyEncryptionKey', () => {
         it('refuses a secret shorter than 32 characters, or not a string', () => {
