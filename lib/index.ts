@@ -9,7 +9,7 @@ export { parseScope, formatScope, isScopeToken } from './core/scope.js';
 export { generateClientSecret, hashSecret, isWellFormedSecret, SECRET_PREFIX } from './core/secrets.js';
 export { SIGNING_ALGORITHMS, isSigningAlgorithm } from './core/keys.js';
 export type { SigningAlgorithm, PublicJwk } from './core/keys.js';
-export { selectKeys } from './core/key-set.js';
+export { selectKeys, DEFAULT_KEY_RETENTION } from './core/key-set.js';
 export type { SigningKeyRecord, KeySetView } from './core/key-set.js';
 export { RESERVED_CLAIMS } from './core/token.js';
 export { isClientId } from './core/client.js';
