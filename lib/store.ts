@@ -6,7 +6,7 @@
  * @module
  */
 export { generateClientSecret, hashSecret, isWellFormedSecret, SECRET_PREFIX } from './core/secrets.js';
-export { selectKeys } from './core/key-set.js';
+export { selectKeys, DEFAULT_KEY_RETENTION } from './core/key-set.js';
 export type { SigningKeyRecord, KeySetView } from './core/key-set.js';
 export { SIGNING_ALGORITHMS, isSigningAlgorithm } from './core/keys.js';
 export type { SigningAlgorithm, PublicJwk } from './core/keys.js';

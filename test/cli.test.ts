@@ -13,7 +13,7 @@ const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const CLI = join(ROOT, 'lib', 'cli', 'main.ts');
 // Resolved here so the CLI also runs from a directory without node_modules (the knexfile tests).
 const TSX = import.meta.resolve('tsx');
-const MIGRATION = '20261122000000_initial';
+const MIGRATIONS = ['20261122000000_initial', '20261206000000_key_retention'];
 const SECRET = /^m2m_cs_[A-Za-z0-9_-]{43}[0-9a-z]{6}$/;
 const STACK_FRAME = /^\s+at /m;
 
@@ -94,7 +94,7 @@ describe('express-m2m CLI (lib/cli/main.ts)', function () {
   describe('migrate', function () {
     it('creates the tables in a new SQLite file and names the applied migration', async function () {
       const run = await cli(['migrate'], { env });
-      expect(run).to.deep.equal({ code: 0, stdout: `Applied 1 migration:\n  ${MIGRATION}\n`, stderr: '' });
+      expect(run).to.deep.equal({ code: 0, stdout: `Applied 2 migrations:\n${MIGRATIONS.map((m) => `  ${m}\n`).join('')}`, stderr: '' });
       for (const table of ['m2m_clients', 'm2m_client_secrets', 'm2m_signing_keys']) {
         expect(await knex.schema.hasTable(table), table).to.equal(true);
       }
@@ -109,18 +109,18 @@ describe('express-m2m CLI (lib/cli/main.ts)', function () {
     });
 
     it('lists the applied migrations as JSON with --json', async function () {
-      expect(json(await cli(['migrate', '--json'], { env }))).to.deep.equal({ applied: [MIGRATION] });
+      expect(json(await cli(['migrate', '--json'], { env }))).to.deep.equal({ applied: MIGRATIONS });
     });
 
     it('accepts the database as --database, with sqlite:, file: or a plain .db path', async function () {
       for (const url of [`sqlite:${join(dir, 'a.sqlite')}`, `file:${join(dir, 'b.sqlite3')}`, join(dir, 'c.db')]) {
-        expect(json(await cli(['migrate', '--json', '--database', url])), url).to.deep.equal({ applied: [MIGRATION] });
+        expect(json(await cli(['migrate', '--json', '--database', url])), url).to.deep.equal({ applied: MIGRATIONS });
       }
       for (const name of ['a.sqlite', 'b.sqlite3', 'c.db']) expect(existsSync(join(dir, name)), name).to.equal(true);
     });
 
     it('puts the tables under another prefix with --table-prefix', async function () {
-      expect(json(await cli(['migrate', '--json', '--table-prefix', 'auth_'], { env }))).to.deep.equal({ applied: [MIGRATION] });
+      expect(json(await cli(['migrate', '--json', '--table-prefix', 'auth_'], { env }))).to.deep.equal({ applied: MIGRATIONS });
       expect(await knex.schema.hasTable('auth_clients')).to.equal(true);
       expect(await knex.schema.hasTable('m2m_clients')).to.equal(false);
     });
@@ -414,6 +414,16 @@ describe('express-m2m CLI (lib/cli/main.ts)', function () {
           + 'use --activate-after 0 for the first key.\n');
       });
 
+      it("stores the newest key's retention with the new key, or --max-token-lifetime plus 60 s", async function () {
+        await store.keys.ensure('ES256', { retention: 86_460 });
+        const retentions = async (): Promise<unknown> =>
+          (await store.keys.list()).sort((a, b) => a.createdAt.getTime() - b.createdAt.getTime()).map((k) => k.retention);
+        expect((await cli(['keys', 'rotate', '--activate-after', '30'], { env })).code).to.equal(0);
+        expect(await retentions()).to.deep.equal([86_460, 86_460]);
+        expect((await cli(['keys', 'rotate', '--activate-after', '60', '--max-token-lifetime', '300'], { env })).code).to.equal(0);
+        expect(await retentions()).to.deep.equal([86_460, 86_460, 360]);
+      });
+
       it('stores the new key encrypted when M2M_KEY_ENCRYPTION_KEY is set, and refuses a short one', async function () {
         const kek = 'q9Jb3v0m1dXc7sYH8wR2kTn4uPzL6aEfG5iOyVtQjC0=';
         const run = await cli(['keys', 'rotate', '--activate-after', '0'], { env: { ...env, M2M_KEY_ENCRYPTION_KEY: kek } });
@@ -511,16 +521,51 @@ describe('express-m2m CLI (lib/cli/main.ts)', function () {
         ]);
       });
 
-      it('counts a key as expired sooner with a shorter --max-token-lifetime', async function () {
-        const twoHoursAgo = createKnexStore(knex, { clock: () => Date.now() - 2 * 3_600_000 });
-        await twoHoursAgo.keys.rotate({ activateAfter: 0 });
+      /** Two keys: `old`, superseded `retiredFor` ms ago by `current`, each stored with `retention`. */
+      async function supersededKeys(retiredFor: number, retention: number | null): Promise<void> {
+        const created = Date.now() - retiredFor - 3_600_000;
+        const old = await createKnexStore(knex, { clock: () => created }).keys.rotate({ activateAfter: 0 });
         const current = await store.keys.rotate({ activateAfter: 0 });
-        await knex('m2m_signing_keys').where({ kid: current.kid })
-          .update({ activates_at: Date.now() - 3_600_000 });
-        const states = async (args: string[]): Promise<unknown> =>
-          ((json(await cli(['keys', 'list', '--json', ...args], { env })) as { keys: { state: string }[] }).keys).map((k) => k.state);
-        expect(await states([])).to.deep.equal(['retired-but-published', 'active']);
+        await knex('m2m_signing_keys').where({ kid: current.kid }).update({ activates_at: Date.now() - retiredFor });
+        await knex('m2m_signing_keys').whereIn('kid', [old.kid, current.kid]).update({ retention });
+      }
+
+      const states = async (args: string[] = []): Promise<unknown> =>
+        ((json(await cli(['keys', 'list', '--json', ...args], { env })) as { keys: { state: string }[] }).keys).map((k) => k.state);
+
+      it('keeps a retired key published for the retention stored with it', async function () {
+        // An issuer with maxTokenLifetime 300 stored 360 s; another with 86400 stored 86460 s.
+        await supersededKeys(3_600_000, 360);
+        expect(await states()).to.deep.equal(['expired', 'active']);
+        await knex('m2m_signing_keys').update({ retention: 86_460 });
+        expect(await states()).to.deep.equal(['retired-but-published', 'active']);
+      });
+
+      it('shows the states of an issuer that has recorded its retention with store.keys.ensure()', async function () {
+        await supersededKeys(20 * 60_000, null);
+        await store.keys.ensure('ES256', { retention: 10 * 60 + 60 });
+        const rows = await knex('m2m_signing_keys').orderBy('activates_at').pluck('retention') as (number | null)[];
+        // The current key now has 660 s, the retired one keeps what it had (none: 3660 s).
+        expect(rows).to.deep.equal([null, 660]);
+        expect(await states()).to.deep.equal(['retired-but-published', 'active']);
+        await knex('m2m_signing_keys').update({ retention: 660 });
+        expect(await states()).to.deep.equal(['expired', 'active']);
+      });
+
+      it('reads a key stored before retention was recorded as published for 3660 s', async function () {
+        await supersededKeys(3_600_000, null);
+        expect(await states()).to.deep.equal(['retired-but-published', 'active']);
+        await knex('m2m_signing_keys').delete();
+        await supersededKeys(3_661_000, null);
+        expect(await states()).to.deep.equal(['expired', 'active']);
+      });
+
+      it("takes --max-token-lifetime as the issuer's: no key retires sooner than it allows, or than stored", async function () {
+        await supersededKeys(3_600_000, 360);
+        expect(await states(['--max-token-lifetime', '3600'])).to.deep.equal(['retired-but-published', 'active']);
         expect(await states(['--max-token-lifetime', '300'])).to.deep.equal(['expired', 'active']);
+        await knex('m2m_signing_keys').update({ retention: 3660 });
+        expect(await states(['--max-token-lifetime', '300'])).to.deep.equal(['retired-but-published', 'active']);
       });
 
       it('never prints a private key', async function () {
@@ -770,10 +815,10 @@ describe('express-m2m CLI (lib/cli/main.ts)', function () {
         development: { client: 'sqlite3', connection: { filename: ${JSON.stringify(development)} }, useNullAsDefault: true },
         production: { client: 'sqlite3', connection: { filename: ${JSON.stringify(production)} }, useNullAsDefault: true },
       };\n`);
-      expect(json(await cli(['migrate', '--json'], { cwd: dir, env: { NODE_ENV: 'production' } }))).to.deep.equal({ applied: [MIGRATION] });
+      expect(json(await cli(['migrate', '--json'], { cwd: dir, env: { NODE_ENV: 'production' } }))).to.deep.equal({ applied: MIGRATIONS });
       expect(existsSync(production)).to.equal(true);
       expect(existsSync(development)).to.equal(false);
-      expect(json(await cli(['migrate', '--json'], { cwd: dir }))).to.deep.equal({ applied: [MIGRATION] });
+      expect(json(await cli(['migrate', '--json'], { cwd: dir }))).to.deep.equal({ applied: MIGRATIONS });
       expect(existsSync(development)).to.equal(true);
     });
 
@@ -782,10 +827,10 @@ describe('express-m2m CLI (lib/cli/main.ts)', function () {
       writeFileSync(join(dir, 'knexfile.js'), `module.exports = {
         development: { client: 'sqlite3', connection: { filename: ${JSON.stringify(fromKnexfile)} }, useNullAsDefault: true },
       };\n`);
-      expect(json(await cli(['migrate', '--json'], { cwd: dir, env }))).to.deep.equal({ applied: [MIGRATION] });
+      expect(json(await cli(['migrate', '--json'], { cwd: dir, env }))).to.deep.equal({ applied: MIGRATIONS });
       expect(existsSync(file)).to.equal(true);
       expect(existsSync(fromKnexfile)).to.equal(false);
-      expect(json(await cli(['migrate', '--json'], { cwd: dir }))).to.deep.equal({ applied: [MIGRATION] });
+      expect(json(await cli(['migrate', '--json'], { cwd: dir }))).to.deep.equal({ applied: MIGRATIONS });
       expect(existsSync(fromKnexfile)).to.equal(true);
     });
 
@@ -840,7 +885,7 @@ describe('express-m2m CLI on PostgreSQL', function () {
 
   it('migrates a fresh database, then finds nothing to apply', async function () {
     const { prefix, run } = prefixed();
-    expect(json(await run(['migrate', '--json']))).to.deep.equal({ applied: [MIGRATION] });
+    expect(json(await run(['migrate', '--json']))).to.deep.equal({ applied: MIGRATIONS });
     expect(await run(['migrate'])).to.deep.equal({ code: 0, stdout: 'The database is up to date: no migration to apply.\n', stderr: '' });
     expect(await knex.schema.hasTable(`${prefix}clients`)).to.equal(true);
   });

@@ -4,13 +4,16 @@ import { isSigningAlgorithm, SIGNING_ALGORITHMS } from '../core/keys.js';
 import { CliError, EXIT_OK, UsageError, defineCommand, type OptionSpec } from './command.js';
 import { keyJson, shortDate, table, type KeyState } from './format.js';
 
-const ISSUER_MAX_TOKEN_LIFETIME = 3600;
 const DEFAULT_ACTIVATE_AFTER = 600;
+// The issuer keeps a superseded key published for its longest token lifetime plus a minute of skew.
+const CLOCK_SKEW = 60;
 
-/** Each key's state at `now`, as an issuer with the given maximum token lifetime sees it. */
-function keyStates(records: readonly SigningKeyRecord[], now: number, maxTokenLifetime: number): Map<string, KeyState> {
-  // The issuer keeps a superseded key published for its longest token lifetime plus a minute of skew.
-  const view = selectKeys(records, now, maxTokenLifetime + 60);
+/**
+ * Each key's state at `now`, from the retention stored with each key, as the issuer computes it.
+ * `maxTokenLifetime`, when given, is the issuer's: no key is retired sooner than it allows.
+ */
+function keyStates(records: readonly SigningKeyRecord[], now: number, maxTokenLifetime?: number): Map<string, KeyState> {
+  const view = selectKeys(records, now, maxTokenLifetime === undefined ? 0 : maxTokenLifetime + CLOCK_SKEW);
   const published = new Set(view.published.map((k) => k.kid));
   return new Map(records.map((k): [string, KeyState] => [
     k.kid,
@@ -22,7 +25,8 @@ function keyStates(records: readonly SigningKeyRecord[], now: number, maxTokenLi
 
 const MAX_TOKEN_LIFETIME_OPTION: OptionSpec = {
   type: 'string', value: 'SECONDS',
-  description: `the issuer's maxTokenLifetime, which decides how long a retired key stays published (default ${ISSUER_MAX_TOKEN_LIFETIME})`,
+  description: "the issuer's maxTokenLifetime: a retired key stays published at least this long plus 60 s "
+    + '(default: the retention the issuer stored with each key)',
 };
 
 /** `keys list`: every signing key with its state, oldest activation first. */
@@ -34,7 +38,7 @@ export const keysList = defineCommand({
   needsTables: true,
   parse(args) {
     args.none();
-    return args.seconds('max-token-lifetime') ?? ISSUER_MAX_TOKEN_LIFETIME;
+    return args.seconds('max-token-lifetime');
   },
   async run(ctx, maxTokenLifetime) {
     const keys = (await ctx.store.keys.list()).sort((a, b) =>
@@ -59,7 +63,11 @@ export const keysRotate = defineCommand({
   options: {
     alg: { type: 'string', value: 'ALG', description: 'ES256 (default), RS256 or PS256' },
     'activate-after': { type: 'string', value: 'SECONDS', description: `delay before the key signs tokens (default ${DEFAULT_ACTIVATE_AFTER})` },
-    'max-token-lifetime': MAX_TOKEN_LIFETIME_OPTION,
+    'max-token-lifetime': {
+      type: 'string', value: 'SECONDS',
+      description: "the issuer's maxTokenLifetime: once retired, the new key stays published this long plus 60 s "
+        + '(default: as long as the newest key)',
+    },
   },
   needsTables: true,
   parse(args) {
@@ -71,11 +79,13 @@ export const keysRotate = defineCommand({
     return {
       alg,
       activateAfter: args.seconds('activate-after') ?? DEFAULT_ACTIVATE_AFTER,
-      maxTokenLifetime: args.seconds('max-token-lifetime') ?? ISSUER_MAX_TOKEN_LIFETIME,
+      maxTokenLifetime: args.seconds('max-token-lifetime'),
     };
   },
   async run(ctx, { alg, activateAfter, maxTokenLifetime }) {
-    const key = await ctx.store.keys.rotate({ alg, activateAfter });
+    const key = await ctx.store.keys.rotate(maxTokenLifetime === undefined
+      ? { alg, activateAfter }
+      : { alg, activateAfter, retention: maxTokenLifetime + CLOCK_SKEW });
     const states = keyStates(await ctx.store.keys.list(), Date.now(), maxTokenLifetime);
     const state = states.get(key.kid) ?? 'pending';
     if (![...states.values()].includes('active')) {
@@ -99,7 +109,7 @@ export const keysRevoke = defineCommand({
   parse: (args) => args.single('key id'),
   async run(ctx, kid) {
     if (!(await ctx.store.keys.revoke(kid))) throw new CliError(`no signing key with kid ${JSON.stringify(kid.slice(0, 64))}`);
-    const remaining = keyStates(await ctx.store.keys.list(), Date.now(), ISSUER_MAX_TOKEN_LIFETIME);
+    const remaining = keyStates(await ctx.store.keys.list(), Date.now());
     if (![...remaining.values()].includes('active')) {
       ctx.io.stderr.write('Warning: no active key is left; the issuer creates a new one on its next token request.\n');
     }

@@ -68,18 +68,42 @@ export interface ClientStore {
 /** Signing-key storage. */
 export interface KeyStore {
   /**
-   * Every key not revoked, with its private PEM. @throws UnsupportedKeyError for a stored key whose
-   * algorithm this version cannot use. Reading `privateKeyPem` of a key stored encrypted throws
-   * KeyDecryptionError without the right `keyEncryptionKey`.
+   * Every key not revoked, each with its `retention`. The private PEM is read through
+   * `record.privateKeyPem` and is not an enumerable property: see {@link SigningKeyRecord}.
+   * @throws UnsupportedKeyError for a stored key whose algorithm this version cannot use. Reading
+   * `privateKeyPem` of a key stored encrypted throws KeyDecryptionError without the right
+   * `keyEncryptionKey`.
    */
   list(): Promise<SigningKeyRecord[]>;
-  /** Creates a key that is active at once when the store holds no active key; otherwise does nothing. */
-  ensure(alg: SigningAlgorithm): Promise<void>;
+  /**
+   * Creates a key that is active at once when the store holds no active key; otherwise creates none.
+   *
+   * With `retention` (seconds; the issuer passes its `maxTokenLifetime` + 60) the new key records it,
+   * and so do the active and pending keys whose recorded retention is shorter: those are the keys
+   * the caller will sign with, so they must stay published that long once retired. A recorded
+   * retention is never shortened. Without it a new key gets `DEFAULT_KEY_RETENTION` and nothing
+   * else changes.
+   *
+   * @example
+   * ```ts
+   * await store.keys.ensure('ES256', { retention: 3600 + 60 });
+   * ```
+   */
+  ensure(alg: SigningAlgorithm, options?: { retention?: number }): Promise<void>;
   /**
    * Adds a key that is published at once and starts signing after `activateAfter` seconds
    * (default 600), so resource servers see it before any token carries its kid.
+   *
+   * `retention` is how long the key stays published once a later key takes over, in seconds:
+   * the longest lifetime of a token the issuer signs plus clock skew. Default: that of the newest
+   * key not revoked (which the issuer recorded), else `DEFAULT_KEY_RETENTION`.
+   *
+   * @example
+   * ```ts
+   * await store.keys.rotate({ alg: 'ES256', activateAfter: 600, retention: 86_400 + 60 });
+   * ```
    */
-  rotate(options?: { alg?: SigningAlgorithm; activateAfter?: number }): Promise<SigningKeyRecord>;
+  rotate(options?: { alg?: SigningAlgorithm; activateAfter?: number; retention?: number }): Promise<SigningKeyRecord>;
   /** Withdraws a key at once (for a compromised key). @returns false when no such key. */
   revoke(kid: string): Promise<boolean>;
 }

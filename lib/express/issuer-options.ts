@@ -29,7 +29,9 @@ export interface AuthorizationServerOptions {
   tokenLifetime?: number;
   /**
    * Upper bound of any token lifetime, per-client overrides included, in seconds. Default 3600.
-   * A retired signing key stays in the JWKS this long (plus one minute of clock skew).
+   * A retired signing key stays in the JWKS at least this long plus one minute of clock skew (longer
+   * if its stored `retention` says so); this retention is recorded with the keys the issuer signs
+   * with, which is what `express-m2m keys list` reads.
    */
   maxTokenLifetime?: number;
   /**

@@ -37,7 +37,8 @@ export function createSigningKeys(settings: Pick<IssuerSettings, 'store' | 'sign
   const signers = new Map<string, TokenSigner>();
 
   function ensureKey(): Promise<void> {
-    ensured ??= store.keys.ensure(settings.signingAlgorithm).catch((err: unknown) => {
+    // The retention is recorded with the key, so the CLI shows the states this issuer uses.
+    ensured ??= store.keys.ensure(settings.signingAlgorithm, { retention: settings.maxTokenLifetime + 60 }).catch((err: unknown) => {
       ensured = undefined;
       throw err;
     });

@@ -1,8 +1,20 @@
 import { generateSigningKey, isSigningAlgorithm, type SigningAlgorithm } from '../core/keys.js';
 import type { KeyCipher } from '../core/key-encryption.js';
+import { DEFAULT_KEY_RETENTION } from '../core/key-set.js';
 import type { KeyStore } from '../core/store.js';
 import type { StoreContext } from './context.js';
 import { keyFromRow, keyToRow, type KeyRow } from './rows.js';
+
+// The retention column is a 32-bit integer on every database.
+const MAX_RETENTION = 2_147_483_647;
+
+function checkRetention(value: unknown): number {
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0 || value > MAX_RETENTION) {
+    throw new TypeError(`retention must be a number of seconds from 0 to ${MAX_RETENTION}`);
+  }
+  // Up, not to the nearest: a key published a fraction of a second longer harms nobody.
+  return Math.ceil(value);
+}
 
 /**
  * The signing-key part of the store. Private keys pass through `cipher` on their way in and out,
@@ -19,17 +31,31 @@ export function createKeyStore(ctx: StoreContext, cipher: KeyCipher): KeyStore {
       return rows.map((row) => keyFromRow(row, cipher));
     },
 
-    async ensure(alg) {
+    async ensure(alg, ensureOptions = {}) {
       if (!isSigningAlgorithm(alg)) throw new TypeError('alg must be ES256, RS256 or PS256');
+      const retention = ensureOptions.retention === undefined ? undefined : checkRetention(ensureOptions.retention);
+      const now = clock();
+      const live = await knex<KeyRow>(t.keys).whereNull('revoked_at').select('kid', 'activates_at');
+      const activated = live.map((row) => Number(row.activates_at)).filter((at) => at <= now);
+      const activeSince = activated.length === 0 ? Number.NEGATIVE_INFINITY : Math.max(...activated);
+      if (retention !== undefined) {
+        // The caller signs with the active key and, later, with the pending ones: each must stay
+        // published as long as the caller's tokens live. The condition is repeated in the update so
+        // that two instances with different settings can only raise a value, never lower it.
+        const signWith = live.filter((row) => Number(row.activates_at) >= activeSince).map((row) => row.kid);
+        if (signWith.length > 0) {
+          await knex(t.keys).whereIn('kid', signWith)
+            .andWhere((q) => q.whereNull('retention').orWhere('retention', '<', retention))
+            .update({ retention });
+        }
+      }
       // An active key is needed, not just any key: a key rotated in before the issuer's first
       // start is still pending and cannot sign yet.
-      const now = clock();
-      const active = await knex(t.keys).whereNull('revoked_at').andWhere('activates_at', '<=', now).first('kid');
-      if (active) return;
+      if (activated.length > 0) return;
       const key = await generateSigningKey(alg);
       // Two instances starting together may both insert a key. That is harmless: both are
       // published and every instance picks the same signing key from the same rows.
-      await knex(t.keys).insert(keyToRow(key, now, now, cipher));
+      await knex(t.keys).insert(keyToRow(key, { createdAt: now, activatesAt: now, retention: retention ?? DEFAULT_KEY_RETENTION }, cipher));
     },
 
     async rotate(rotateOptions = {}) {
@@ -39,9 +65,17 @@ export function createKeyStore(ctx: StoreContext, cipher: KeyCipher): KeyStore {
       if (typeof activateAfter !== 'number' || !Number.isFinite(activateAfter) || activateAfter < 0) {
         throw new TypeError('activateAfter must be a number of seconds >= 0');
       }
+      let retention = rotateOptions.retention === undefined ? undefined : checkRetention(rotateOptions.retention);
+      if (retention === undefined) {
+        // A key rotated in from the CLI signs for the same issuer as the key it follows, which
+        // recorded its retention with ensure().
+        const newest = await knex<KeyRow>(t.keys).whereNull('revoked_at')
+          .orderBy([{ column: 'activates_at', order: 'desc' }, { column: 'created_at', order: 'desc' }]).first('retention');
+        retention = newest === undefined || newest.retention === null ? DEFAULT_KEY_RETENTION : Number(newest.retention);
+      }
       const key = await generateSigningKey(alg);
       const now = clock();
-      const row = keyToRow(key, now, now + Math.round(activateAfter * 1000), cipher);
+      const row = keyToRow(key, { createdAt: now, activatesAt: now + Math.round(activateAfter * 1000), retention }, cipher);
       await knex(t.keys).insert(row);
       return keyFromRow(row, cipher);
     },

@@ -79,12 +79,33 @@ function initial(t: TableNames): Migration {
   };
 }
 
+// Each key records how long it stays published once retired, so that every reader (the issuer,
+// the CLI) derives the same key states. Rows from before stay null and read as the old default.
+function keyRetention(t: TableNames): Migration {
+  return {
+    async up(knex) {
+      await knex.schema.alterTable(t.keys, (table) => {
+        table.integer('retention').nullable();
+      });
+    },
+    async down(knex) {
+      await knex.schema.alterTable(t.keys, (table) => {
+        table.dropColumn('retention');
+      });
+    },
+  };
+}
+
 /**
  * The bundled migrations as a Knex migration source, so they run from the compiled package with no
  * file paths, under their own migrations table (`<prefix>migrations`).
  */
 export function migrationSource(t: TableNames): Knex.MigrationSource<string> {
-  const all: Record<string, Migration> = { '20261122000000_initial': initial(t) };
+  // Append only: a migration that has shipped is never edited, since databases have run it.
+  const all: Record<string, Migration> = {
+    '20261122000000_initial': initial(t),
+    '20261206000000_key_retention': keyRetention(t),
+  };
   return {
     getMigrations: async () => Object.keys(all).sort(),
     getMigrationName: (name) => name,

@@ -1,6 +1,6 @@
 import type { Client, GrantType } from '../core/client.js';
 import { isSigningAlgorithm, type GeneratedKey, type PublicJwk } from '../core/keys.js';
-import type { SigningKeyRecord } from '../core/key-set.js';
+import { DEFAULT_KEY_RETENTION, type SigningKeyRecord } from '../core/key-set.js';
 import type { KeyCipher } from '../core/key-encryption.js';
 import type { ClientSecretInfo } from '../core/store.js';
 import { UnsupportedKeyError } from '../errors.js';
@@ -32,7 +32,10 @@ export interface SecretRow {
   last_used_at: number | string | null;
 }
 
-/** A row of the signing keys table. `private_key` is PKCS#8 PEM, or sealed by the key cipher. */
+/**
+ * A row of the signing keys table. `private_key` is PKCS#8 PEM, or sealed by the key cipher.
+ * `retention` (seconds) is null in rows written before the migration that added it.
+ */
 export interface KeyRow {
   kid: string;
   alg: string;
@@ -41,6 +44,7 @@ export interface KeyRow {
   created_at: number | string;
   activates_at: number | string;
   revoked_at: number | string | null;
+  retention: number | string | null;
 }
 
 // PostgreSQL returns bigint columns as strings, SQLite as numbers.
@@ -96,6 +100,10 @@ export function secretFromRow(row: SecretRow): ClientSecretInfo {
 /**
  * A stored key. Its private key is decrypted when first read, not before: listing keys, which the
  * CLI and the JWKS do, needs no keyEncryptionKey.
+ *
+ * `privateKeyPem` is a non-enumerable getter, so the record can be logged, serialised, spread or
+ * cloned without carrying the private key: only reading the property by name returns it
+ * (`util.inspect` with `showHidden` names it `[Getter]` and does not call it).
  */
 export function keyFromRow(row: KeyRow, cipher: KeyCipher): SigningKeyRecord {
   if (!isSigningAlgorithm(row.alg)) throw new UnsupportedKeyError(row.kid);
@@ -107,9 +115,11 @@ export function keyFromRow(row: KeyRow, cipher: KeyCipher): SigningKeyRecord {
     createdAt: toDate(row.created_at),
     activatesAt: toDate(row.activates_at),
     revokedAt: toDateOrNull(row.revoked_at),
+    // Undefined too: a database not migrated since the column was added.
+    retention: row.retention === null || row.retention === undefined ? DEFAULT_KEY_RETENTION : Number(row.retention),
   };
   return Object.defineProperty(record, 'privateKeyPem', {
-    enumerable: true,
+    enumerable: false,
     get: () => (pem ??= cipher.open(row.private_key, row.kid)),
   }) as SigningKeyRecord;
 }
@@ -118,12 +128,15 @@ export function keyFromRow(row: KeyRow, cipher: KeyCipher): SigningKeyRecord {
  * The row of a new key, its private key sealed by `cipher` (bound to the kid) before it is
  * written anywhere.
  *
- * @param now - Creation time, in milliseconds since the epoch.
- * @param activatesAt - When the key starts signing, in milliseconds since the epoch.
+ * @param times.createdAt - Creation time, in milliseconds since the epoch.
+ * @param times.activatesAt - When the key starts signing, in milliseconds since the epoch.
+ * @param times.retention - How long the key stays published once retired, in seconds.
  */
-export function keyToRow(key: GeneratedKey, now: number, activatesAt: number, cipher: KeyCipher): KeyRow {
+export function keyToRow(
+  key: GeneratedKey, times: { createdAt: number; activatesAt: number; retention: number }, cipher: KeyCipher,
+): KeyRow {
   return {
     kid: key.kid, alg: key.alg, public_jwk: JSON.stringify(key.publicJwk), private_key: cipher.seal(key.privateKeyPem, key.kid),
-    created_at: now, activates_at: activatesAt, revoked_at: null,
+    created_at: times.createdAt, activates_at: times.activatesAt, revoked_at: null, retention: times.retention,
   };
 }

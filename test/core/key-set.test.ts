@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { generateSigningKey, type GeneratedKey } from '../../lib/core/keys.js';
-import { selectKeys, type KeySetView, type SigningKeyRecord } from '../../lib/core/key-set.js';
+import { DEFAULT_KEY_RETENTION, selectKeys, type KeySetView, type SigningKeyRecord } from '../../lib/core/key-set.js';
 
 const T0 = Date.UTC(2026, 0, 1);
 const MINUTE = 60_000;
@@ -22,7 +22,9 @@ describe('selectKeys()', () => {
     generated = await Promise.all(Array.from({ length: 4 }, () => generateSigningKey('ES256')));
   });
 
-  function record(index: number, activatesAt: number, extra: { createdAt?: number; revokedAt?: number } = {}): SigningKeyRecord {
+  function record(
+    index: number, activatesAt: number, extra: { createdAt?: number; revokedAt?: number; retention?: number } = {},
+  ): SigningKeyRecord {
     const key = generated[index] as GeneratedKey;
     return {
       kid: key.kid,
@@ -32,6 +34,7 @@ describe('selectKeys()', () => {
       createdAt: new Date(extra.createdAt ?? activatesAt),
       activatesAt: new Date(activatesAt),
       revokedAt: extra.revokedAt === undefined ? null : new Date(extra.revokedAt),
+      retention: extra.retention ?? RETAIN,
     };
   }
 
@@ -73,7 +76,7 @@ describe('selectKeys()', () => {
     expect(kids(view.published)).to.deep.equal([a.kid, b.kid, c.kid, pending.kid]);
   });
 
-  it('keeps a superseded key published until its successor activatesAt + retainSeconds, then drops it', () => {
+  it('keeps a superseded key published until its successor activatesAt + its retention, then drops it', () => {
     const a = record(0, T0);
     const b = record(1, T0 + 10 * MINUTE);
     const until = b.activatesAt.getTime() + RETAIN * 1000;
@@ -97,10 +100,44 @@ describe('selectKeys()', () => {
     expect(kids(selectKeys([a, b, c], T0 + 140 * MINUTE, RETAIN).published)).to.deep.equal([c.kid]);
   });
 
-  it('drops a superseded key at once with retainSeconds 0', () => {
-    const a = record(0, T0);
+  it('drops a superseded key at once when its retention is 0', () => {
+    const a = record(0, T0, { retention: 0 });
     const b = record(1, T0 + 10 * MINUTE);
-    expect(selectKeys([a, b], b.activatesAt.getTime(), 0)).to.deep.equal({ signing: b, published: [b] });
+    expect(selectKeys([a, b], b.activatesAt.getTime())).to.deep.equal({ signing: b, published: [b] });
+  });
+
+  describe('retention', () => {
+    it('keeps each superseded key published for its own retention', () => {
+      const a = record(0, T0, { retention: 600 });
+      const b = record(1, T0 + 10 * MINUTE, { retention: 7200 });
+      const c = record(2, T0 + 20 * MINUTE);
+      // a was superseded at +10 min and goes at +20 min; b, superseded at +20 min, stays until +140 min.
+      expect(kids(selectKeys([a, b, c], T0 + 20 * MINUTE - 1).published)).to.deep.equal([a.kid, b.kid, c.kid]);
+      expect(kids(selectKeys([a, b, c], T0 + 20 * MINUTE).published)).to.deep.equal([b.kid, c.kid]);
+      expect(kids(selectKeys([a, b, c], T0 + 140 * MINUTE - 1).published)).to.deep.equal([b.kid, c.kid]);
+      expect(kids(selectKeys([a, b, c], T0 + 140 * MINUTE).published)).to.deep.equal([c.kid]);
+    });
+
+    it('raises a shorter retention to minRetention, and never shortens a longer one', () => {
+      const short = record(0, T0, { retention: 60 });
+      const long = record(1, T0 + 10 * MINUTE, { retention: 7200 });
+      const signing = record(2, T0 + 20 * MINUTE);
+      // short was superseded at +10 min: gone at +11 min on its own, kept until +70 min with minRetention 3600.
+      expect(kids(selectKeys([short, long, signing], T0 + 30 * MINUTE).published)).to.deep.equal([long.kid, signing.kid]);
+      expect(kids(selectKeys([short, long, signing], T0 + 30 * MINUTE, 3600).published))
+        .to.deep.equal([short.kid, long.kid, signing.kid]);
+      expect(kids(selectKeys([short, long, signing], T0 + 70 * MINUTE, 3600).published)).to.deep.equal([long.kid, signing.kid]);
+      // long was superseded at +20 min and keeps its 7200 s whatever the floor.
+      expect(kids(selectKeys([long, signing], T0 + 139 * MINUTE, 60).published)).to.deep.equal([long.kid, signing.kid]);
+    });
+
+    it(`reads a record with no retention (from a store that predates it) as ${DEFAULT_KEY_RETENTION} s`, () => {
+      const a = { ...record(0, T0), retention: undefined } as unknown as SigningKeyRecord;
+      const b = record(1, T0 + 10 * MINUTE);
+      const until = b.activatesAt.getTime() + DEFAULT_KEY_RETENTION * 1000;
+      expect(kids(selectKeys([a, b], until - 1).published)).to.deep.equal([a.kid, b.kid]);
+      expect(kids(selectKeys([a, b], until).published)).to.deep.equal([b.kid]);
+    });
   });
 
   it('never publishes or signs with a revoked key', () => {

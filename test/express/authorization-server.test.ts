@@ -479,6 +479,56 @@ describe('authorizationServer()', () => {
       }
     });
 
+    it('records its maxTokenLifetime plus 60 s with the keys it signs with, pending ones included', async () => {
+      const t0 = Date.parse('2026-11-22T00:00:00Z');
+      const issuer = await startIssuer({ clock: () => t0, maxTokenLifetime: 600 });
+      try {
+        // Rotated in before the issuer's first start, with a shorter retention than the issuer needs.
+        const pending = await issuer.store.keys.rotate({ activateAfter: 600, retention: 60 });
+        await issuer.as.ready();
+        const keys = await issuer.store.keys.list();
+        expect(keys).to.have.length(2);
+        expect(keys.map((k) => k.retention)).to.deep.equal([660, 660]);
+        expect(keys.some((k) => k.kid === pending.kid)).to.equal(true);
+      } finally {
+        await issuer.close();
+      }
+    });
+
+    it('keeps a retired key published as long as its stored retention says, and never less than its own', async () => {
+      const t0 = Date.parse('2026-11-22T00:00:00Z');
+      let now = t0;
+      const issuer = await startIssuer({ clock: () => now, keyCacheTtl: 1, maxTokenLifetime: 600 });
+      const published = async (): Promise<string[]> =>
+        ((await request(`${issuer.issuer}/jwks.json`)).json as { keys: { kid: string }[] }).keys.map((k) => k.kid).sort();
+      try {
+        await issuer.as.ready();
+        const [first] = await issuer.store.keys.list();
+        const firstKid = first?.kid as string;
+        // Recorded by another issuer on the same database whose tokens live two hours.
+        await issuer.db.knex(issuer.store.tables.keys).where({ kid: firstKid }).update({ retention: 7260 });
+        // A second later, so that the two keys never tie on activation.
+        now = t0 + 1000;
+        const second = await issuer.store.keys.rotate({ activateAfter: 0 });
+        expect(second.retention).to.equal(7260);
+        now = t0 + 1000 + 7259_000;
+        expect(await published()).to.deep.equal([firstKid, second.kid].sort());
+        now = t0 + 1000 + 7261_000;
+        expect(await published()).to.deep.equal([second.kid]);
+
+        // A stored retention shorter than this issuer's own (maxTokenLifetime 600 + 60) does not count.
+        await issuer.db.knex(issuer.store.tables.keys).where({ kid: second.kid }).update({ retention: 60 });
+        const third = await issuer.store.keys.rotate({ activateAfter: 0 });
+        const rotatedAt = now;
+        now = rotatedAt + 659_000;
+        expect(await published()).to.deep.equal([second.kid, third.kid].sort());
+        now = rotatedAt + 661_000;
+        expect(await published()).to.deep.equal([third.kid]);
+      } finally {
+        await issuer.close();
+      }
+    });
+
     it('drops a revoked key once the key cache expires', async () => {
       let now = Date.parse('2026-11-22T00:00:00Z');
       const issuer = await startIssuer({ clock: () => now, keyCacheTtl: 5 });

@@ -1,8 +1,12 @@
+import { Console } from 'node:console';
 import { createHash, createPrivateKey, createPublicKey, type JsonWebKey } from 'node:crypto';
+import { PassThrough } from 'node:stream';
+import { format, inspect } from 'node:util';
 import { expect } from 'chai';
 import type { Knex } from 'knex';
 import type { Client, ClientRegistration } from '../../lib/core/client.js';
 import { toPublicJwk, type SigningAlgorithm } from '../../lib/core/keys.js';
+import { DEFAULT_KEY_RETENTION, type SigningKeyRecord } from '../../lib/core/key-set.js';
 import { generateClientSecret, SECRET_PREFIX } from '../../lib/core/secrets.js';
 import type { AuthenticationFailure } from '../../lib/core/store.js';
 import { ClientNotFoundError } from '../../lib/core/store.js';
@@ -1206,6 +1210,190 @@ for (const makeDb of databases) {
           });
         });
       }
+
+      describe('retention', () => {
+        const retentionOf = async (kid: string): Promise<number | null> => num((await rowOf(kid)).retention);
+
+        it(`records ${DEFAULT_KEY_RETENTION} s for a key that ensure() or rotate() creates without one`, async () => {
+          await store.keys.ensure('ES256');
+          const rotated = await store.keys.rotate();
+          const listed = await store.keys.list();
+          expect(listed.map((k) => k.retention)).to.deep.equal([DEFAULT_KEY_RETENTION, DEFAULT_KEY_RETENTION]);
+          expect(rotated.retention).to.equal(DEFAULT_KEY_RETENTION);
+          for (const key of listed) expect(await retentionOf(key.kid)).to.equal(DEFAULT_KEY_RETENTION);
+        });
+
+        it('records the retention given to ensure() with the key it creates', async () => {
+          await store.keys.ensure('ES256', { retention: 86_460 });
+          const [key] = await store.keys.list();
+          expect(key?.retention).to.equal(86_460);
+          expect(await retentionOf(key?.kid ?? '')).to.equal(86_460);
+        });
+
+        it('records the retention given to rotate(), rounded up to a whole second', async () => {
+          const key = await store.keys.rotate({ retention: 360 });
+          expect(key.retention).to.equal(360);
+          expect(await retentionOf(key.kid)).to.equal(360);
+          expect((await store.keys.rotate({ retention: 0.2 })).retention).to.equal(1);
+          expect((await store.keys.list()).find((k) => k.kid === key.kid)).to.deep.equal(key);
+        });
+
+        it('gives a rotated key the retention of the newest key when none is given', async () => {
+          await store.keys.ensure('ES256', { retention: 7260 });
+          now = T0 + MINUTE;
+          const pending = await store.keys.rotate({ activateAfter: 600, retention: 1860 });
+          now = T0 + 2 * MINUTE;
+          expect((await store.keys.rotate({ activateAfter: 1200 })).retention).to.equal(1860);
+          const newest = await store.keys.rotate({ activateAfter: 1200 });
+          expect(newest.retention).to.equal(1860);
+          expect(await store.keys.revoke(newest.kid)).to.equal(true);
+          expect(await store.keys.revoke(pending.kid)).to.equal(true);
+          // The newest key left is the one above (activating at +22 min), not a revoked one.
+          expect((await store.keys.rotate({ activateAfter: 0 })).retention).to.equal(1860);
+        });
+
+        it('with a retention, ensure() raises a shorter one on the active and pending keys, and on no other', async () => {
+          const retired = await store.keys.rotate({ activateAfter: 0, retention: 60 });
+          now = T0 + MINUTE;
+          const active = await store.keys.rotate({ activateAfter: 0, retention: 60 });
+          const longer = await store.keys.rotate({ activateAfter: 600, retention: 90_000 });
+          const pending = await store.keys.rotate({ activateAfter: 1200, retention: 120 });
+          const revoked = await store.keys.rotate({ activateAfter: 1200, retention: 60 });
+          await store.keys.revoke(revoked.kid);
+          now = T0 + 2 * MINUTE;
+          await store.keys.ensure('ES256', { retention: 3660 });
+          expect(await count(store.tables.keys)).to.equal(5);
+          const stored = Object.fromEntries(await Promise.all(
+            [retired, active, longer, pending, revoked].map(async (k) => [k.kid, await retentionOf(k.kid)] as const)));
+          expect(stored).to.deep.equal({
+            [retired.kid]: 60, [active.kid]: 3660, [longer.kid]: 90_000, [pending.kid]: 3660, [revoked.kid]: 60,
+          });
+        });
+
+        it('with a retention, ensure() raises the pending keys when it creates the active one', async () => {
+          const pending = await store.keys.rotate({ activateAfter: 600, retention: 60 });
+          await store.keys.ensure('ES256', { retention: 3660 });
+          const keys = await store.keys.list();
+          expect(keys).to.have.length(2);
+          expect(keys.map((k) => [k.kid === pending.kid, k.retention]).sort()).to.deep.equal([[false, 3660], [true, 3660]]);
+        });
+
+        it('without a retention, ensure() changes no stored retention', async () => {
+          const key = await store.keys.rotate({ activateAfter: 0, retention: 60 });
+          await store.keys.ensure('ES256');
+          expect(await retentionOf(key.kid)).to.equal(60);
+        });
+
+        it(`reads a key stored before retention was recorded as ${DEFAULT_KEY_RETENTION} s, and ensure() gives it one`, async () => {
+          const old = await store.keys.rotate({ activateAfter: 0 });
+          await db.knex(store.tables.keys).where({ kid: old.kid }).update({ retention: null });
+          const [listed] = await store.keys.list();
+          expect(listed).to.deep.equal({ ...old, retention: DEFAULT_KEY_RETENTION });
+          expect((await store.keys.rotate()).retention).to.equal(DEFAULT_KEY_RETENTION);
+          await store.keys.ensure('ES256', { retention: 86_460 });
+          expect(await retentionOf(old.kid)).to.equal(86_460);
+        });
+
+        for (const retention of [-1, Number.NaN, Number.POSITIVE_INFINITY, 2 ** 31, '60']) {
+          it(`rejects the retention ${String(retention)} with a TypeError in ensure() and rotate(), and stores nothing`, async () => {
+            for (const attempt of [
+              () => store.keys.ensure('ES256', { retention: retention as number }),
+              () => store.keys.rotate({ retention: retention as number }),
+            ]) {
+              let caught: unknown;
+              try {
+                await attempt();
+              } catch (err) {
+                caught = err;
+              }
+              expect(caught).to.be.instanceOf(TypeError).with.property('message', 'retention must be a number of seconds from 0 to 2147483647');
+            }
+            expect(await count(store.tables.keys)).to.equal(0);
+          });
+        }
+      });
+
+      describe('key records', () => {
+        /** Every way a record, or the list of them, gets printed, logged, serialised or copied. */
+        function renderings(records: SigningKeyRecord[]): Record<string, string> {
+          const out = new PassThrough();
+          let logged = '';
+          out.on('data', (chunk: Buffer) => { logged += chunk.toString(); });
+          const logger = new Console({ stdout: out, stderr: out });
+          logger.log(records[0]);
+          logger.log(records);
+          logger.log('%o %O %j %s', records, records[0], records, records[0]);
+          logger.dir(records, { depth: null, showHidden: true });
+          return {
+            'JSON.stringify(list)': JSON.stringify(records),
+            'JSON.stringify(record)': JSON.stringify(records[0]),
+            'util.inspect(list)': inspect(records),
+            'util.inspect(list, showHidden)': inspect(records, { showHidden: true, depth: null }),
+            'util.format(%o)': format('%o', records),
+            'console.log': logged,
+            'String(record)': String(records[0]),
+            'template string': `${String(records)}`,
+            'spread': JSON.stringify(records.map((r) => ({ ...r }))) + inspect(records.map((r) => ({ ...r })), { showHidden: true }),
+            'Object.assign': JSON.stringify(Object.assign({}, records[0])),
+            'structuredClone': inspect(structuredClone(records), { showHidden: true, depth: null }),
+            'Object.entries': JSON.stringify(records.map((r) => Object.entries(r))),
+          };
+        }
+
+        /** Checks that no rendering holds any part of the private keys, stored sealed or not. */
+        async function expectNoPrivateKey(records: SigningKeyRecord[]): Promise<void> {
+          const stored = await db.knex(store.tables.keys).pluck('private_key') as string[];
+          expect(stored).to.have.length(records.length);
+          // The PEM's base64 lines and the sealed value, whole or in part.
+          const fragments = stored.flatMap((value) => value.split(/[\n:]/)).filter((part) => part.length >= 16);
+          expect(fragments.length).to.be.greaterThan(0);
+          for (const [how, text] of Object.entries(renderings(records))) {
+            expect(text, how).to.not.include('PRIVATE KEY');
+            for (const fragment of fragments) expect(text.includes(fragment), `${how} holds part of a private key`).to.equal(false);
+          }
+          for (const record of records) {
+            expect(Object.keys(record)).to.deep.equal(['kid', 'alg', 'publicJwk', 'createdAt', 'activatesAt', 'revokedAt', 'retention']);
+            expect({ ...record }).to.not.have.property('privateKeyPem');
+            expect(structuredClone(record)).to.deep.equal(record).and.not.have.property('privateKeyPem');
+          }
+        }
+
+        it('never show the private key when serialised, inspected, logged, spread or cloned, yet give it when read', async () => {
+          const rotated = await store.keys.rotate({ activateAfter: 0, alg: 'RS256' });
+          await store.keys.rotate({ activateAfter: 60 });
+          const listed = await store.keys.list();
+          await expectNoPrivateKey(listed);
+          await expectNoPrivateKey([rotated, ...listed.filter((k) => k.kid !== rotated.kid)]);
+          const stored = await db.knex(store.tables.keys).pluck('private_key') as string[];
+          expect(listed.map((k) => k.privateKeyPem).sort()).to.deep.equal(stored.sort());
+          expect(rotated.privateKeyPem).to.match(/^-----BEGIN PRIVATE KEY-----\n/);
+        });
+
+        it('with keyEncryptionKey, show neither the private key nor its sealed form, yet give the key when read', async () => {
+          const sealed = makeStore({ keyEncryptionKey: KEK });
+          const rotated = await sealed.keys.rotate({ activateAfter: 0, alg: 'PS256' });
+          await sealed.keys.rotate({ activateAfter: 60 });
+          const listed = await sealed.keys.list();
+          await expectNoPrivateKey(listed);
+          await expectNoPrivateKey([rotated, ...listed.filter((k) => k.kid !== rotated.kid)]);
+          const rendered = Object.values(renderings(listed)).join('\n');
+          for (const key of listed) {
+            expect(rendered).to.not.include(key.privateKeyPem.split('\n')[1]);
+            expect(toPublicJwk(createPrivateKey(key.privateKeyPem), key.alg)).to.deep.equal(key.publicJwk);
+          }
+        });
+
+        it('with keyEncryptionKey, can be serialised by a store without it (the CLI), which cannot read the key', async () => {
+          const record = await makeStore({ keyEncryptionKey: KEK }).keys.rotate();
+          const listed = await store.keys.list();
+          await expectNoPrivateKey(listed);
+          expect(JSON.parse(JSON.stringify(listed))).to.deep.equal([{
+            kid: record.kid, alg: 'ES256', publicJwk: record.publicJwk, createdAt: new Date(T0).toISOString(),
+            activatesAt: new Date(T0 + 600 * SECOND).toISOString(), revokedAt: null, retention: DEFAULT_KEY_RETENTION,
+          }]);
+          expect(() => listed[0]?.privateKeyPem).to.throw(Error, `signing key ${record.kid} is stored encrypted: set keyEncryptionKey to use it`);
+        });
+      });
 
       describe('with keyEncryptionKey', () => {
         it('refuses a secret shorter than 32 characters, or not a string', () => {

@@ -2,12 +2,14 @@ import { randomBytes } from 'node:crypto';
 import { expect } from 'chai';
 import knexFactory, { type Knex } from 'knex';
 import type { ClientRegistration } from '../../lib/core/client.js';
+import { generateSigningKey } from '../../lib/core/keys.js';
+import { DEFAULT_KEY_RETENTION } from '../../lib/core/key-set.js';
 import { createKnexStore } from '../../lib/storage/knex-store.js';
 import { migrationSource, runMigrations, tableNames } from '../../lib/storage/migrations.js';
 import { databases, PG_URL, type TestDatabase } from '../support/db.js';
 
 const T0 = Date.UTC(2026, 0, 1, 12, 0, 0);
-const MIGRATIONS = ['20261122000000_initial'];
+const MIGRATIONS = ['20261122000000_initial', '20261206000000_key_retention'];
 
 const MINIMAL: ClientRegistration = { name: 'minimal', scopes: ['a'], audiences: ['https://a.internal'] };
 
@@ -220,6 +222,42 @@ for (const makeDb of databases) {
       expect(rows.map((r) => r.name)).to.deep.equal(MIGRATIONS);
       const issued = await store.clients.create(MINIMAL);
       expect(await store.clients.get(issued.clientId)).to.deep.equal(issued.client);
+    });
+
+    it('upgrades keys stored before 20261206000000_key_retention: they read as the default retention until the issuer records its own', async () => {
+      const t = tableNames(db.prefix);
+      const config = { migrationSource: migrationSource(t), tableName: t.migrations };
+      await db.knex.migrate.up(config);
+      expect(await db.knex.schema.hasColumn(t.keys, 'retention')).to.equal(false);
+      // A key as the first version stored it: no retention column yet.
+      const key = await generateSigningKey('ES256');
+      await db.knex(t.keys).insert({
+        kid: key.kid, alg: key.alg, public_jwk: JSON.stringify(key.publicJwk), private_key: key.privateKeyPem,
+        created_at: T0, activates_at: T0, revoked_at: null,
+      });
+      const store = createKnexStore(db.knex, { tablePrefix: db.prefix, clock: () => T0 + 60_000 });
+      await store.migrate();
+      expect(await db.knex.schema.hasColumn(t.keys, 'retention')).to.equal(true);
+      const [listed] = await store.keys.list();
+      expect(listed).to.deep.equal({
+        kid: key.kid, alg: 'ES256', publicJwk: key.publicJwk, createdAt: new Date(T0), activatesAt: new Date(T0), revokedAt: null,
+        retention: DEFAULT_KEY_RETENTION,
+      });
+      expect(listed?.privateKeyPem).to.equal(key.privateKeyPem);
+      await store.keys.ensure('ES256', { retention: 86_460 });
+      expect((await store.keys.list()).map((k) => [k.kid, k.retention])).to.deep.equal([[key.kid, 86_460]]);
+    });
+
+    it('rolls back 20261206000000_key_retention alone, keeping the keys', async () => {
+      const t = tableNames(db.prefix);
+      const store = createKnexStore(db.knex, { tablePrefix: db.prefix, clock: () => T0 });
+      await store.migrate();
+      const key = await store.keys.rotate({ activateAfter: 0, retention: 360 });
+      await db.knex.migrate.down({ migrationSource: migrationSource(t), tableName: t.migrations });
+      expect(await db.knex.schema.hasColumn(t.keys, 'retention')).to.equal(false);
+      expect(await db.knex(t.keys).pluck('kid')).to.deep.equal([key.kid]);
+      await store.migrate();
+      expect(await store.keys.list()).to.deep.equal([{ ...key, retention: DEFAULT_KEY_RETENTION }]);
     });
 
     it('rolls back cleanly with the exported migration source, and migrates again', async () => {
