@@ -67,6 +67,8 @@ export type M2MErrorCode =
   | 'ERR_M2M_CLIENT_EXISTS'
   | 'ERR_M2M_KEY_DECRYPTION'
   | 'ERR_M2M_KEY_UNSUPPORTED'
+  | 'ERR_M2M_KEY_PLAINTEXT'
+  | 'ERR_M2M_KEY_MISMATCH'
   | 'ERR_M2M_TOKEN_REQUEST'
   | 'ERR_M2M_TOKEN_CACHE'
   | 'ERR_M2M_REGISTRATION_NOT_FOUND';
@@ -445,6 +447,34 @@ export class UnsupportedKeyError extends M2MError {
 
   constructor(kid: string, options?: { cause?: unknown }) {
     super(`stored key ${kid} has an unsupported algorithm`, options);
+    this.kid = kid;
+  }
+}
+
+/**
+ * A private key would be stored in plain text beside keys stored encrypted (no
+ * `keyEncryptionKey` given to this store): code `ERR_M2M_KEY_PLAINTEXT`. Pass `allowPlaintext`
+ * (CLI: `--allow-plaintext`) to do it on purpose.
+ */
+export class PlaintextKeyError extends M2MError {
+  readonly code = 'ERR_M2M_KEY_PLAINTEXT';
+
+  constructor(message: string) {
+    super(message);
+  }
+}
+
+/**
+ * A stored private key does not belong to the public key stored beside it (a row tampered with or
+ * copied), so it is not used to sign: code `ERR_M2M_KEY_MISMATCH`.
+ */
+export class KeyMismatchError extends M2MError {
+  readonly code = 'ERR_M2M_KEY_MISMATCH';
+  /** The kid of the key. */
+  readonly kid: string;
+
+  constructor(kid: string) {
+    super(`the private key stored for ${kid} does not match its public key: it is not used to sign`);
     this.kid = kid;
   }
 }

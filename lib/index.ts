@@ -9,7 +9,8 @@ export {
   M2MError, OAuthError, InvalidRequestError, InvalidClientError, InvalidGrantError, UnauthorizedClientError,
   UnsupportedGrantTypeError, InvalidScopeError, InvalidTargetError, InvalidTokenError, TokenRequiredError, InsufficientScopeError,
   ServerError, TemporarilyUnavailableError, errorClasses, isOAuthError, sanitizeDescription, TokenRequestError,
-  ClientNotFoundError, ClientExistsError, KeyDecryptionError, UnsupportedKeyError, TokenCacheError, RegistrationNotFoundError,
+  ClientNotFoundError, ClientExistsError, KeyDecryptionError, UnsupportedKeyError, PlaintextKeyError, KeyMismatchError,
+  TokenCacheError, RegistrationNotFoundError,
 } from './errors.js';
 export type {
   ErrorCode, OAuthErrorCode, M2MErrorCode, OAuthErrorOptions, TokenRequestFailure, TokenRequestErrorDetails,
@@ -33,7 +34,7 @@ export { runMigrations } from './storage/migrations.js';
 export { authorizationServer } from './express/authorization-server.js';
 export type {
   AuthorizationServer, AuthorizationServerOptions, AuthorizationServerEvents, AuthorizationServerEventMap,
-  ClaimsContext, TokenIssuedEvent, AuthenticationFailedEvent, RateLimitedEvent, InternalErrorEvent,
+  ClaimsContext, TokenIssuedEvent, AuthenticationFailedEvent, RateLimitedEvent, InternalErrorEvent, PlaintextKeysEvent,
 } from './express/authorization-server.js';
 export type { RateLimitOptions, FailureLimit } from './express/rate-limit.js';
 export type { ClientAuthMethod, ClientAuthFailure } from './express/client-auth.js';

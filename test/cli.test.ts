@@ -438,6 +438,26 @@ describe('express-m2m CLI (lib/cli/main.ts)', function () {
           code: 1, stdout: '', stderr: 'express-m2m: M2M_KEY_ENCRYPTION_KEY must be at least 32 characters (for example: openssl rand -base64 32)\n' });
       });
 
+      it('refuses a plain-text key beside encrypted ones without M2M_KEY_ENCRYPTION_KEY, unless --allow-plaintext; keys seal encrypts it', async function () {
+        const kek = 'q9Jb3v0m1dXc7sYH8wR2kTn4uPzL6aEfG5iOyVtQjC0=';
+        expect((await cli(['keys', 'rotate', '--activate-after', '0'], { env: { ...env, M2M_KEY_ENCRYPTION_KEY: kek } })).code).to.equal(0);
+        const refused = await cli(['keys', 'rotate'], { env });
+        expect(refused).to.deep.equal({ code: 1, stdout: '', stderr: 'express-m2m: the other signing keys are stored encrypted: give this store the '
+          + 'keyEncryptionKey (CLI: M2M_KEY_ENCRYPTION_KEY), or allow a plain-text key on purpose (allowPlaintext, CLI: --allow-plaintext)\n' });
+        expect(await knex('m2m_signing_keys').count({ n: '*' }).first()).to.deep.equal({ n: 1 });
+        const allowed = await cli(['keys', 'rotate', '--allow-plaintext', '--json'], { env });
+        expect(allowed.code).to.equal(0);
+        const stored = async () => (await knex('m2m_signing_keys').pluck('private_key') as string[]).map((k) => k.startsWith('m2m-enc:v1:'));
+        expect((await stored()).sort()).to.deep.equal([false, true]);
+        expect(await cli(['keys', 'seal'], { env })).to.deep.equal({
+          code: 1, stdout: '', stderr: 'express-m2m: keys seal needs M2M_KEY_ENCRYPTION_KEY (at least 32 characters, for example: openssl rand -base64 32)\n' });
+        expect(await cli(['keys', 'seal'], { env: { ...env, M2M_KEY_ENCRYPTION_KEY: kek } })).to.deep.equal({
+          code: 0, stdout: 'Sealed 1 private key: stored encrypted from now on. Give the issuer the same keyEncryptionKey.\n', stderr: '' });
+        expect(await stored()).to.deep.equal([true, true]);
+        expect(await cli(['keys', 'seal', '--json'], { env: { ...env, M2M_KEY_ENCRYPTION_KEY: kek } })).to.deep.equal({
+          code: 0, stdout: '{\n  "sealed": 0\n}\n', stderr: '' });
+      });
+
       it('adds a key of the chosen algorithm that signs at once with --alg RS256 --activate-after 0', async function () {
         const run = await cli(['keys', 'rotate', '--alg', 'RS256', '--activate-after', '0'], { env });
         const [key] = await store.keys.list();

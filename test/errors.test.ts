@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import {
   ClientExistsError, ClientNotFoundError, errorClasses, InsufficientScopeError, InvalidRequestError, isOAuthError,
-  KeyDecryptionError, M2MError, OAuthError, RegistrationNotFoundError, sanitizeDescription, TemporarilyUnavailableError,
+  KeyDecryptionError, KeyMismatchError, M2MError, PlaintextKeyError, OAuthError, RegistrationNotFoundError, sanitizeDescription, TemporarilyUnavailableError,
   TokenCacheError, TokenRequestError, TokenRequiredError, UnsupportedKeyError, type M2MErrorCode, type OAuthErrorCode,
 } from '../lib/index.js';
 
@@ -132,6 +132,8 @@ describe('errors', () => {
       ERR_M2M_CLIENT_EXISTS: 'ClientExistsError',
       ERR_M2M_KEY_DECRYPTION: 'KeyDecryptionError',
       ERR_M2M_KEY_UNSUPPORTED: 'UnsupportedKeyError',
+      ERR_M2M_KEY_PLAINTEXT: 'PlaintextKeyError',
+      ERR_M2M_KEY_MISMATCH: 'KeyMismatchError',
       ERR_M2M_TOKEN_REQUEST: 'TokenRequestError',
       ERR_M2M_TOKEN_CACHE: 'TokenCacheError',
       ERR_M2M_REGISTRATION_NOT_FOUND: 'RegistrationNotFoundError',
@@ -142,6 +144,9 @@ describe('errors', () => {
       ['ERR_M2M_KEY_DECRYPTION', 'KeyDecryptionError', new KeyDecryptionError('signing key k1 could not be decrypted', 'k1', { cause }),
         'signing key k1 could not be decrypted'],
       ['ERR_M2M_KEY_UNSUPPORTED', 'UnsupportedKeyError', new UnsupportedKeyError('k1', { cause }), 'stored key k1 has an unsupported algorithm'],
+      ['ERR_M2M_KEY_PLAINTEXT', 'PlaintextKeyError', new PlaintextKeyError('no plain text here'), 'no plain text here'],
+      ['ERR_M2M_KEY_MISMATCH', 'KeyMismatchError', new KeyMismatchError('k1'),
+        'the private key stored for k1 does not match its public key: it is not used to sign'],
       ['ERR_M2M_TOKEN_REQUEST', 'TokenRequestError', new TokenRequestError('the token endpoint could not be reached', {
         reason: 'network_error', tokenUrl: 'https://a.example/token', clientId: 'c', retryable: true, cause }),
       'the token endpoint could not be reached'],
@@ -154,7 +159,8 @@ describe('errors', () => {
     for (const [code, name, err, message] of cases) {
       it(`${name} has code ${code}, its name, its message and its cause`, () => {
         expect(err).to.be.instanceOf(M2MError).and.instanceOf(Error).and.not.instanceOf(OAuthError).and.not.instanceOf(TypeError);
-        const expectedCause = err instanceof RegistrationNotFoundError ? undefined : cause;
+        const withoutCause = err instanceof RegistrationNotFoundError || err instanceof PlaintextKeyError || err instanceof KeyMismatchError;
+        const expectedCause = withoutCause ? undefined : cause;
         expect([err.code, err.name, err.message, err.cause]).to.deep.equal([code, name, message, expectedCause]);
         expect(isOAuthError(err)).to.equal(false);
       });

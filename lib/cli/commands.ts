@@ -3,14 +3,14 @@ import type { CommandSet } from './args.js';
 import {
   clientsCreate, clientsDelete, clientsDisable, clientsEnable, clientsList, clientsRotateSecret, clientsShow,
 } from './clients.js';
-import { keysList, keysRevoke, keysRotate } from './keys.js';
+import { keysList, keysRevoke, keysRotate, keysSeal } from './keys.js';
 import { migrate } from './migrate.js';
 
 /** The commands `main` dispatches to; `clients` and `keys` name groups of two-word commands. */
 export const COMMANDS: CommandSet = {
   commands: [
     migrate, clientsCreate, clientsList, clientsShow, clientsRotateSecret, clientsDisable, clientsEnable,
-    clientsDelete, keysList, keysRotate, keysRevoke,
+    clientsDelete, keysList, keysRotate, keysRevoke, keysSeal,
   ],
   groups: ['clients', 'keys'],
 };

@@ -58,7 +58,7 @@ export const keysList = defineCommand({
 /** `keys rotate`: adds a key that signs once `--activate-after` has passed. */
 export const keysRotate = defineCommand({
   name: 'keys rotate',
-  synopsis: '[--alg ES256|RS256|PS256] [--activate-after SECONDS]',
+  synopsis: '[--alg ES256|RS256|PS256] [--activate-after SECONDS] [--allow-plaintext]',
   summary: 'Add a signing key: published at once, signing after a delay so verifiers fetch it first',
   options: {
     alg: { type: 'string', value: 'ALG', description: 'ES256 (default), RS256 or PS256' },
@@ -67,6 +67,10 @@ export const keysRotate = defineCommand({
       type: 'string', value: 'SECONDS',
       description: "the issuer's maxTokenLifetime: once retired, the new key stays published this long plus 60 s "
         + '(default: as long as the newest key)',
+    },
+    'allow-plaintext': {
+      type: 'boolean',
+      description: 'store the new private key in plain text even though other keys are stored encrypted (without M2M_KEY_ENCRYPTION_KEY)',
     },
   },
   needsTables: true,
@@ -80,12 +84,13 @@ export const keysRotate = defineCommand({
       alg,
       activateAfter: args.seconds('activate-after') ?? DEFAULT_ACTIVATE_AFTER,
       maxTokenLifetime: args.seconds('max-token-lifetime'),
+      allowPlaintext: args.flag('allow-plaintext'),
     };
   },
-  async run(ctx, { alg, activateAfter, maxTokenLifetime }) {
-    const key = await ctx.store.keys.rotate(maxTokenLifetime === undefined
-      ? { alg, activateAfter }
-      : { alg, activateAfter, retention: maxTokenLifetime + CLOCK_SKEW });
+  async run(ctx, { alg, activateAfter, maxTokenLifetime, allowPlaintext }) {
+    const key = await ctx.store.keys.rotate({
+      alg, activateAfter, allowPlaintext, ...(maxTokenLifetime === undefined ? {} : { retention: maxTokenLifetime + CLOCK_SKEW }),
+    });
     const states = keyStates(await ctx.store.keys.list(), Date.now(), maxTokenLifetime);
     const state = states.get(key.kid) ?? 'pending';
     if (![...states.values()].includes('active')) {
@@ -114,6 +119,26 @@ export const keysRevoke = defineCommand({
       ctx.io.stderr.write('Warning: no active key is left; the issuer creates a new one on its next token request.\n');
     }
     ctx.print({ revoked: kid }, () => `Revoked key ${kid}. Tokens it signed no longer verify once verifiers refresh their JWKS.`);
+    return EXIT_OK;
+  },
+});
+
+/** `keys seal`: encrypts the private keys still stored in plain text with M2M_KEY_ENCRYPTION_KEY. */
+export const keysSeal = defineCommand({
+  name: 'keys seal',
+  synopsis: '',
+  summary: 'Encrypt the private keys still stored in plain text, with M2M_KEY_ENCRYPTION_KEY (required)',
+  options: {},
+  needsTables: true,
+  parse(args) {
+    args.none();
+  },
+  async run(ctx) {
+    if (!ctx.io.env.M2M_KEY_ENCRYPTION_KEY) throw new CliError('keys seal needs M2M_KEY_ENCRYPTION_KEY (at least 32 characters, for example: openssl rand -base64 32)');
+    const sealed = await ctx.store.keys.seal();
+    ctx.print({ sealed }, () => (sealed === 0
+      ? 'Every private key is already stored encrypted.'
+      : `Sealed ${sealed} private key${sealed === 1 ? '' : 's'}: stored encrypted from now on. Give the issuer the same keyEncryptionKey.`));
     return EXIT_OK;
   },
 });

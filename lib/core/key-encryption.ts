@@ -6,8 +6,15 @@ import { IV_BYTES, open, seal, TAG_BYTES } from './seal.js';
 /** What an encrypted private key starts with in the database. */
 const PREFIX = 'm2m-enc:v1:';
 
+/** Whether a stored private key is encrypted (sealed by a {@link KeyCipher} with a secret). */
+export function isSealed(stored: string): boolean {
+  return stored.startsWith(PREFIX);
+}
+
 /** Encrypts and decrypts signing keys at rest, bound to their kid. */
 export interface KeyCipher {
+  /** True when a secret is set: `seal` encrypts. False: it stores keys in plain text. */
+  readonly sealing: boolean;
   /** `pem` encrypted for the row of `kid`. */
   seal(pem: string, kid: string): string;
   /** The PEM of a stored value: decrypted when sealed, as it is when stored in plain text. */
@@ -32,6 +39,7 @@ export function keyCipher(secret: string | undefined): KeyCipher {
     ? undefined
     : Buffer.from(hkdfSync('sha256', secret, 'express-m2m signing keys', 'aes-256-gcm v1', 32));
   return {
+    sealing: key !== undefined,
     seal(pem, kid) {
       if (key === undefined) return pem;
       const { iv, tag, ciphertext } = seal(key, pem, kid);

@@ -33,6 +33,11 @@ export interface SigningKeyRecord {
    * before it was recorded.
    */
   retention: number;
+  /**
+   * Whether the private key is stored encrypted (a store with `keyEncryptionKey`). The issuer
+   * reports plain-text keys through its `keys.plaintext` event. Undefined when a store does not say.
+   */
+  encrypted?: boolean;
 }
 
 /** Where each key stands at one instant. */

@@ -85,3 +85,14 @@ export async function generateSigningKey(alg: SigningAlgorithm): Promise<Generat
 export function importPrivateKey(pem: string): KeyObject {
   return createPrivateKey({ key: pem, format: 'pem' });
 }
+
+/**
+ * True when `privateKey` is the private half of `publicJwk`: the same curve and point, or the same
+ * modulus and exponent. Checked before a stored key signs, so that a row whose private key was
+ * swapped (tampered with, or copied from another row) never signs under its published kid.
+ */
+export function matchesPublicJwk(privateKey: KeyObject, publicJwk: PublicJwk): boolean {
+  const own = toPublicJwk(privateKey, publicJwk.alg);
+  return own.kty === publicJwk.kty && own.crv === publicJwk.crv && own.x === publicJwk.x && own.y === publicJwk.y
+    && own.n === publicJwk.n && own.e === publicJwk.e;
+}

@@ -89,7 +89,7 @@ export interface KeyStore {
    * await store.keys.ensure('ES256', { retention: 3600 + 60 });
    * ```
    */
-  ensure(alg: SigningAlgorithm, options?: { retention?: number }): Promise<void>;
+  ensure(alg: SigningAlgorithm, options?: { retention?: number; allowPlaintext?: boolean }): Promise<void>;
   /**
    * Adds a key that is published at once and starts signing after `activateAfter` seconds
    * (default 600), so resource servers see it before any token carries its kid.
@@ -98,12 +98,23 @@ export interface KeyStore {
    * the longest lifetime of a token the issuer signs plus clock skew. Default: that of the newest
    * key not revoked (which the issuer recorded), else `DEFAULT_KEY_RETENTION`.
    *
+   * A store without `keyEncryptionKey` refuses to add a plain-text key beside keys stored
+   * encrypted ({@link PlaintextKeyError}) unless `allowPlaintext`; so does `ensure`.
+   *
    * @example
    * ```ts
    * await store.keys.rotate({ alg: 'ES256', activateAfter: 600, retention: 86_400 + 60 });
    * ```
    */
-  rotate(options?: { alg?: SigningAlgorithm; activateAfter?: number; retention?: number }): Promise<SigningKeyRecord>;
+  rotate(options?: { alg?: SigningAlgorithm; activateAfter?: number; retention?: number; allowPlaintext?: boolean }): Promise<SigningKeyRecord>;
+  /**
+   * Encrypts every live private key still stored in plain text, with the store's
+   * `keyEncryptionKey`. Optional for stores of one's own.
+   *
+   * @returns How many keys it sealed.
+   * @throws InvalidOptionError when the store has no keyEncryptionKey.
+   */
+  seal?(): Promise<number>;
   /** Withdraws a key at once (for a compromised key). @returns false when no such key. */
   revoke(kid: string): Promise<boolean>;
 }

@@ -9,8 +9,8 @@ import { createTokenEndpoint } from './token-endpoint.js';
 
 export type { AuthorizationServerOptions, ClaimsContext } from './issuer-options.js';
 export type {
-  AuthenticationFailedEvent, AuthorizationServerEventMap, AuthorizationServerEvents, InternalErrorEvent, RateLimitedEvent,
-  TokenIssuedEvent,
+  AuthenticationFailedEvent, AuthorizationServerEventMap, AuthorizationServerEvents, InternalErrorEvent, PlaintextKeysEvent,
+  RateLimitedEvent, TokenIssuedEvent,
 } from './issuer-events.js';
 
 /** The router returned by {@link authorizationServer}, with its events and a readiness check. */
@@ -57,7 +57,7 @@ export function authorizationServer(options: AuthorizationServerOptions): Author
   const settings = resolveIssuerOptions(options);
   const { issuer } = settings;
   const emitter = createIssuerEmitter();
-  const keys = createSigningKeys(settings);
+  const keys = createSigningKeys(settings, (kids) => emitter.emit('keys.plaintext', { kids }));
   const tokenHandler = createTokenEndpoint(settings, keys, emitter);
 
   function methodNotAllowed(allow: string) {

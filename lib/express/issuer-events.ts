@@ -33,12 +33,22 @@ export interface InternalErrorEvent {
   endpoint: 'token' | 'jwks';
 }
 
+/**
+ * Emitted when the issuer loads published keys whose private key is stored in plain text (a store
+ * without `keyEncryptionKey`), once per key: a database dump holds those keys usable. Seal them
+ * with `express-m2m keys seal` and give the store a `keyEncryptionKey`.
+ */
+export interface PlaintextKeysEvent {
+  kids: string[];
+}
+
 /** Every event of {@link AuthorizationServer.events}, by name. */
 export interface AuthorizationServerEventMap {
   'token.issued': TokenIssuedEvent;
   'client.authentication_failed': AuthenticationFailedEvent;
   'rate_limited': RateLimitedEvent;
   'internal_error': InternalErrorEvent;
+  'keys.plaintext': PlaintextKeysEvent;
 }
 
 /** A typed event emitter: events never carry secrets or tokens. */

@@ -1,8 +1,8 @@
-import { selectKeys } from '../core/key-set.js';
-import { importPrivateKey, type PublicJwk } from '../core/keys.js';
+import { selectKeys, type SigningKeyRecord } from '../core/key-set.js';
+import { importPrivateKey, matchesPublicJwk, type PublicJwk } from '../core/keys.js';
 import { createTokenSigner, type TokenSigner } from '../core/token.js';
 import { RETRY_AFTER_SECONDS } from '../core/urls.js';
-import { TemporarilyUnavailableError } from '../errors.js';
+import { KeyMismatchError, TemporarilyUnavailableError } from '../errors.js';
 import type { IssuerSettings } from './issuer-options.js';
 
 /** The issuer's keys as last read from the store. */
@@ -29,8 +29,13 @@ export interface SigningKeys {
  * once and handed to one {@link TokenSigner}, never per request. While the store is briefly
  * unreachable the last key set is served.
  */
-export function createSigningKeys(settings: Pick<IssuerSettings, 'store' | 'signingAlgorithm' | 'maxTokenLifetime' | 'keyCacheTtl' | 'clock'>): SigningKeys {
+export function createSigningKeys(
+  settings: Pick<IssuerSettings, 'store' | 'signingAlgorithm' | 'maxTokenLifetime' | 'keyCacheTtl' | 'clock'>,
+  onPlaintext: (kids: string[]) => void,
+): SigningKeys {
   const { store, clock } = settings;
+  /** Plain-text keys already reported, so that each is reported once. */
+  const reported = new Set<string>();
   let ensured: Promise<void> | undefined;
   let loaded: LoadedKeys | undefined;
   let loading: Promise<LoadedKeys> | undefined;
@@ -56,16 +61,30 @@ export function createSigningKeys(settings: Pick<IssuerSettings, 'store' | 'sign
     return signer;
   }
 
+  function reportPlaintext(keys: readonly SigningKeyRecord[]): void {
+    const kids = keys.filter((k) => k.encrypted === false && !reported.has(k.kid)).map((k) => k.kid);
+    for (const kid of kids) reported.add(kid);
+    if (kids.length > 0) onPlaintext(kids);
+  }
+
+  /** A signer for `key`, once its private key is checked against its published public key. */
+  function importSigner(key: SigningKeyRecord): TokenSigner {
+    const privateKey = importPrivateKey(key.privateKeyPem);
+    if (!matchesPublicJwk(privateKey, key.publicJwk)) throw new KeyMismatchError(key.kid);
+    return createTokenSigner({ kid: key.kid, alg: key.alg, privateKey });
+  }
+
   async function load(): Promise<LoadedKeys> {
     await ensureKey();
     const now = clock();
     const view = selectKeys(await store.keys.list(), now, settings.maxTokenLifetime + 60);
+    reportPlaintext(view.published);
     let signer: TokenSigner | undefined;
     let signerError: unknown;
     const key = view.signing;
     if (key) {
       try {
-        signer = signerFor(key.kid, () => createTokenSigner({ kid: key.kid, alg: key.alg, privateKey: importPrivateKey(key.privateKeyPem) }));
+        signer = signerFor(key.kid, () => importSigner(key));
       } catch (err) {
         signerError = err;
       }

@@ -1,5 +1,7 @@
 import { generateSigningKey, isSigningAlgorithm, type SigningAlgorithm } from '../core/keys.js';
-import type { KeyCipher } from '../core/key-encryption.js';
+import { isSealed, type KeyCipher } from '../core/key-encryption.js';
+import { InvalidOptionError } from '../core/options.js';
+import { PlaintextKeyError } from '../errors.js';
 import { DEFAULT_KEY_RETENTION } from '../core/key-set.js';
 import type { KeyStore } from '../core/store.js';
 import type { StoreContext } from './context.js';
@@ -7,6 +9,19 @@ import { keyFromRow, keyToRow, type KeyRow } from './rows.js';
 
 // The retention column is a 32-bit integer on every database.
 const MAX_RETENTION = 2_147_483_647;
+
+/**
+ * Refuses to store a private key in plain text when other live keys are stored encrypted: a
+ * `keys rotate` run without M2M_KEY_ENCRYPTION_KEY would otherwise undo the encryption silently.
+ */
+async function refusePlaintextBesideSealed(ctx: StoreContext, cipher: KeyCipher, allowPlaintext: boolean | undefined): Promise<void> {
+  if (cipher.sealing || allowPlaintext === true) return;
+  const live = await ctx.knex<KeyRow>(ctx.tables.keys).whereNull('revoked_at').select('private_key');
+  if (live.some((row) => isSealed(row.private_key))) {
+    throw new PlaintextKeyError('the other signing keys are stored encrypted: give this store the keyEncryptionKey '
+      + '(CLI: M2M_KEY_ENCRYPTION_KEY), or allow a plain-text key on purpose (allowPlaintext, CLI: --allow-plaintext)');
+  }
+}
 
 function checkRetention(value: unknown): number {
   if (typeof value !== 'number' || !Number.isFinite(value) || value < 0 || value > MAX_RETENTION) {
@@ -23,7 +38,7 @@ function checkRetention(value: unknown): number {
  * Keys are not part of the client registry: their changes bump no revision (the issuer's key
  * cache has its own lifetime).
  */
-export function createKeyStore(ctx: StoreContext, cipher: KeyCipher): KeyStore {
+export function createKeyStore(ctx: StoreContext, cipher: KeyCipher): KeyStore & { seal(): Promise<number> } {
   const { knex, tables: t, clock } = ctx;
   return {
     async list() {
@@ -52,6 +67,7 @@ export function createKeyStore(ctx: StoreContext, cipher: KeyCipher): KeyStore {
       // An active key is needed, not just any key: a key rotated in before the issuer's first
       // start is still pending and cannot sign yet.
       if (activated.length > 0) return;
+      await refusePlaintextBesideSealed(ctx, cipher, ensureOptions.allowPlaintext);
       const key = await generateSigningKey(alg);
       // Two instances starting together may both insert a key. That is harmless: both are
       // published and every instance picks the same signing key from the same rows.
@@ -73,11 +89,25 @@ export function createKeyStore(ctx: StoreContext, cipher: KeyCipher): KeyStore {
           .orderBy([{ column: 'activates_at', order: 'desc' }, { column: 'created_at', order: 'desc' }]).first('retention');
         retention = newest === undefined || newest.retention === null ? DEFAULT_KEY_RETENTION : Number(newest.retention);
       }
+      await refusePlaintextBesideSealed(ctx, cipher, rotateOptions.allowPlaintext);
       const key = await generateSigningKey(alg);
       const now = clock();
       const row = keyToRow(key, { createdAt: now, activatesAt: now + Math.round(activateAfter * 1000), retention }, cipher);
       await knex(t.keys).insert(row);
       return keyFromRow(row, cipher);
+    },
+
+    async seal() {
+      if (!cipher.sealing) throw new InvalidOptionError('keyEncryptionKey', 'sealing keys needs the store\'s keyEncryptionKey');
+      const rows = await knex<KeyRow>(t.keys).whereNull('revoked_at').select('kid', 'private_key');
+      let sealed = 0;
+      for (const row of rows) {
+        if (isSealed(row.private_key)) continue;
+        // Only if still plain text: two sealers at once seal each key once.
+        sealed += await knex(t.keys).where({ kid: row.kid, private_key: row.private_key })
+          .update({ private_key: cipher.seal(row.private_key, row.kid) });
+      }
+      return sealed;
     },
 
     async revoke(kid) {

@@ -1,5 +1,5 @@
 import type { Knex } from 'knex';
-import type { ClientStore, IssuerStore } from '../core/store.js';
+import type { ClientStore, IssuerStore, KeyStore } from '../core/store.js';
 import { checkOptions, functionOption, numberOption } from '../core/options.js';
 import { checkKnexInstance, checkTablePrefix } from '../core/table-prefix.js';
 import { keyCipher } from '../core/key-encryption.js';
@@ -57,6 +57,8 @@ const OPTION_NAMES: readonly (keyof KnexStoreOptions)[] = ['tablePrefix', 'clock
 export interface KnexStore extends IssuerStore {
   /** The table names in use. */
   readonly tables: TableNames;
+  /** Its signing keys, which it can also seal (see {@link KeyStore.seal}). */
+  readonly keys: KeyStore & { seal(): Promise<number> };
 }
 
 /**

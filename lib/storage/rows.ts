@@ -1,7 +1,7 @@
 import type { Client, GrantType } from '../core/client.js';
 import { isSigningAlgorithm, type GeneratedKey, type PublicJwk } from '../core/keys.js';
 import { DEFAULT_KEY_RETENTION, type SigningKeyRecord } from '../core/key-set.js';
-import type { KeyCipher } from '../core/key-encryption.js';
+import { isSealed, type KeyCipher } from '../core/key-encryption.js';
 import type { ClientSecretInfo } from '../core/store.js';
 import { UnsupportedKeyError } from '../errors.js';
 
@@ -117,6 +117,7 @@ export function keyFromRow(row: KeyRow, cipher: KeyCipher): SigningKeyRecord {
     revokedAt: toDateOrNull(row.revoked_at),
     // Undefined too: a database not migrated since the column was added.
     retention: row.retention === null || row.retention === undefined ? DEFAULT_KEY_RETENTION : Number(row.retention),
+    encrypted: isSealed(row.private_key),
   };
   return Object.defineProperty(record, 'privateKeyPem', {
     enumerable: false,

@@ -176,7 +176,9 @@ await knex.destroy();
     ]);
   });
 
-  it('runs the CLI sample line by line against a SQLite file', async () => {
+  it('runs the CLI sample line by line against a SQLite file', async function () {
+    // A child process per line, each loading TypeScript through tsx: slow on a busy machine.
+    this.timeout(90_000);
     const env = { DATABASE_URL: `sqlite:${join(dir, 'cli.sqlite')}` };
     const cli = `${process.execPath} --import tsx ${join(ROOT, 'lib/cli/main.ts')}`;
     const lines = sample('npx express-m2m migrate').split('\n').filter((l) => l.trim() !== '');

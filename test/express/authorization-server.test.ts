@@ -2,6 +2,7 @@ import { createPublicKey, type JsonWebKey } from 'node:crypto';
 import { expect } from 'chai';
 import jwt from 'jsonwebtoken';
 import { authorizationServer, createKnexStore, KeyDecryptionError, type AuthorizationServerEventMap } from '../../lib/index.js';
+import { generateSigningKey } from '../../lib/core/keys.js';
 import { sqliteDatabase } from '../support/db.js';
 import express from 'express';
 import { basic, listen, postForm, request, type ReadResponse } from '../support/http.js';
@@ -632,6 +633,51 @@ describe('authorizationServer() over a store with keyEncryptionKey', () => {
       expect(cause.message).to.match(/could not be decrypted: keyEncryptionKey is not the one it was stored with$/);
       // The JWKS needs no private key: still served.
       expect((await request(`${issuer.url}/jwks.json`)).status).to.equal(200);
+    } finally {
+      await issuer.close();
+    }
+  });
+});
+
+describe('authorizationServer() and plain-text or tampered signing keys', () => {
+  it('reports published keys stored in plain text once, through keys.plaintext, and none once they are sealed', async () => {
+    const issuer = await startIssuer();
+    try {
+      const seen: string[][] = [];
+      issuer.as.events.on('keys.plaintext', (event) => seen.push(event.kids));
+      await issuer.as.ready();
+      const [key] = await issuer.store.keys.list();
+      expect(seen).to.deep.equal([[key?.kid]]);
+      const { clientSecret } = await issuer.store.clients.create({ clientId: 'c', name: 'c', scopes: ['a'], audiences: ['aud'] });
+      expect((await postForm(issuer.tokenUrl, { grant_type: 'client_credentials' }, { authorization: basic('c', clientSecret) })).status).to.equal(200);
+      expect(seen).to.have.length(1);
+
+      const sealing = createKnexStore(issuer.db.knex, { tablePrefix: issuer.db.prefix, keyEncryptionKey: 'q9Jb3v0m1dXc7sYH8wR2kTn4uPzL6aEfG5iOyVtQjC0=' });
+      expect(await sealing.keys.seal()).to.equal(1);
+      expect((await sealing.keys.list()).map((k) => k.encrypted)).to.deep.equal([true]);
+      const fresh = authorizationServer({ issuer: issuer.issuer, store: sealing });
+      const later: string[][] = [];
+      fresh.events.on('keys.plaintext', (event) => later.push(event.kids));
+      await fresh.ready();
+      expect(later).to.deep.equal([]);
+    } finally {
+      await issuer.close();
+    }
+  });
+
+  it('never signs with a stored private key that does not match its published public key: 503 and internal_error', async () => {
+    const issuer = await startIssuer();
+    try {
+      const errors: unknown[] = [];
+      issuer.as.events.on('internal_error', (event) => errors.push(event.error));
+      await issuer.store.keys.ensure('ES256');
+      const stranger = await generateSigningKey('ES256');
+      await issuer.db.knex(`${issuer.db.prefix}signing_keys`).update({ private_key: stranger.privateKeyPem });
+      const { clientSecret } = await issuer.store.clients.create({ clientId: 'c', name: 'c', scopes: ['a'], audiences: ['aud'] });
+      const res = await postForm(issuer.tokenUrl, { grant_type: 'client_credentials' }, { authorization: basic('c', clientSecret) });
+      expect([res.status, res.headers['retry-after'], res.json]).to.deep.equal([503, '5', {
+        error: 'temporarily_unavailable', error_description: 'signing keys are unavailable' }]);
+      expect((errors[0] as { cause?: { code?: string } }).cause?.code).to.equal('ERR_M2M_KEY_MISMATCH');
     } finally {
       await issuer.close();
     }
