@@ -63,6 +63,148 @@ function checkKey(key: string): void {
 
 const sleep = (ms: number) => new Promise<void>((resolve) => { setTimeout(resolve, ms); });
 
+/** The cache's tables, the database holding them and the clock that judges expiry. */
+interface Tables {
+  knex: Knex;
+  clock: () => number;
+  cacheTable: string;
+  lockTable: string;
+}
+
+async function createTables({ knex, cacheTable, lockTable }: Tables): Promise<void> {
+  await knex.transaction(async (trx) => {
+    if (!(await trx.schema.hasTable(cacheTable))) {
+      await trx.schema.createTable(cacheTable, (table) => {
+        table.string('cache_key', MAX_KEY_LENGTH).primary();
+        table.text('value').notNullable();
+        table.bigInteger('expires_at').notNullable();
+        table.index(['expires_at']);
+      });
+    }
+    if (!(await trx.schema.hasTable(lockTable))) {
+      await trx.schema.createTable(lockTable, (table) => {
+        table.string('lock_key', MAX_KEY_LENGTH).primary();
+        table.string('owner', 64).notNullable();
+        table.bigInteger('expires_at').notNullable();
+      });
+    }
+  });
+}
+
+async function migrate(tables: Tables): Promise<void> {
+  const { knex, cacheTable, lockTable } = tables;
+  // Two processes starting on a new database race to create the tables: the loser's CREATE
+  // fails (PostgreSQL: a unique violation in its catalog; SQLite: busy). The retry finds them.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      if (await knex.schema.hasTable(cacheTable) && await knex.schema.hasTable(lockTable)) return;
+      await createTables(tables);
+      return;
+    } catch (err) {
+      if (attempt >= MIGRATE_ATTEMPTS) throw failure('create its tables', err);
+      await sleep(25 * attempt + Math.random() * 100);
+    }
+  }
+}
+
+async function purge({ knex, cacheTable, lockTable }: Tables, now: number): Promise<void> {
+  for (const [table, key] of [[cacheTable, 'cache_key'], [lockTable, 'lock_key']] as const) {
+    await knex(table)
+      .whereIn(key, knex(table).select(key).where('expires_at', '<=', now).limit(PURGE_BATCH))
+      .delete();
+  }
+}
+
+/** A purge of expired rows, run at most once per {@link PURGE_INTERVAL} by one cache instance. */
+function purgeEvery(tables: Tables): (now: number) => Promise<void> {
+  let nextPurgeAt = 0;
+  return async (now) => {
+    if (now < nextPurgeAt) return;
+    nextPurgeAt = now + PURGE_INTERVAL;
+    try {
+      await purge(tables, now);
+    } catch (err) {
+      throw failure('remove expired entries', err);
+    }
+  };
+}
+
+async function readEntry({ knex, clock, cacheTable }: Tables, key: string): Promise<string | undefined> {
+  checkKey(key);
+  let row: Pick<CacheRow, 'value'> | undefined;
+  try {
+    row = await knex<CacheRow>(cacheTable)
+      .select('value')
+      .where('cache_key', key)
+      .where('expires_at', '>', clock())
+      // Only rows a client could have written: a planted giant is never transferred.
+      .whereRaw('length(??) <= ?', ['value', MAX_VALUE_LENGTH])
+      .first();
+  } catch (err) {
+    throw failure('read an entry', err);
+  }
+  return row?.value;
+}
+
+async function writeEntry(
+  { knex, clock, cacheTable }: Tables, purgeIfDue: (now: number) => Promise<void>, key: string, value: string, expiresAt: number,
+): Promise<void> {
+  checkKey(key);
+  if (value.length > MAX_VALUE_LENGTH) throw new RangeError(`a token cache entry may hold at most ${MAX_VALUE_LENGTH} characters`);
+  if (!Number.isFinite(expiresAt)) throw new RangeError('expiresAt must be a finite number of milliseconds since the epoch');
+  const now = clock();
+  if (expiresAt <= now) return;
+  try {
+    await knex<CacheRow>(cacheTable)
+      .insert({ cache_key: key, value, expires_at: Math.ceil(expiresAt) })
+      .onConflict('cache_key')
+      .merge();
+  } catch (err) {
+    throw failure('store an entry', err);
+  }
+  await purgeIfDue(now);
+}
+
+async function deleteEntry({ knex, cacheTable }: Tables, key: string, value: string | undefined): Promise<void> {
+  checkKey(key);
+  try {
+    const query = knex<CacheRow>(cacheTable).where('cache_key', key);
+    if (value !== undefined) query.where('value', value);
+    await query.delete();
+  } catch (err) {
+    throw failure('delete an entry', err);
+  }
+}
+
+async function takeLock({ knex, clock, lockTable }: Tables, key: string, ttl: number): Promise<(() => Promise<void>) | undefined> {
+  checkKey(key);
+  const ms = Math.ceil(ttl);
+  if (!(ms > 0) || !Number.isFinite(ms)) throw new RangeError('a lock needs a finite TTL of at least 1 ms');
+  const owner = randomBytes(16).toString('base64url');
+  const now = clock();
+  let taken: Pick<LockRow, 'owner'>[];
+  try {
+    // One statement takes a free lock or one whose holder's time has run out; PostgreSQL and
+    // SQLite both run it atomically, so two takers never both win.
+    taken = await knex<LockRow>(lockTable)
+      .insert({ lock_key: key, owner, expires_at: Math.ceil(now) + ms })
+      .onConflict('lock_key')
+      .merge(['owner', 'expires_at'])
+      .where(`${lockTable}.expires_at`, '<=', now)
+      .returning('owner');
+  } catch (err) {
+    throw failure('take a lock', err);
+  }
+  if (taken.length !== 1 || taken[0]?.owner !== owner) return undefined;
+  return async () => {
+    try {
+      await knex<LockRow>(lockTable).where({ lock_key: key, owner }).delete();
+    } catch (err) {
+      throw failure('release a lock', err);
+    }
+  };
+}
+
 /**
  * A {@link TokenCache} in two tables of the host's database through Knex (SQLite or PostgreSQL):
  * `<prefix>token_cache` for the entries and `<prefix>token_locks` for the locks that let one
@@ -96,133 +238,13 @@ export function knexTokenCache(knex: Knex, options: KnexTokenCacheOptions = {}):
   checkOptions<KnexTokenCacheOptions>(options, 'knexTokenCache()', ['tablePrefix', 'clock']);
   const prefix = checkTablePrefix(options.tablePrefix);
   const clock = functionOption(options.clock, 'clock', Date.now);
-  const cacheTable = `${prefix}token_cache`;
-  const lockTable = `${prefix}token_locks`;
-  let nextPurgeAt = 0;
-
-  async function createTables(): Promise<void> {
-    await knex.transaction(async (trx) => {
-      if (!(await trx.schema.hasTable(cacheTable))) {
-        await trx.schema.createTable(cacheTable, (table) => {
-          table.string('cache_key', MAX_KEY_LENGTH).primary();
-          table.text('value').notNullable();
-          table.bigInteger('expires_at').notNullable();
-          table.index(['expires_at']);
-        });
-      }
-      if (!(await trx.schema.hasTable(lockTable))) {
-        await trx.schema.createTable(lockTable, (table) => {
-          table.string('lock_key', MAX_KEY_LENGTH).primary();
-          table.string('owner', 64).notNullable();
-          table.bigInteger('expires_at').notNullable();
-        });
-      }
-    });
-  }
-
-  async function purge(now: number): Promise<void> {
-    for (const [table, key] of [[cacheTable, 'cache_key'], [lockTable, 'lock_key']] as const) {
-      await knex(table)
-        .whereIn(key, knex(table).select(key).where('expires_at', '<=', now).limit(PURGE_BATCH))
-        .delete();
-    }
-  }
-
+  const tables: Tables = { knex, clock, cacheTable: `${prefix}token_cache`, lockTable: `${prefix}token_locks` };
+  const purgeIfDue = purgeEvery(tables);
   return {
-    async migrate() {
-      // Two processes starting on a new database race to create the tables: the loser's CREATE
-      // fails (PostgreSQL: a unique violation in its catalog; SQLite: busy). The retry finds them.
-      for (let attempt = 1; ; attempt++) {
-        try {
-          if (await knex.schema.hasTable(cacheTable) && await knex.schema.hasTable(lockTable)) return;
-          await createTables();
-          return;
-        } catch (err) {
-          if (attempt >= MIGRATE_ATTEMPTS) throw failure('create its tables', err);
-          await sleep(25 * attempt + Math.random() * 100);
-        }
-      }
-    },
-
-    async get(key) {
-      checkKey(key);
-      let row: Pick<CacheRow, 'value'> | undefined;
-      try {
-        row = await knex<CacheRow>(cacheTable)
-          .select('value')
-          .where('cache_key', key)
-          .where('expires_at', '>', clock())
-          // Only rows a client could have written: a planted giant is never transferred.
-          .whereRaw('length(??) <= ?', ['value', MAX_VALUE_LENGTH])
-          .first();
-      } catch (err) {
-        throw failure('read an entry', err);
-      }
-      return row?.value;
-    },
-
-    async set(key, value, expiresAt) {
-      checkKey(key);
-      if (value.length > MAX_VALUE_LENGTH) throw new RangeError(`a token cache entry may hold at most ${MAX_VALUE_LENGTH} characters`);
-      if (!Number.isFinite(expiresAt)) throw new RangeError('expiresAt must be a finite number of milliseconds since the epoch');
-      const now = clock();
-      if (expiresAt <= now) return;
-      try {
-        await knex<CacheRow>(cacheTable)
-          .insert({ cache_key: key, value, expires_at: Math.ceil(expiresAt) })
-          .onConflict('cache_key')
-          .merge();
-      } catch (err) {
-        throw failure('store an entry', err);
-      }
-      if (now >= nextPurgeAt) {
-        nextPurgeAt = now + PURGE_INTERVAL;
-        try {
-          await purge(now);
-        } catch (err) {
-          throw failure('remove expired entries', err);
-        }
-      }
-    },
-
-    async delete(key, value) {
-      checkKey(key);
-      try {
-        const query = knex<CacheRow>(cacheTable).where('cache_key', key);
-        if (value !== undefined) query.where('value', value);
-        await query.delete();
-      } catch (err) {
-        throw failure('delete an entry', err);
-      }
-    },
-
-    async lock(key, ttl) {
-      checkKey(key);
-      const ms = Math.ceil(ttl);
-      if (!(ms > 0) || !Number.isFinite(ms)) throw new RangeError('a lock needs a finite TTL of at least 1 ms');
-      const owner = randomBytes(16).toString('base64url');
-      const now = clock();
-      let taken: Pick<LockRow, 'owner'>[];
-      try {
-        // One statement takes a free lock or one whose holder's time has run out; PostgreSQL and
-        // SQLite both run it atomically, so two takers never both win.
-        taken = await knex<LockRow>(lockTable)
-          .insert({ lock_key: key, owner, expires_at: Math.ceil(now) + ms })
-          .onConflict('lock_key')
-          .merge(['owner', 'expires_at'])
-          .where(`${lockTable}.expires_at`, '<=', now)
-          .returning('owner');
-      } catch (err) {
-        throw failure('take a lock', err);
-      }
-      if (taken.length !== 1 || taken[0]?.owner !== owner) return undefined;
-      return async () => {
-        try {
-          await knex<LockRow>(lockTable).where({ lock_key: key, owner }).delete();
-        } catch (err) {
-          throw failure('release a lock', err);
-        }
-      };
-    },
+    migrate: () => migrate(tables),
+    get: (key) => readEntry(tables, key),
+    set: (key, value, expiresAt) => writeEntry(tables, purgeIfDue, key, value, expiresAt),
+    delete: (key, value) => deleteEntry(tables, key, value),
+    lock: (key, ttl) => takeLock(tables, key, ttl),
   };
 }

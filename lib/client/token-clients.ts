@@ -1,6 +1,7 @@
 import { discoverMetadata } from '../core/metadata.js';
 import { RegistrationNotFoundError } from '../errors.js';
-import { createTokenClient, type Discover, type TokenClient } from './token-client.js';
+import { createTokenClient, type TokenClient } from './token-client.js';
+import type { Discover } from './token-url.js';
 import { checkOptions, InvalidOptionError } from '../core/options.js';
 import { TOKEN_CLIENT_OPTION_NAMES, type TokenClientOptions } from './options.js';
 

@@ -146,13 +146,8 @@ function lifetimeSeconds(value: unknown): number | 'absent' | 'invalid' {
   return Math.min(n, MAX_LIFETIME_SECONDS);
 }
 
-/**
- * Makes one client credentials token request (RFC 6749 §4.4.2) and reads the answer (§5.1, §5.2).
- * No retries: the client decides those from the error's `retryable`.
- *
- * @throws TokenRequestError for every failure, never holding the secret, an assertion or a token.
- */
-export async function requestToken(config: TokenRequestConfig): Promise<CachedToken> {
+/** The request's headers and form, with the client's authentication, and the assertion when one was signed. */
+function buildRequest(config: TokenRequestConfig): { headers: Record<string, string>; form: URLSearchParams; assertion: string | undefined } {
   const form = new URLSearchParams({ grant_type: 'client_credentials' });
   if (config.scope !== '') form.set('scope', config.scope);
   for (const audience of config.audience) form.append('audience', audience);
@@ -178,19 +173,24 @@ export async function requestToken(config: TokenRequestConfig): Promise<CachedTo
       form.set('client_assertion', assertion);
       break;
   }
+  return { headers, form, assertion };
+}
 
-  const started = config.clock();
-  let res: Response;
-  let text: string | undefined;
+/**
+ * Sends the request and reads the answer's body (`undefined` when over the limit).
+ *
+ * @throws TokenRequestError for a timeout, a redirect or a network failure.
+ */
+async function send(config: TokenRequestConfig, headers: Record<string, string>, form: URLSearchParams): Promise<{ res: Response; text: string | undefined }> {
   try {
-    res = await config.fetch(config.tokenUrl, {
+    const res = await config.fetch(config.tokenUrl, {
       method: 'POST',
       headers,
       body: form.toString(),
       redirect: 'error',
       signal: AbortSignal.timeout(config.timeout),
     });
-    text = await readBody(res, MAX_RESPONSE_BYTES);
+    return { res, text: await readBody(res, MAX_RESPONSE_BYTES) };
   } catch (err) {
     const name = (err as { name?: unknown }).name;
     if (name === 'TimeoutError' || name === 'AbortError') {
@@ -204,40 +204,40 @@ export async function requestToken(config: TokenRequestConfig): Promise<CachedTo
     // The cause (an undici error) names the host and the system error; it holds no request body.
     throw failure(config, 'network_error', 'the token endpoint could not be reached', { retryable: true, cause: err });
   }
+}
 
-  const body = parseJsonObject(text);
-  if (res.status !== 200) {
-    const retryAfter = parseRetryAfter(res.headers.get('retry-after'), config.clock());
-    const code = body?.error;
-    const retryable = isRetryableStatus(res.status)
-      || code === 'temporarily_unavailable' || code === 'server_error';
-    const extra = { status: res.status, retryable, ...(retryAfter === undefined ? {} : { retryAfter }) };
-    if (typeof code === 'string' && /^[\x20-\x21\x23-\x5B\x5D-\x7E]{1,100}$/.test(code)) {
-      const description = typeof body?.error_description === 'string'
-        ? redact(config, body.error_description, assertion) : undefined;
-      throw failure(config, 'oauth_error', description === undefined ? code : `${code}: ${description}`, {
-        ...extra, error: code, ...(description === undefined ? {} : { description }),
-      });
-    }
-    throw failure(config, 'http_error', 'the token endpoint answered without an OAuth error', extra);
+/** The error for an answer other than 200 (RFC 6749 §5.2), the server's description redacted. */
+function refusal(config: TokenRequestConfig, res: Response, body: Record<string, unknown> | undefined, assertion: string | undefined): TokenRequestError {
+  const retryAfter = parseRetryAfter(res.headers.get('retry-after'), config.clock());
+  const code = body?.error;
+  const retryable = isRetryableStatus(res.status)
+    || code === 'temporarily_unavailable' || code === 'server_error';
+  const extra = { status: res.status, retryable, ...(retryAfter === undefined ? {} : { retryAfter }) };
+  if (typeof code === 'string' && /^[\x20-\x21\x23-\x5B\x5D-\x7E]{1,100}$/.test(code)) {
+    const description = typeof body?.error_description === 'string'
+      ? redact(config, body.error_description, assertion) : undefined;
+    return failure(config, 'oauth_error', description === undefined ? code : `${code}: ${description}`, {
+      ...extra, error: code, ...(description === undefined ? {} : { description }),
+    });
   }
+  return failure(config, 'http_error', 'the token endpoint answered without an OAuth error', extra);
+}
 
-  if (body === undefined) {
-    throw failure(config, 'invalid_response', text === undefined ? 'the answer is too large' : 'the answer is not a JSON object', { status: 200, retryable: false });
-  }
+/**
+ * The token in a 200 answer (RFC 6749 §5.1), its lifetime counted from `started`.
+ *
+ * @throws TokenRequestError (`invalid_response`) when the answer is not a usable Bearer token.
+ */
+function readToken(config: TokenRequestConfig, body: Record<string, unknown> | undefined, text: string | undefined, started: number): CachedToken {
+  const invalid = (message: string) => failure(config, 'invalid_response', message, { status: 200, retryable: false });
+  if (body === undefined) throw invalid(text === undefined ? 'the answer is too large' : 'the answer is not a JSON object');
   const accessToken = body.access_token;
-  if (typeof accessToken !== 'string' || accessToken.length === 0) {
-    throw failure(config, 'invalid_response', 'the answer holds no access_token', { status: 200, retryable: false });
-  }
+  if (typeof accessToken !== 'string' || accessToken.length === 0) throw invalid('the answer holds no access_token');
   const tokenType = body.token_type;
   // RFC 6749 §7.1: only a Bearer token can be attached as this client attaches it.
-  if (typeof tokenType !== 'string' || tokenType.toLowerCase() !== 'bearer') {
-    throw failure(config, 'invalid_response', 'the token_type is not Bearer', { status: 200, retryable: false });
-  }
+  if (typeof tokenType !== 'string' || tokenType.toLowerCase() !== 'bearer') throw invalid('the token_type is not Bearer');
   const lifetime = lifetimeSeconds(body.expires_in);
-  if (lifetime === 'invalid') {
-    throw failure(config, 'invalid_response', 'expires_in is not a positive number', { status: 200, retryable: false });
-  }
+  if (lifetime === 'invalid') throw invalid('expires_in is not a positive number');
   // RFC 6749 §5.1: an absent scope means the scope requested.
   const scope = typeof body.scope === 'string' ? body.scope : config.scope;
   // The lifetime counts from when the request was sent: the server's clock started no earlier.
@@ -248,4 +248,19 @@ export async function requestToken(config: TokenRequestConfig): Promise<CachedTo
     issuedAt: started,
     expiresAt: started + (lifetime === 'absent' ? config.defaultLifetime : lifetime * 1000),
   };
+}
+
+/**
+ * Makes one client credentials token request (RFC 6749 §4.4.2) and reads the answer (§5.1, §5.2).
+ * No retries: the client decides those from the error's `retryable`.
+ *
+ * @throws TokenRequestError for every failure, never holding the secret, an assertion or a token.
+ */
+export async function requestToken(config: TokenRequestConfig): Promise<CachedToken> {
+  const { headers, form, assertion } = buildRequest(config);
+  const started = config.clock();
+  const { res, text } = await send(config, headers, form);
+  const body = parseJsonObject(text);
+  if (res.status !== 200) throw refusal(config, res, body, assertion);
+  return readToken(config, body, text, started);
 }
