@@ -15,7 +15,7 @@ export type {
 
 /** The router returned by {@link authorizationServer}, with its events and a readiness check. */
 export type AuthorizationServer = Router & {
-  /** Subscribe to `token.issued`, `client.authentication_failed`, `rate_limited`, `internal_error`. */
+  /** Subscribe to `token.issued`, `client.authentication_failed`, `rate_limited`, `internal_error`, `keys.plaintext`. */
   events: AuthorizationServerEvents;
   /** Resolves once a signing key exists and is loaded (creating one on first start). */
   ready(): Promise<void>;
