@@ -1352,7 +1352,7 @@ for (const makeDb of databases) {
             for (const fragment of fragments) expect(text.includes(fragment), `${how} holds part of a private key`).to.equal(false);
           }
           for (const record of records) {
-            expect(Object.keys(record)).to.deep.equal(['kid', 'alg', 'publicJwk', 'createdAt', 'activatesAt', 'revokedAt', 'retention']);
+            expect(Object.keys(record)).to.deep.equal(['kid', 'alg', 'publicJwk', 'createdAt', 'activatesAt', 'revokedAt', 'retention', 'encrypted']);
             expect({ ...record }).to.not.have.property('privateKeyPem');
             expect(structuredClone(record)).to.deep.equal(record).and.not.have.property('privateKeyPem');
           }
@@ -1389,7 +1389,7 @@ for (const makeDb of databases) {
           await expectNoPrivateKey(listed);
           expect(JSON.parse(JSON.stringify(listed))).to.deep.equal([{
             kid: record.kid, alg: 'ES256', publicJwk: record.publicJwk, createdAt: new Date(T0).toISOString(),
-            activatesAt: new Date(T0 + 600 * SECOND).toISOString(), revokedAt: null, retention: DEFAULT_KEY_RETENTION,
+            activatesAt: new Date(T0 + 600 * SECOND).toISOString(), revokedAt: null, retention: DEFAULT_KEY_RETENTION, encrypted: true,
           }]);
           expect(() => listed[0]?.privateKeyPem).to.throw(Error, `signing key ${record.kid} is stored encrypted: set keyEncryptionKey to use it`);
         });

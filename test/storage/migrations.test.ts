@@ -241,7 +241,7 @@ for (const makeDb of databases) {
       const [listed] = await store.keys.list();
       expect(listed).to.deep.equal({
         kid: key.kid, alg: 'ES256', publicJwk: key.publicJwk, createdAt: new Date(T0), activatesAt: new Date(T0), revokedAt: null,
-        retention: DEFAULT_KEY_RETENTION,
+        retention: DEFAULT_KEY_RETENTION, encrypted: false,
       });
       expect(listed?.privateKeyPem).to.equal(key.privateKeyPem);
       await store.keys.ensure('ES256', { retention: 86_460 });
