@@ -30,10 +30,11 @@ function settle(waiting: Waiting, answer: JobAnswer | undefined): void {
 
 /**
  * A worker thread that signs and verifies JWTs with jsonwebtoken, in batches: the jobs asked for
- * during one turn of the event loop go over in one message, and while a batch is worked on the
- * next one gathers. The signature, the costly step of a token, runs on another core while the
- * event loop goes on parsing and answering requests, and the hand-off (a message each way, a
- * thread woken) is paid once per batch, not once per token.
+ * during one turn of the event loop go over in one message, and the hand-off (a message each way,
+ * a thread woken) is paid once per batch, not once per token. A batch is sent as soon as its turn
+ * ends, without waiting for the batches before it (the worker answers them in order): waiting made
+ * the event loop and the worker take turns instead of working at once. The signature, the costly
+ * step of a token, runs on another core while the event loop goes on parsing and answering.
  *
  * One worker serves the whole process. It is created on first use and does not keep the process
  * alive while idle. If it stops, the batch it held goes to a new worker once (a job that fails
@@ -48,8 +49,8 @@ class JwtWorker {
   private nextKeyId = 0;
   /** The batch being gathered. */
   private gathering: Waiting[] = [];
-  /** The batch the worker is working on, if any. */
-  private working: Waiting[] | undefined;
+  /** Batches sent to the worker and not answered yet, oldest first (the worker answers in order). */
+  private working: Waiting[][] = [];
   private scheduled = false;
   /** Keys to drop once the batch being gathered has gone to the worker. */
   private dropping: number[] = [];
@@ -105,7 +106,7 @@ class JwtWorker {
   private ask(kind: JobKind, keyId: number, data: unknown, now: number): Promise<string | null> {
     return new Promise((resolve, reject) => {
       this.gathering.push({ kind, keyId, data, now, resolve, reject, retried: false });
-      if (this.working === undefined && !this.scheduled) {
+      if (!this.scheduled) {
         this.scheduled = true;
         // After the poll phase: every request read in this turn joins the batch.
         setImmediate(this.send);
@@ -124,7 +125,7 @@ class JwtWorker {
 
   private readonly send = (): void => {
     this.scheduled = false;
-    if (this.gathering.length === 0 || this.working !== undefined) return;
+    if (this.gathering.length === 0) return;
     const batch = this.gathering;
     this.gathering = [];
     const worker = this.worker ?? this.start();
@@ -139,7 +140,7 @@ class JwtWorker {
         message[4 * i + 2] = waiting.data;
         message[4 * i + 3] = waiting.now;
       }
-      this.working = batch;
+      this.working.push(batch);
       // Keep the process alive while answers are owed; an idle worker does not.
       worker.ref();
       worker.postMessage(message);
@@ -148,18 +149,16 @@ class JwtWorker {
   };
 
   private readonly answered = (answers: JobAnswer[]): void => {
-    const batch = this.working ?? [];
-    this.working = undefined;
-    this.worker?.unref();
-    if (this.gathering.length > 0) this.send();
+    const batch = this.working.shift() ?? [];
+    if (this.working.length === 0) this.worker?.unref();
     for (let i = 0; i < batch.length; i++) settle(batch[i] as Waiting, answers[i]);
   };
 
   private stopped(worker: Worker): void {
     if (this.worker !== worker) return;
     this.worker = undefined;
-    const batch = this.working ?? [];
-    this.working = undefined;
+    const batch = this.working.flat();
+    this.working = [];
     // Signing and verifying can be asked again: the batch goes first to a new worker, once.
     const again = batch.filter((waiting) => !waiting.retried);
     for (const waiting of batch) {
