@@ -31,7 +31,7 @@ import knexFactory from 'knex';
 import { Redis } from 'ioredis';
 import { createKnexStore, type KnexStore } from '../../lib/index.js';
 import { startBalancer, type Balancer } from '../cluster/balancer.js';
-import { createChildProcesses, hasExited, listening, redact, removeRunData, stopChild, type Child } from '../cluster/harness.js';
+import { createChildProcesses, hasExited, listening, reachServices, redact, removeRunData, stopChild, type Child } from '../cluster/harness.js';
 import {
   DEFAULT_DATABASE_URL, DEFAULT_REDIS_URL, REPORTS_AUDIENCE, sleep, watchHealth, type Message, type ProcessHealth,
 } from '../cluster/shared.js';
@@ -100,8 +100,7 @@ const knex = knexFactory({
   log: { warn(message: string) { if (!message.startsWith('Acquire connection error')) process.stderr.write(`knex: ${message}\n`); } },
 });
 const redis = new Redis(redisUrl, { maxRetriesPerRequest: 1, lazyConnect: true, retryStrategy: () => null });
-let redisError: Error | undefined;
-redis.on('error', (err: Error) => { redisError = err; });
+redis.on('error', () => {}); // reported where a command fails
 const reached = { database: false, redis: false };
 let balancer: Balancer | undefined;
 let relay: JwksRelay | undefined;
@@ -219,16 +218,9 @@ async function runChaos(): Promise<void> {
   say(`  Redis      ${redact(redisUrl)} (keys ${redisPrefix}*)`);
 
   step('Setup');
-  await knex.raw('select 1').catch((err: unknown) => {
-    throw new SetupFailed(`PostgreSQL at ${redact(databaseUrl)} is unreachable (${err instanceof Error ? err.message : String(err)}): `
-      + 'start it with `bash .ci/services` or set DATABASE_URL');
+  await reachServices(knex, redis, { database: databaseUrl, redis: redisUrl }, reached).catch((err: unknown) => {
+    throw new SetupFailed((err as Error).message);
   });
-  reached.database = true;
-  await redis.connect().then(() => redis.ping()).catch((err: unknown) => {
-    throw new SetupFailed(`Redis at ${redact(redisUrl)} is unreachable (${(redisError ?? err as Error).message}): `
-      + 'start it with `bash .ci/services` or set REDIS_URL');
-  });
-  reached.redis = true;
   const store: KnexStore = createKnexStore(knex, { tablePrefix });
   await store.migrate();
   await store.keys.ensure('ES256');

@@ -139,6 +139,35 @@ export function redact(url: string): string {
 }
 
 /**
+ * Checks that PostgreSQL and Redis answer (connecting `redis`, created with `lazyConnect`), and
+ * notes in `reached` which did, so that a cleanup knows what it may touch.
+ *
+ * @throws Error saying which server is unreachable and how to start it.
+ */
+export async function reachServices(knex: Knex, redis: Redis, urls: { database: string; redis: string },
+  reached: { database: boolean; redis: boolean }): Promise<void> {
+  await knex.raw('select 1').catch((err: unknown) => {
+    throw new Error(`PostgreSQL at ${redact(urls.database)} is unreachable (${err instanceof Error ? err.message : String(err)}): `
+      + 'start it with `bash .ci/services` or set DATABASE_URL', { cause: err });
+  });
+  reached.database = true;
+  // A refused connection rejects with a bare "Connection is closed"; the cause comes as an event.
+  let cause: Error | undefined;
+  const remember = (err: Error) => { cause ??= err; };
+  redis.on('error', remember);
+  try {
+    await redis.connect();
+    await redis.ping();
+  } catch (err) {
+    throw new Error(`Redis at ${redact(urls.redis)} is unreachable (${(cause ?? err as Error).message}): start it with \`bash .ci/services\` or set REDIS_URL`,
+      { cause: err });
+  } finally {
+    redis.off('error', remember);
+  }
+  reached.redis = true;
+}
+
+/**
  * Drops the tables whose names start with `tablePrefix` and deletes the Redis keys that start with
  * `redisPrefix` (Redis skipped when `redis` is undefined).
  *

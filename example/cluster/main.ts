@@ -23,7 +23,7 @@ import knexFactory from 'knex';
 import { Redis } from 'ioredis';
 import { createKnexStore } from '../../lib/index.js';
 import { startBalancer, type Balancer } from './balancer.js';
-import { createChildProcesses, listening, redact, removeRunData, stopChild, type Child } from './harness.js';
+import { createChildProcesses, listening, reachServices, redact, removeRunData, stopChild, type Child } from './harness.js';
 import {
   CALLER_CLIENT, DEFAULT_DATABASE_URL, DEFAULT_REDIS_URL, PROBE_CLIENT, REPORTS_AUDIENCE, fingerprint, sleep, type Message,
 } from './shared.js';
@@ -137,8 +137,7 @@ const knex = knexFactory({
   log: { warn(message: string) { if (!message.startsWith('Acquire connection error')) process.stderr.write(`knex: ${message}\n`); } },
 });
 const redis = new Redis(redisUrl, { maxRetriesPerRequest: 1, lazyConnect: true, retryStrategy: () => null });
-let redisError: Error | undefined;
-redis.on('error', (err: Error) => { redisError = err; }); // reported where a command fails
+redis.on('error', () => {}); // reported where a command fails
 const reached = { database: false, redis: false };
 let balancer: Balancer | undefined;
 let cleaning: Promise<void> | undefined;
@@ -183,16 +182,9 @@ async function demo(): Promise<void> {
   say(`  Redis      ${redact(redisUrl)} (keys ${redisPrefix}*)`);
 
   step('Setup');
-  await knex.raw('select 1').catch((err: unknown) => {
-    throw new CheckFailed(`PostgreSQL at ${redact(databaseUrl)} is unreachable (${err instanceof Error ? err.message : String(err)}): `
-      + 'start it with `bash .ci/services` or set DATABASE_URL');
+  await reachServices(knex, redis, { database: databaseUrl, redis: redisUrl }, reached).catch((err: unknown) => {
+    throw new CheckFailed((err as Error).message);
   });
-  reached.database = true;
-  await redis.connect().then(() => redis.ping()).catch((err: unknown) => {
-    throw new CheckFailed(`Redis at ${redact(redisUrl)} is unreachable (${(redisError ?? err as Error).message}): `
-      + 'start it with `bash .ci/services` or set REDIS_URL');
-  });
-  reached.redis = true;
   const store = createKnexStore(knex, { tablePrefix });
   await store.migrate();
   await store.keys.ensure('ES256');

@@ -1,33 +1,9 @@
-import { spawn } from 'node:child_process';
 import { expect } from 'chai';
-import knexFactory from 'knex';
-import { Redis } from 'ioredis';
-import { PG_URL, REDIS_URL } from '../support/db.js';
+import { leftovers, readSummary, runScript, type ScriptRun } from '../support/scripts.js';
 import { makePlan, parseArguments } from '../../example/chaos/plan.js';
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
+/** The short version of the run, as CI runs it (`npm run chaos -- --duration 20`). */
 const DURATION = 20;
-
-/** Runs example/chaos/main.ts as `npm run chaos -- --duration 20` would, to the end. */
-function runChaos(): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'example/chaos/main.ts', '--duration', String(DURATION)], {
-      env: { ...process.env, DATABASE_URL: PG_URL, REDIS_URL },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => { stdout += chunk.toString('utf8'); });
-    child.stderr.on('data', (chunk: Buffer) => { stderr += chunk.toString('utf8'); });
-    child.once('error', reject);
-    child.once('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
 
 interface Summary {
   ok: boolean;
@@ -91,15 +67,13 @@ describe('the chaos run\'s plan', () => {
 
 describe('the chaos run (npm run chaos -- --duration 20)', function () {
   this.timeout(120_000);
-  let run: Run;
+  let run: ScriptRun;
   let summary: Summary;
 
   before(async function () {
     this.timeout(120_000);
-    run = await runChaos();
-    const line = run.stdout.split('\n').find((l) => l.startsWith('summary '));
-    if (line === undefined) throw new Error(`the run printed no summary:\n${run.stdout}\n${run.stderr}`);
-    summary = JSON.parse(line.slice('summary '.length)) as Summary;
+    run = await runScript(['example/chaos/main.ts', '--duration', String(DURATION)]);
+    summary = readSummary<Summary>(run);
   });
 
   it('injects every fault and exits 0 with every check passed', () => {
@@ -164,22 +138,6 @@ describe('the chaos run (npm run chaos -- --duration 20)', function () {
   });
 
   it('leaves no table and no Redis key of its run behind', async () => {
-    const knex = knexFactory({ client: 'pg', connection: PG_URL, pool: { min: 0, max: 1 } });
-    const redis = new Redis(REDIS_URL, { maxRetriesPerRequest: 1 });
-    try {
-      const { rows } = await knex.raw<{ rows: unknown[] }>('select tablename from pg_tables where tablename like ?', [`${summary.tablePrefix}%`]);
-      expect(rows).to.deep.equal([]);
-      const keys: string[] = [];
-      let cursor = '0';
-      do {
-        const [next, found] = await redis.scan(cursor, 'MATCH', `${summary.redisPrefix}*`, 'COUNT', 1000);
-        keys.push(...found);
-        cursor = next;
-      } while (cursor !== '0');
-      expect(keys).to.deep.equal([]);
-    } finally {
-      await knex.destroy();
-      redis.disconnect();
-    }
+    expect(await leftovers(summary.tablePrefix, summary.redisPrefix)).to.deep.equal({ tables: [], keys: [] });
   });
 });
