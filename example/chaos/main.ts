@@ -462,6 +462,9 @@ function report({ tally, issuerEnd, apiEnd, done, callers, apis, errors }: Endin
   const unhandledTotal = Object.values(unhandled).reduce((a, n) => a + n, 0);
   say(`  unhandled rejections: ${unhandledTotal} (${Object.entries(unhandled).map(([name, n]) => `${name} ${n}`).join(', ')})`);
   check(unhandledTotal === 0, `unhandled rejections in ${Object.keys(unhandled).length} processes: ${unhandledTotal}`);
+  const silent = [...callers.filter((_c, i) => !done[i]), ...apis.filter((_c, i) => !apiEnd[i])].map((c) => c.name)
+    .concat(issuerEnd.some((m) => m === undefined) ? ['an issuer'] : []);
+  check(silent.length === 0, `every process reported its figures at the end${silent.length > 0 ? ` but ${silent.join(', ')}` : ''}`);
   check(unexpectedExits.length === 0, `processes that exited unasked: ${unexpectedExits.length === 0 ? 0 : unexpectedExits.map((e) => `${e.name} (${e.code ?? 'signal'}) at t=${s1(e.at)}`).join(', ')}`);
   check(errors.length === 0, `faults injected as planned${errors.length > 0 ? `: ${errors.join('; ')}` : ''}`);
 
