@@ -5,18 +5,36 @@
  *
  * Started by example/cluster/main.ts. Environment: DATABASE_URL, TABLE_PREFIX, ISSUER_URL,
  * REDIS_URL, REDIS_PREFIX. Prints `listening` (with its port) and answers `stats` with the tokens it
- * issued, by client and by kid. SIGTERM stops it gracefully: no new connections, requests in
- * flight are answered, then it exits 0.
+ * issued (by client and by kid, and when it last issued one to each client), its failed
+ * authentications, rate-limited requests and internal errors, and its health (memory, unhandled
+ * rejections). SIGTERM stops it gracefully: no new connections, requests in flight are answered,
+ * then it exits 0.
  */
 import type { AddressInfo } from 'node:net';
 import express from 'express';
 import knexFactory from 'knex';
 import { Redis } from 'ioredis';
 import { authorizationServer, createKnexStore } from '../../lib/index.js';
-import { onCommands, requireEnv, send } from './shared.js';
+import { onCommands, requireEnv, send, watchHealth } from './shared.js';
+
+const health = watchHealth();
+/** Prints a message once per distinct first line: an outage would print the same lines per request. */
+const seen = new Set<string>();
+function once(prefix: string, message: unknown): string {
+  const text = message instanceof Error ? message.message : String(message);
+  const first = text.split('\n')[0] ?? '';
+  if (!seen.has(prefix + first)) {
+    seen.add(prefix + first);
+    process.stderr.write(`${prefix}${first}\n`);
+  }
+  return first;
+}
 
 const issuer = requireEnv('ISSUER_URL');
-const knex = knexFactory({ client: 'pg', connection: requireEnv('DATABASE_URL'), pool: { min: 0, max: 5 } });
+const knex = knexFactory({
+  client: 'pg', connection: requireEnv('DATABASE_URL'), pool: { min: 0, max: 5 },
+  log: { warn: (m: unknown) => once('knex: ', m), error: (m: unknown) => once('knex: ', m), deprecate: (m: unknown) => once('knex: ', m), debug: () => {} },
+});
 const store = createKnexStore(knex, { tablePrefix: requireEnv('TABLE_PREFIX') });
 // Every instance runs the migrations when it starts; on an up-to-date database they do nothing.
 await store.migrate();
@@ -29,13 +47,24 @@ const oauth = authorizationServer({
   keyCacheTtl: 1,
   rateLimit: { redis, keyPrefix: `${requireEnv('REDIS_PREFIX')}rl` },
 });
-const issued = { byClient: {} as Record<string, number>, byKid: {} as Record<string, number> };
+const issued = { byClient: {} as Record<string, number>, byKid: {} as Record<string, number>, lastAt: {} as Record<string, number> };
 oauth.events.on('token.issued', (e) => {
   issued.byClient[e.clientId] = (issued.byClient[e.clientId] ?? 0) + 1;
   issued.byKid[e.kid] = (issued.byKid[e.kid] ?? 0) + 1;
+  issued.lastAt[e.clientId] = Date.now();
+});
+const refused = { authenticationFailed: {} as Record<string, number>, rateLimited: {} as Record<string, number>, internalErrors: {} as Record<string, number> };
+oauth.events.on('client.authentication_failed', (e) => {
+  const key = `${e.clientId ?? '?'} ${e.reason}`;
+  refused.authenticationFailed[key] = (refused.authenticationFailed[key] ?? 0) + 1;
+});
+oauth.events.on('rate_limited', (e) => {
+  const key = `${e.clientId ?? '?'} from ${e.address}`;
+  refused.rateLimited[key] = (refused.rateLimited[key] ?? 0) + 1;
 });
 oauth.events.on('internal_error', (e) => {
-  process.stderr.write(`internal error: ${e.error instanceof Error ? e.error.message : String(e.error)}\n`);
+  const message = once('internal error: ', e.error);
+  refused.internalErrors[message] = (refused.internalErrors[message] ?? 0) + 1;
 });
 
 const app = express();
@@ -71,5 +100,5 @@ process.once('SIGTERM', () => void stop());
 process.once('SIGINT', () => void stop());
 
 onCommands((command) => {
-  if (command.cmd === 'stats') send({ event: 'stats', issued });
+  if (command.cmd === 'stats') send({ event: 'stats', issued, refused, health: health() });
 }, stop);

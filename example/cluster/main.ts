@@ -15,15 +15,15 @@
  * carry a random per-run prefix and are removed at the end. Exits 0 when every check passed, 1 when
  * one failed. The last lines are a JSON summary (`summary {...}`) for scripts.
  */
-import { execFile, spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import knexFactory from 'knex';
 import { Redis } from 'ioredis';
 import { createKnexStore } from '../../lib/index.js';
 import { startBalancer, type Balancer } from './balancer.js';
+import { createChildProcesses, listening, reachServices, redact, removeRunData, stopChild, type Child } from './harness.js';
 import {
   CALLER_CLIENT, DEFAULT_DATABASE_URL, DEFAULT_REDIS_URL, PROBE_CLIENT, REPORTS_AUDIENCE, fingerprint, sleep, type Message,
 } from './shared.js';
@@ -64,104 +64,12 @@ function check(ok: boolean, text: string, detail?: string): void {
   throw failure;
 }
 
-function redact(url: string): string {
-  try {
-    const u = new URL(url);
-    if (u.password !== '') u.password = '***';
-    return u.toString();
-  } catch {
-    return '(unparsable URL)';
-  }
-}
-
 const short = (kid: string | undefined) => (kid ?? '?').slice(0, 12);
 
 // ---- child processes ----
 
-interface Child {
-  name: string;
-  process: ChildProcessWithoutNullStreams;
-  port: number;
-  /** The next message with this event (already received or still to come). */
-  next(event: string, timeoutMs?: number): Promise<Message>;
-  /** Removes and returns the messages with this event received so far. */
-  drain(event: string): Message[];
-  send(command: Message): void;
-  exited: Promise<number | null>;
-}
-
-const children: Child[] = [];
-
-function startChild(name: string, script: string, env: Record<string, string>): Child {
-  const proc = spawn(process.execPath, ['--import', 'tsx', `${HERE}${script}`], {
-    cwd: ROOT, env: { ...process.env, ...env }, stdio: ['pipe', 'pipe', 'pipe'],
-  });
-  const received: Message[] = [];
-  const waiters: { event: string; resolve: (m: Message) => void; reject: (e: Error) => void }[] = [];
-  let exitCode: number | null | undefined;
-  const exited = new Promise<number | null>((resolve) => {
-    proc.once('exit', (code, signal) => {
-      exitCode = code ?? (signal === null ? null : -1);
-      for (const w of waiters.splice(0)) w.reject(new Error(`${name} exited (${signal ?? code ?? '?'}) before sending "${w.event}"`));
-      resolve(code);
-    });
-  });
-  createInterface({ input: proc.stdout }).on('line', (line) => {
-    let message: Message;
-    try {
-      message = JSON.parse(line) as Message;
-    } catch {
-      process.stderr.write(`[${name}] ${line}\n`);
-      return;
-    }
-    const waiter = waiters.findIndex((w) => w.event === message.event);
-    if (waiter === -1) received.push(message);
-    else waiters.splice(waiter, 1)[0]?.resolve(message);
-  });
-  createInterface({ input: proc.stderr }).on('line', (line) => { process.stderr.write(`[${name}] ${line}\n`); });
-  proc.stdin.on('error', () => {}); // a child that has exited: its exit is reported elsewhere
-  const child: Child = {
-    name,
-    process: proc,
-    port: 0,
-    next(event, timeoutMs = 30_000) {
-      const found = received.findIndex((m) => m.event === event);
-      if (found !== -1) return Promise.resolve(received.splice(found, 1)[0] as Message);
-      if (exitCode !== undefined) return Promise.reject(new Error(`${name} has exited`));
-      return new Promise((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`${name} sent no "${event}" within ${timeoutMs} ms`)), timeoutMs);
-        waiters.push({
-          event,
-          resolve: (m) => { clearTimeout(timer); resolve(m); },
-          reject: (e) => { clearTimeout(timer); reject(e); },
-        });
-      });
-    },
-    drain(event) {
-      const taken = received.filter((m) => m.event === event);
-      received.splice(0, received.length, ...received.filter((m) => m.event !== event));
-      return taken;
-    },
-    send(command) { proc.stdin.write(`${JSON.stringify(command)}\n`); },
-    exited,
-  };
-  children.push(child);
-  return child;
-}
-
-async function listening(child: Child): Promise<Child> {
-  child.port = Number((await child.next('listening')).port);
-  return child;
-}
-
-async function stopChild(child: Child): Promise<void> {
-  if (child.process.exitCode !== null || child.process.signalCode !== null) return;
-  child.process.kill('SIGTERM');
-  child.process.stdin.end();
-  const timer = setTimeout(() => child.process.kill('SIGKILL'), 5000);
-  await child.exited;
-  clearTimeout(timer);
-}
+const processes = createChildProcesses();
+const startChild = (name: string, script: string, env: Record<string, string>): Child => processes.start(name, `${HERE}${script}`, env);
 
 // ---- HTTP helpers (the demo's own checks, with the probe client) ----
 
@@ -229,8 +137,7 @@ const knex = knexFactory({
   log: { warn(message: string) { if (!message.startsWith('Acquire connection error')) process.stderr.write(`knex: ${message}\n`); } },
 });
 const redis = new Redis(redisUrl, { maxRetriesPerRequest: 1, lazyConnect: true, retryStrategy: () => null });
-let redisError: Error | undefined;
-redis.on('error', (err: Error) => { redisError = err; }); // reported where a command fails
+redis.on('error', () => {}); // reported where a command fails
 const reached = { database: false, redis: false };
 let balancer: Balancer | undefined;
 let cleaning: Promise<void> | undefined;
@@ -238,26 +145,15 @@ let cleaning: Promise<void> | undefined;
 function cleanUp(): Promise<void> {
   cleaning ??= (async () => {
     step('Cleanup');
-    await Promise.all(children.map(stopChild));
+    await Promise.all(processes.all.map(stopChild));
     await balancer?.close();
-    let keys = 0;
     try {
       if (!reached.database) {
-        pass(`stopped ${children.length} processes; nothing was written`);
+        pass(`stopped ${processes.all.length} processes; nothing was written`);
         return;
       }
-      const { rows } = await knex.raw<{ rows: { tablename: string }[] }>(
-        "select tablename from pg_tables where schemaname = current_schema() and tablename like ?", [`${tablePrefix}%`]);
-      for (const { tablename } of rows) await knex.raw('drop table if exists ?? cascade', [tablename]);
-      const tables = rows.length;
-      let cursor = '0';
-      do {
-        if (!reached.redis) break;
-        const [nextCursor, found] = await redis.scan(cursor, 'MATCH', `${redisPrefix}*`, 'COUNT', 100);
-        if (found.length > 0) keys += await redis.del(...found);
-        cursor = nextCursor;
-      } while (cursor !== '0');
-      pass(`stopped ${children.length} processes, dropped ${tables} tables ${tablePrefix}*, deleted ${keys} Redis key${keys === 1 ? '' : 's'} ${redisPrefix}*`);
+      const { tables, keys } = await removeRunData(knex, reached.redis ? redis : undefined, tablePrefix, redisPrefix);
+      pass(`stopped ${processes.all.length} processes, dropped ${tables} tables ${tablePrefix}*, deleted ${keys} Redis key${keys === 1 ? '' : 's'} ${redisPrefix}*`);
     } catch (err) {
       say(`  ✗ cleanup failed: ${err instanceof Error ? err.message : String(err)}`);
       summary.ok = false;
@@ -269,7 +165,10 @@ function cleanUp(): Promise<void> {
   return cleaning;
 }
 
-process.once('SIGINT', () => {
+// `on`, not `once`: Ctrl-C under `npm run` delivers SIGINT twice (to the process group, and relayed
+// by tsx), and a second SIGINT without a listener would end the demo before it has cleaned up.
+process.on('SIGINT', () => {
+  if (cleaning) return;
   say('\nInterrupted: stopping everything.');
   void cleanUp().then(() => process.exit(130));
 });
@@ -283,16 +182,9 @@ async function demo(): Promise<void> {
   say(`  Redis      ${redact(redisUrl)} (keys ${redisPrefix}*)`);
 
   step('Setup');
-  await knex.raw('select 1').catch((err: unknown) => {
-    throw new CheckFailed(`PostgreSQL at ${redact(databaseUrl)} is unreachable (${err instanceof Error ? err.message : String(err)}): `
-      + 'start it with `bash .ci/services` or set DATABASE_URL');
+  await reachServices(knex, redis, { database: databaseUrl, redis: redisUrl }, reached).catch((err: unknown) => {
+    throw new CheckFailed((err as Error).message);
   });
-  reached.database = true;
-  await redis.connect().then(() => redis.ping()).catch((err: unknown) => {
-    throw new CheckFailed(`Redis at ${redact(redisUrl)} is unreachable (${(redisError ?? err as Error).message}): `
-      + 'start it with `bash .ci/services` or set REDIS_URL');
-  });
-  reached.redis = true;
   const store = createKnexStore(knex, { tablePrefix });
   await store.migrate();
   await store.keys.ensure('ES256');

@@ -70,3 +70,31 @@ export function onCommands(handle: (command: Message) => Promise<void> | void, o
 
 /** Milliseconds to wait. */
 export const sleep = (ms: number): Promise<void> => new Promise((resolve) => { setTimeout(resolve, ms); });
+
+/** What a child reports of itself: memory, and promise rejections nothing handled. */
+export interface ProcessHealth {
+  /** Resident set size, in bytes. */
+  rss: number;
+  /** V8 heap in use, in bytes. */
+  heapUsed: number;
+  /** Rejections no handler caught, since the process started. */
+  unhandledRejections: number;
+}
+
+/**
+ * Counts this process's unhandled promise rejections (and prints each on stderr) instead of
+ * letting the first one end the process, so that a run can report how many there were.
+ *
+ * @returns A function that reads the process's health.
+ */
+export function watchHealth(): () => ProcessHealth {
+  let unhandledRejections = 0;
+  process.on('unhandledRejection', (reason) => {
+    unhandledRejections++;
+    process.stderr.write(`unhandled rejection: ${reason instanceof Error ? `${reason.name}: ${reason.message}` : String(reason)}\n`);
+  });
+  return () => {
+    const { rss, heapUsed } = process.memoryUsage();
+    return { rss, heapUsed, unhandledRejections };
+  };
+}

@@ -1,30 +1,5 @@
-import { spawn } from 'node:child_process';
 import { expect } from 'chai';
-import knexFactory from 'knex';
-import { Redis } from 'ioredis';
-import { PG_URL, REDIS_URL } from '../support/db.js';
-
-interface DemoRun {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-/** Runs example/cluster/main.ts as `npm run demo:cluster` would, to the end. */
-function runDemo(): Promise<DemoRun> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'example/cluster/main.ts'], {
-      env: { ...process.env, DATABASE_URL: PG_URL, REDIS_URL },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => { stdout += chunk.toString('utf8'); });
-    child.stderr.on('data', (chunk: Buffer) => { stderr += chunk.toString('utf8'); });
-    child.once('error', reject);
-    child.once('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
+import { leftovers, readSummary, runScript, type ScriptRun } from '../support/scripts.js';
 
 interface Summary {
   ok: boolean;
@@ -46,16 +21,14 @@ const KID = '[A-Za-z0-9_-]{12}';
 
 describe('the cluster demo (npm run demo:cluster)', function () {
   this.timeout(60_000);
-  let run: DemoRun;
+  let run: ScriptRun;
   let summary: Summary;
   let checks: string[];
 
   before(async function () {
     this.timeout(60_000);
-    run = await runDemo();
-    const line = run.stdout.split('\n').find((l) => l.startsWith('summary '));
-    if (line === undefined) throw new Error(`the demo printed no summary:\n${run.stdout}\n${run.stderr}`);
-    summary = JSON.parse(line.slice('summary '.length)) as Summary;
+    run = await runScript(['example/cluster/main.ts']);
+    summary = readSummary<Summary>(run);
     checks = run.stdout.split('\n').filter((l) => /^ {2}[✓✗] /.test(l));
   });
 
@@ -140,22 +113,6 @@ describe('the cluster demo (npm run demo:cluster)', function () {
   });
 
   it('leaves no table and no Redis key of its run behind', async () => {
-    const knex = knexFactory({ client: 'pg', connection: PG_URL, pool: { min: 0, max: 1 } });
-    const redis = new Redis(REDIS_URL, { maxRetriesPerRequest: 1 });
-    try {
-      const { rows } = await knex.raw<{ rows: unknown[] }>('select tablename from pg_tables where tablename like ?', [`${summary.tablePrefix}%`]);
-      expect(rows).to.deep.equal([]);
-      const keys: string[] = [];
-      let cursor = '0';
-      do {
-        const [next, found] = await redis.scan(cursor, 'MATCH', `${summary.redisPrefix}*`, 'COUNT', 1000);
-        keys.push(...found);
-        cursor = next;
-      } while (cursor !== '0');
-      expect(keys).to.deep.equal([]);
-    } finally {
-      await knex.destroy();
-      redis.disconnect();
-    }
+    expect(await leftovers(summary.tablePrefix, summary.redisPrefix)).to.deep.equal({ tables: [], keys: [] });
   });
 });

@@ -48,6 +48,7 @@ const COVERED: [string, string][] = [
   ['const apis = tokenClients({', 'the registrations'],
   ['const shared = redisTokenCache(', 'the caches'],
   ["rateLimit: { redis: new Redis", 'several instances'],
+  ['npm run chaos -- --duration 20', 'chaos.test.ts'],
   ['bash .ci/services', 'development'],
 ];
 
