@@ -74,8 +74,11 @@ export function createTokenEndpoint(settings: IssuerSettings, keys: SigningKeys,
     const outcome = await authenticateClient(req, res, presented);
     if (outcome.ok) return outcome;
     emit('client.authentication_failed', { clientId: claimedId, reason: outcome.reason, method: outcome.method, address });
-    // Counted after the failure, atomically: a spent budget turns this answer into 429.
-    const wait = limiter ? await limiter.recordFailure(claimedId, address) : 0;
+    // Counted after the failure, atomically: a spent budget turns this answer into 429. The right
+    // secret of a disabled client, or a secret past its expiry, is no guess: counting those let a
+    // disabled client's callers lock every client on their address out.
+    const guess = outcome.reason !== 'client_disabled' && outcome.reason !== 'expired_secret';
+    const wait = limiter && guess ? await limiter.recordFailure(claimedId, address) : 0;
     if (wait > 0) throw tooMany(claimedId, address, wait);
     throw clientAuthenticationError(outcome.method, realm);
   }

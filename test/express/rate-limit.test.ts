@@ -72,6 +72,28 @@ describe('authorizationServer() rate limiting', () => {
     });
   });
 
+  describe('failures that are no guess', () => {
+    it('never counts a disabled client\'s right secret or an expired one: other clients on the address keep working', async () => {
+      const issuer = await startIssuer({ rateLimit: { perClient: { points: 3, duration: 60 }, perAddress: { points: 5, duration: 60 } } });
+      try {
+        const disabled = await issuer.store.clients.create({ clientId: 'retired', name: 'r', scopes: ['a'], audiences: ['aud'] });
+        await issuer.store.clients.update('retired', { enabled: false });
+        const expired = await issuer.store.clients.create({ clientId: 'stale', name: 's', scopes: ['a'], audiences: ['aud'], secretExpiresAt: new Date(Date.now() + 50) });
+        await new Promise((resolve) => { setTimeout(resolve, 80); });
+        const statuses: number[] = [];
+        for (let i = 0; i < 20; i++) {
+          statuses.push((await postForm(issuer.tokenUrl, { grant_type: 'client_credentials' }, { authorization: basic('retired', disabled.clientSecret) })).status);
+          statuses.push((await postForm(issuer.tokenUrl, { grant_type: 'client_credentials' }, { authorization: basic('stale', expired.clientSecret) })).status);
+        }
+        expect(new Set(statuses)).to.deep.equal(new Set([401]));
+        const other = await issuer.store.clients.create({ clientId: 'bystander', name: 'b', scopes: ['a'], audiences: ['aud'] });
+        expect((await postForm(issuer.tokenUrl, { grant_type: 'client_credentials' }, { authorization: basic('bystander', other.clientSecret) })).status).to.equal(200);
+      } finally {
+        await issuer.close();
+      }
+    });
+  });
+
   describe('per address', () => {
     it('answers 429 to an address that fails across many client ids', async () => {
       const issuer = await startIssuer({ rateLimit: { perAddress: { points: 5, duration: 30 } } });
