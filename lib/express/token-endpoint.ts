@@ -71,7 +71,11 @@ export function createTokenEndpoint(settings: IssuerSettings, keys: SigningKeys,
     const claimedId = isClientId(presented.clientId) ? presented.clientId : undefined;
     const blocked = limiter ? await limiter.addressBlockedFor(address) : 0;
     if (blocked > 0) throw tooMany(claimedId, address, blocked);
-    const outcome = await authenticateClient(req, res, presented);
+    const outcome = await authenticateClient(req, res, presented).catch((err: unknown) => {
+      // The store failed (a database outage): the request may pass in a moment, so 503, not 500.
+      throw new TemporarilyUnavailableError('client authentication is temporarily unavailable', {
+        cause: err, headers: { 'Retry-After': String(RETRY_AFTER_SECONDS) } });
+    });
     if (outcome.ok) return outcome;
     emit('client.authentication_failed', { clientId: claimedId, reason: outcome.reason, method: outcome.method, address });
     // Counted after the failure, atomically: a spent budget turns this answer into 429. The right

@@ -19,6 +19,12 @@ export interface CredentialEntry {
 export type CredentialLookup = (clientId: string) => CredentialEntry | undefined | Promise<CredentialEntry | undefined>;
 
 const BUSY_RETRIES = 5;
+/** How long past its ttl the last snapshot may answer while the database cannot be read, in ms. */
+export const STALE_LIMIT = 60_000;
+/** Least time between two attempts to read a failing database, in ms. */
+const RETRY_GAP = 1_000;
+/** Longest a request waits on a slow database before the last snapshot answers it, in ms. */
+const STALE_WAIT = 1_000;
 
 /**
  * Runs `work` in a transaction, again (up to {@link BUSY_RETRIES} times, after a short random
@@ -99,7 +105,10 @@ async function queryCredentials(knex: Knex, t: TableNames, clientId: string): Pr
 /**
  * The client registry as one in-memory snapshot, checked against the database's revision counter
  * at most once per `ttl`. The snapshot holds every client and secret hash, so that a known and an
- * unknown client id are both answered from memory, in the same time.
+ * unknown client id are both answered from memory, in the same time. When the database cannot be
+ * read, the last snapshot goes on answering for up to {@link STALE_LIMIT} past its ttl (changes
+ * made meanwhile are seen once the database answers again), so that an outage of a few seconds
+ * stops no token issuance.
  *
  * @param ttl - Milliseconds the snapshot is trusted before the revision is read again; 0 turns
  *   the snapshot off (one query per lookup).
@@ -132,10 +141,10 @@ export function createClientRegistry(knex: Knex, t: TableNames, ttl: number): Cl
     }
   }
 
-  function currentSnapshot(): Snapshot | Promise<Snapshot> {
-    // Freshness runs on the monotonic clock, not the injectable one: a test clock that stands
-    // still must not freeze the registry.
-    if (snapshot && performance.now() - snapshot.checkedAt < ttl) return snapshot;
+  /** When the last refresh failed (performance.now()). */
+  let failedAt = Number.NEGATIVE_INFINITY;
+
+  function refresh(): Promise<Snapshot> {
     if (refreshing) return refreshing;
     const started = generation;
     const previous = snapshot;
@@ -146,11 +155,30 @@ export function createClientRegistry(knex: Knex, t: TableNames, ttl: number): Cl
         : await loadSnapshot(knex, t, revision);
       if (generation === started) snapshot = next;
       return next;
-    })().finally(() => {
+    })().catch((err: unknown) => {
+      failedAt = performance.now();
+      throw err;
+    }).finally(() => {
       if (refreshing === promise) refreshing = undefined;
     });
     refreshing = promise;
     return promise;
+  }
+
+  function currentSnapshot(): Snapshot | Promise<Snapshot> {
+    // Freshness runs on the monotonic clock, not the injectable one: a test clock that stands
+    // still must not freeze the registry.
+    const now = performance.now();
+    if (snapshot && now - snapshot.checkedAt < ttl) return snapshot;
+    // While the database fails, the last snapshot keeps answering for a bounded time, and the
+    // database is asked again at most once per RETRY_GAP; requests never wait on it for long.
+    const stale = snapshot && now - snapshot.checkedAt < ttl + STALE_LIMIT ? snapshot : undefined;
+    if (stale && now - failedAt < RETRY_GAP) return stale;
+    const fresh = refresh();
+    if (!stale) return fresh;
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<Snapshot>((resolve) => { timer = setTimeout(() => resolve(stale), STALE_WAIT); });
+    return Promise.race([fresh.catch(() => stale), deadline]).finally(() => clearTimeout(timer));
   }
 
   return {

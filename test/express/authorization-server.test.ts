@@ -548,7 +548,7 @@ describe('authorizationServer()', () => {
   });
 
   describe('when the store fails', () => {
-    it('answers 500 server_error without internals and reports internal_error', async () => {
+    it('answers 503 temporarily_unavailable with Retry-After, without internals, and reports internal_error', async () => {
       const issuer = await startIssuer();
       const errors: unknown[] = [];
       issuer.as.events.on('internal_error', (e) => errors.push(e.error));
@@ -556,10 +556,28 @@ describe('authorizationServer()', () => {
         const { clientSecret } = await issuer.store.clients.create({ clientId: 'c', name: 'c', scopes: ['a'], audiences: ['aud'] });
         await issuer.db.knex.schema.dropTable(`${issuer.db.prefix}client_secrets`);
         const res = await postForm(issuer.tokenUrl, { grant_type: 'client_credentials' }, { authorization: basic('c', clientSecret) });
-        expect([res.status, stableHeaders(res), res.json]).to.deep.equal([500, JSON_NO_STORE, {
-          error: 'server_error', error_description: 'the server could not complete the request' }]);
+        expect([res.status, stableHeaders(res), res.json]).to.deep.equal([503, { ...JSON_NO_STORE, 'retry-after': '5' }, {
+          error: 'temporarily_unavailable', error_description: 'client authentication is temporarily unavailable' }]);
         expect(res.text).not.to.match(/select|sqlite|m2m_/i);
         expect(errors).to.have.length(1);
+      } finally {
+        await issuer.close();
+      }
+    });
+
+    it('goes on issuing from the last registry snapshot while the database cannot be read', async () => {
+      const issuer = await startIssuer({}, undefined, { clientCacheTtl: 0.05 });
+      try {
+        const { clientSecret } = await issuer.store.clients.create({ clientId: 'c', name: 'c', scopes: ['a'], audiences: ['aud'] });
+        const token = () => postForm(issuer.tokenUrl, { grant_type: 'client_credentials' }, { authorization: basic('c', clientSecret) });
+        expect((await token()).status).to.equal(200);
+        // The revision counter's table gone: every read of the registry fails from now on.
+        await issuer.db.knex.schema.dropTable(`${issuer.db.prefix}revisions`);
+        await new Promise((resolve) => { setTimeout(resolve, 100); });
+        const during = await Promise.all([token(), token(), token()]);
+        expect(during.map((r) => r.status)).to.deep.equal([200, 200, 200]);
+        const wrong = await postForm(issuer.tokenUrl, { grant_type: 'client_credentials' }, { authorization: basic('c', 'm2m_cs_wrong') });
+        expect(wrong.status).to.equal(401);
       } finally {
         await issuer.close();
       }
