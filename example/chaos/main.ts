@@ -272,8 +272,8 @@ async function runChaos(): Promise<void> {
   planned('kill', `  t=${lpad(s1(plan.kill.at), 5)}  kill issuer-1 (SIGKILL); start it again at t=${s1(plan.kill.restartAt)}`);
   planned('rotate', `  t=${lpad(s1(plan.rotate.at), 5)}  rotate the signing key; the new key signs ${plan.rotate.activateAfter} s later`);
   planned('disable', `  t=${lpad(s1(plan.disable.at), 5)}  disable ${DISABLED} (its ${plan.callerProcesses} callers go on calling; their calls are counted apart)`);
-  planned('jwks', `  t=${lpad(s1(plan.jwks.at), 5)}  the JWKS answers 500 until t=${s1(plan.jwks.until)}; meanwhile ${plan.forgedRate} tokens/s with random kids to each API`);
   planned('db', `  t=${lpad(s1(plan.db.at), 5)}  cut the database until t=${s1(plan.db.until)}`);
+  planned('jwks', `  t=${lpad(s1(plan.jwks.at), 5)}  the JWKS answers 500 until t=${s1(plan.jwks.until)}; meanwhile ${plan.forgedRate} tokens/s with random kids to each API`);
   say(`  t=${lpad(s1(plan.duration), 5)}  stop the load`);
 
   // Memory at the start: every process up, before any call.

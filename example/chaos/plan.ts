@@ -1,8 +1,10 @@
 /**
  * The chaos run's plan: its command line, and the faults' schedule and the settings, scaled to the
  * run's duration. At the default 60 s: an issuer killed at 4 s and started again at 8 s, the
- * signing key rotated at 12 s, a client disabled at 16 s, the JWKS failing from 20 s to 30 s, the
- * database cut from 34 s to 44 s, and 16 s to recover. Shorter runs shrink every time and the token
+ * signing key rotated at 12 s, a client disabled at 16 s, the database cut from 20 s to 30 s, the
+ * JWKS failing from 34 s to 44 s, and 16 s to recover. The rotation follows the documented rule
+ * (a key signs only after every verifier can have fetched it) and comes well before the JWKS
+ * failure, so that the APIs know the new key when their JWKS stops answering. Shorter runs shrink every time and the token
  * lifetime with them (never below 5 s); nothing overlaps.
  */
 import { parseArgs } from 'node:util';
@@ -59,6 +61,8 @@ export interface Plan {
 }
 
 const round = (seconds: number): number => Math.round(seconds * 10) / 10;
+/** The issuers' keyCacheTtl, in seconds (example/cluster/issuer-node.ts). */
+const ISSUER_KEY_CACHE_TTL = 1;
 
 /** The plan for a run of `duration` seconds without the faults in `skip`. */
 export function makePlan(duration: number, skip: ReadonlySet<Fault> = new Set()): Plan {
@@ -71,11 +75,12 @@ export function makePlan(duration: number, skip: ReadonlySet<Fault> = new Set())
     skip,
     faultSeconds,
     kill: { at: round(4 * scale), restartAt: round(8 * scale) },
-    // Longer than the issuers' keyCacheTtl (1 s): both publish the key before either signs with it.
-    rotate: { at: round(12 * scale), activateAfter: Math.max(2, Math.round(4 * scale)) },
+    // Longer than the issuers' keyCacheTtl (1 s) plus the APIs' key-set max-age, with a second to
+    // spare: every API has the key before a token carries its kid (the README's rotation rule).
+    rotate: { at: round(12 * scale), activateAfter: ISSUER_KEY_CACHE_TTL + jwksCooldown + 1 },
     disable: { at: round(16 * scale) },
-    jwks: { at: round(20 * scale), until: round(20 * scale + faultSeconds) },
-    db: { at: round(34 * scale), until: round(34 * scale + faultSeconds) },
+    db: { at: round(20 * scale), until: round(20 * scale + faultSeconds) },
+    jwks: { at: round(34 * scale), until: round(34 * scale + faultSeconds) },
     tokenLifetime,
     jwksCooldown,
     // The key set expires every cooldown, so that the APIs need the JWKS while it fails; the last

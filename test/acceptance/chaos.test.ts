@@ -35,7 +35,7 @@ describe('the chaos run\'s plan', () => {
   it('schedules the faults of the default 60 s run one after the other, 10 s each, with 15 s tokens', () => {
     const plan = makePlan(60);
     expect([plan.kill, plan.rotate, plan.disable, plan.jwks, plan.db]).to.deep.equal([
-      { at: 4, restartAt: 8 }, { at: 12, activateAfter: 4 }, { at: 16 }, { at: 20, until: 30 }, { at: 34, until: 44 },
+      { at: 4, restartAt: 8 }, { at: 12, activateAfter: 7 }, { at: 16 }, { at: 34, until: 44 }, { at: 20, until: 30 },
     ]);
     expect([plan.tokenLifetime, plan.jwksCooldown, plan.jwksCacheMaxAge, plan.jwksServeStale]).to.deep.equal([15, 5, 5, 30]);
     expect([plan.refusalBound, plan.jwksRequestBound, plan.clients * plan.callerProcesses]).to.deep.equal([22, 3, 20]);
@@ -44,11 +44,13 @@ describe('the chaos run\'s plan', () => {
   for (const duration of [20, 30, 60, 120]) {
     it(`shrinks or stretches the schedule to ${duration} s without overlaps, leaving time to see the disabled client refused`, () => {
       const plan = makePlan(duration);
-      const times = [plan.kill.at, plan.kill.restartAt, plan.rotate.at, plan.disable.at, plan.jwks.at, plan.jwks.until, plan.db.at, plan.db.until];
+      const times = [plan.kill.at, plan.kill.restartAt, plan.rotate.at, plan.disable.at, plan.db.at, plan.db.until, plan.jwks.at, plan.jwks.until];
       expect([...times].sort((a, b) => a - b)).to.deep.equal(times);
+      // The APIs have had two chances to fetch the new key before their JWKS fails, and it signs before that.
+      expect(plan.rotate.at + 1 + 2 * plan.jwksCacheMaxAge).to.be.at.most(plan.jwks.at);
       expect(plan.rotate.at + plan.rotate.activateAfter).to.be.at.most(plan.jwks.at);
       expect(plan.disable.at + plan.refusalBound).to.be.below(duration);
-      expect(plan.db.until).to.be.below(duration);
+      expect(plan.jwks.until).to.be.below(duration);
       expect(plan.jwksCacheMaxAge).to.be.below(plan.faultSeconds);
       expect(plan.jwksServeStale).to.be.greaterThan(plan.faultSeconds + plan.jwksCacheMaxAge);
     });
