@@ -1,4 +1,3 @@
-import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { runJob, reviveError, SIGN, VERIFY, type JobAnswer, type JobKind, type JwtKeyEntry } from './jwt-jobs.js';
 
@@ -37,36 +36,26 @@ function settle(waiting: Waiting, answer: JobAnswer | undefined): void {
  * the event loop and the worker take turns instead of working at once. The signature, the costly
  * step of a token, runs on another core while the event loop goes on parsing and answering.
  *
- * One pool serves the whole process: a thread started on first use, and for verification a
- * second one (where two cores are available) only while the first still owes a batch, so that
- * signature checks can use both cores under load. Idle threads do not keep the process alive. If a
- * thread stops, the batches it held go to a new thread once (a job that fails there too is
- * refused). Where worker threads are not allowed (Node's permission model without
+ * One worker serves the whole process. It is created on first use and does not keep the process
+ * alive while idle. If it stops, the batch it held goes to a new worker once (a job that fails
+ * there too is refused). Where worker threads are not allowed (Node's permission model without
  * `--allow-worker`), jobs run with the same jsonwebtoken calls on the event loop.
  */
-/** One worker thread and the batches it owes answers for, oldest first (it answers in order). */
-interface Thread {
-  worker: Worker;
-  working: Waiting[][];
-}
-
 class JwtWorker {
-  /** Running threads; at most `size`, started as load needs them. */
-  private threads: Thread[] = [];
+  private worker: Worker | undefined;
   /** Set when a worker could not be created: the event loop does the work from then on. */
   private unavailable = false;
   private readonly keys = new Map<number, JwtKeyEntry>();
   private nextKeyId = 0;
   /** The batch being gathered. */
   private gathering: Waiting[] = [];
+  /** Batches sent to the worker and not answered yet, oldest first (the worker answers in order). */
+  private working: Waiting[][] = [];
   private scheduled = false;
-  /** Keys to drop once the batch being gathered has gone to the workers. */
+  /** Keys to drop once the batch being gathered has gone to the worker. */
   private dropping: number[] = [];
   /** Drops the key of an owner that was collected without removing it. */
   private readonly released = new FinalizationRegistry<number>((id) => this.removeKey(id));
-
-  /** @param size - Most threads: a second one starts only while the first still owes a batch. */
-  constructor(private readonly size: number) {}
 
   /** How many keys the worker holds (for tests). */
   get keyCount(): number {
@@ -82,12 +71,12 @@ class JwtWorker {
     const id = ++this.nextKeyId;
     this.keys.set(id, entry);
     this.released.register(owner, id);
-    for (const thread of this.threads) thread.worker.postMessage({ id, entry });
+    this.worker?.postMessage({ id, entry });
     return id;
   }
 
   /**
-   * Forgets a key: the workers drop their copies once the jobs already asked of them are done.
+   * Forgets a key: the worker drops its copy once the jobs already asked of it are done.
    * Removing a key twice is harmless.
    */
   removeKey(id: number): void {
@@ -109,9 +98,9 @@ class JwtWorker {
     await this.ask(VERIFY, keyId, token, now);
   }
 
-  /** Stops the worker threads (for tests of recovery): their batches go to new threads. */
+  /** Stops the worker (for tests of recovery): its batch goes to a new worker. */
   async stop(): Promise<void> {
-    await Promise.all(this.threads.map((thread) => thread.worker.terminate()));
+    await this.worker?.terminate();
   }
 
   private ask(kind: JobKind, keyId: number, data: unknown, now: number): Promise<string | null> {
@@ -125,27 +114,13 @@ class JwtWorker {
     });
   }
 
-  /** Tells the workers to drop the keys removed so far; messages are handled in order. */
+  /** Tells the worker to drop the keys removed so far; messages are handled in order. */
   private drop(): void {
     for (const id of this.dropping) {
       this.keys.delete(id);
-      for (const thread of this.threads) thread.worker.postMessage({ id });
+      this.worker?.postMessage({ id });
     }
     this.dropping = [];
-  }
-
-  /**
-   * The thread for a batch: an idle thread, else a new one while there is room, else the one owing
-   * the fewest batches. Signing stays on the first thread: a second one measured slower for the
-   * issuer (RS256 0.82x against 0.99x node-oidc-provider), while verification gained from it
-   * (guard, fresh ES256 tokens: 1.18x against 1.06x express-oauth2-jwt-bearer).
-   */
-  private pick(batch: readonly Waiting[]): Thread | undefined {
-    if (batch.some((waiting) => waiting.kind === SIGN)) return this.threads[0] ?? this.start();
-    const idle = this.threads.find((thread) => thread.working.length === 0);
-    if (idle) return idle;
-    if (this.threads.length < this.size) return this.start() ?? this.threads[0];
-    return this.threads.reduce((a, b) => (b.working.length < a.working.length ? b : a));
   }
 
   private readonly send = (): void => {
@@ -153,8 +128,8 @@ class JwtWorker {
     if (this.gathering.length === 0) return;
     const batch = this.gathering;
     this.gathering = [];
-    const thread = this.pick(batch);
-    if (thread === undefined) {
+    const worker = this.worker ?? this.start();
+    if (worker === undefined) {
       for (const w of batch) settle(w, runJob(this.keys.get(w.keyId), w.kind, w.data, w.now));
     } else {
       const message: unknown[] = new Array(batch.length * 4);
@@ -165,26 +140,25 @@ class JwtWorker {
         message[4 * i + 2] = waiting.data;
         message[4 * i + 3] = waiting.now;
       }
-      thread.working.push(batch);
+      this.working.push(batch);
       // Keep the process alive while answers are owed; an idle worker does not.
-      thread.worker.ref();
-      thread.worker.postMessage(message);
+      worker.ref();
+      worker.postMessage(message);
     }
     if (this.dropping.length > 0) this.drop();
   };
 
-  private answered(thread: Thread, answers: JobAnswer[]): void {
-    const batch = thread.working.shift() ?? [];
-    if (thread.working.length === 0) thread.worker.unref();
+  private readonly answered = (answers: JobAnswer[]): void => {
+    const batch = this.working.shift() ?? [];
+    if (this.working.length === 0) this.worker?.unref();
     for (let i = 0; i < batch.length; i++) settle(batch[i] as Waiting, answers[i]);
-  }
+  };
 
-  private stopped(thread: Thread): void {
-    const index = this.threads.indexOf(thread);
-    if (index === -1) return;
-    this.threads.splice(index, 1);
-    const batch = thread.working.flat();
-    thread.working = [];
+  private stopped(worker: Worker): void {
+    if (this.worker !== worker) return;
+    this.worker = undefined;
+    const batch = this.working.flat();
+    this.working = [];
     // Signing and verifying can be asked again: the batch goes first to a new worker, once.
     const again = batch.filter((waiting) => !waiting.retried);
     for (const waiting of batch) {
@@ -195,7 +169,7 @@ class JwtWorker {
     if (this.gathering.length > 0) this.send();
   }
 
-  private start(): Thread | undefined {
+  private start(): Worker | undefined {
     if (this.unavailable) return undefined;
     let worker: Worker;
     try {
@@ -205,23 +179,22 @@ class JwtWorker {
       this.unavailable = true;
       return undefined;
     }
-    const thread: Thread = { worker, working: [] };
     worker.unref();
     for (const [id, entry] of this.keys) worker.postMessage({ id, entry });
-    worker.on('message', (answers: JobAnswer[]) => this.answered(thread, answers));
+    worker.on('message', this.answered);
     // An error in the worker ends it; exit follows either way.
     worker.on('error', () => {});
-    worker.on('exit', () => this.stopped(thread));
-    this.threads.push(thread);
-    return thread;
+    worker.on('exit', () => this.stopped(worker));
+    this.worker = worker;
+    return worker;
   }
 }
 
 let shared: JwtWorker | undefined;
 
-/** The process's JWT worker, created on first use: up to two threads where two cores are available. */
+/** The process's JWT worker, created on first use. */
 export function jwtWorker(): JwtWorker {
-  shared ??= new JwtWorker(Math.min(2, availableParallelism()));
+  shared ??= new JwtWorker();
   return shared;
 }
 
