@@ -1,3 +1,4 @@
+import { expect } from 'chai';
 import { spawn } from 'node:child_process';
 import knexFactory from 'knex';
 import { Redis } from 'ioredis';
@@ -51,4 +52,23 @@ export async function leftovers(tablePrefix: string, redisPrefix: string): Promi
     await knex.destroy();
     redis.disconnect();
   }
+}
+
+/**
+ * The two checks every script run ends with: its output holds no secret, token or database
+ * password, and nothing of its run is left in PostgreSQL or Redis.
+ */
+export function itLeavesNothingBehind(get: () => { run: ScriptRun; tablePrefix: string; redisPrefix: string }): void {
+  it('prints no secret, no token and no database password', () => {
+    const { run } = get();
+    const output = run.stdout + run.stderr;
+    expect(output).not.to.include('m2m_cs_');
+    expect(output).not.to.match(/eyJ[A-Za-z0-9_-]{10,}/);
+    expect(output).not.to.include('m2m:m2m@');
+  });
+
+  it('leaves no table and no Redis key of its run behind', async () => {
+    const { tablePrefix, redisPrefix } = get();
+    expect(await leftovers(tablePrefix, redisPrefix)).to.deep.equal({ tables: [], keys: [] });
+  });
 }
