@@ -126,17 +126,58 @@ export async function runMigrations(knex: Knex, options: { tablePrefix?: string 
   checkOptions<{ tablePrefix?: string }>(options, 'runMigrations()', ['tablePrefix']);
   const t = tableNames(checkTablePrefix(options.tablePrefix));
   const config = { migrationSource: migrationSource(t), tableName: t.migrations };
-  // Several instances starting together on a new database race to create Knex's own migrations
-  // and lock tables, which Knex does before it takes its lock; and once those exist, the losers
-  // of the lock get MigrationLocked. Either way another instance is migrating: wait and retry,
-  // and the retry finds the work done.
+  // Several instances starting together on a new database race for the migration tables and
+  // Knex's lock; the losers wait and retry, and the retry finds the work done. Any other error
+  // (a missing SQLite directory, a refused connection) is thrown at once: retrying cannot fix it.
   for (let attempt = 1; ; attempt++) {
     try {
+      await ensureLockTables(knex, t.migrations);
       await knex.migrate.latest(config);
       return;
     } catch (err) {
-      if (attempt >= 20) throw err;
+      if (attempt >= 20 || !isMigrationRace(err)) throw err;
       await new Promise((resolve) => setTimeout(resolve, 25 * attempt + Math.random() * 100));
     }
   }
+}
+
+/**
+ * Creates Knex's migrations table and its lock table, with the lock table's one row, in a single
+ * transaction. Knex creates them itself without one, so two instances on a new database can both
+ * insert a lock row, and with two rows Knex's lock can never be taken again. Done here, the
+ * second instance waits for or fails against the first and retries. A lock table that an older
+ * race left with several unlocked rows is repaired to one.
+ */
+async function ensureLockTables(knex: Knex, tableName: string): Promise<void> {
+  const lockTable = `${tableName}_lock`;
+  await knex.transaction(async (trx) => {
+    if (!(await trx.schema.hasTable(tableName))) {
+      await trx.schema.createTable(tableName, (table) => {
+        table.increments();
+        table.string('name');
+        table.integer('batch');
+        table.timestamp('migration_time');
+      });
+    }
+    if (!(await trx.schema.hasTable(lockTable))) {
+      await trx.schema.createTable(lockTable, (table) => {
+        table.increments('index').primary();
+        table.integer('is_locked');
+      });
+    }
+    const rows = await trx(lockTable).select('index', 'is_locked').orderBy('index') as { index: number; is_locked: number }[];
+    if (rows.length === 0) await trx(lockTable).insert({ is_locked: 0 });
+    else if (rows.length > 1 && rows.every((row) => Number(row.is_locked) === 0)) {
+      await trx(lockTable).where('index', '>', rows[0]!.index).delete();
+    }
+  });
+}
+
+/** Whether `err` comes from another instance migrating at the same time. */
+function isMigrationRace(err: unknown): boolean {
+  const { code, message, name } = (err ?? {}) as { code?: unknown; message?: unknown; name?: unknown };
+  // SQLite: another connection holds the write lock. PostgreSQL: duplicate table, duplicate type
+  // row or serialisation failure from concurrent DDL. Knex: its lock is taken.
+  return code === 'SQLITE_BUSY' || code === '42P07' || code === '23505' || code === '40001'
+    || name === 'MigrationLocked' || /already locked|already exists/i.test(String(message));
 }

@@ -7,6 +7,7 @@ import { DEFAULT_KEY_RETENTION } from '../../lib/core/key-set.js';
 import { createKnexStore } from '../../lib/storage/knex-store.js';
 import { migrationSource, runMigrations, tableNames } from '../../lib/storage/migrations.js';
 import { databases, PG_URL, type TestDatabase } from '../support/db.js';
+import { rejectionOf } from '../support/rejection.js';
 
 const T0 = Date.UTC(2026, 0, 1, 12, 0, 0);
 const MIGRATIONS = ['20261122000000_initial', '20261206000000_key_retention'];
@@ -176,6 +177,37 @@ for (const makeDb of databases) {
       expect(await iso.tables()).to.deep.equal(prefixes.flatMap(expectedTables).sort());
     });
 
+    it('repairs the lock table a race between older instances left with two rows, which Knex could never lock', async () => {
+      // What two instances inserting Knex's lock row at once leave behind: with two unlocked rows,
+      // Knex's "lock where unlocked" touches two rows and reports the lock taken, forever.
+      const lockTable = `${db.prefix}migrations_lock`;
+      await db.knex.schema.createTable(lockTable, (table) => {
+        table.increments('index').primary();
+        table.integer('is_locked');
+      });
+      await db.knex(lockTable).insert([{ is_locked: 0 }, { is_locked: 0 }]);
+      const locked = await rejectionOf(db.knex.migrate.latest({ migrationSource: migrationSource(tableNames(db.prefix)), tableName: `${db.prefix}migrations` }), Error);
+      expect(locked.message).to.match(/already locked/);
+
+      const store = createKnexStore(db.knex, { tablePrefix: db.prefix });
+      await store.migrate();
+      expect(await db.knex(lockTable).select('is_locked')).to.deep.equal([{ is_locked: 0 }]);
+      const rows = await db.knex(`${db.prefix}migrations`).select('name') as { name: string }[];
+      expect(rows.map((r) => r.name)).to.deep.equal(MIGRATIONS);
+    });
+
+    it('leaves a lock another instance holds alone, and waits for it', async () => {
+      await runMigrations(db.knex, { tablePrefix: db.prefix });
+      const lockTable = `${db.prefix}migrations_lock`;
+      await db.knex(lockTable).update({ is_locked: 1 });
+      const migrating = createKnexStore(db.knex, { tablePrefix: db.prefix }).migrate();
+      await new Promise((resolve) => setTimeout(resolve, 150));
+      expect(await db.knex(lockTable).select('is_locked')).to.deep.equal([{ is_locked: 1 }]);
+      await db.knex(lockTable).update({ is_locked: 0 });
+      await migrating;
+      expect(await db.knex(lockTable).select('is_locked')).to.deep.equal([{ is_locked: 0 }]);
+    });
+
     it('holds the longest values validation allows', async () => {
       const store = createKnexStore(db.knex, { tablePrefix: db.prefix, clock: () => T0 });
       await store.migrate();
@@ -271,6 +303,21 @@ for (const makeDb of databases) {
     });
   });
 }
+
+describe('migrate() on an error retrying cannot fix', () => {
+  it('throws the first error of a SQLite file in a missing directory, without retrying', async () => {
+    const knex = knexFactory({ client: 'sqlite3', connection: { filename: `/nonexistent-${randomBytes(4).toString('hex')}/m2m.sqlite` }, useNullAsDefault: true });
+    let attempts = 0;
+    knex.client.pool?.on?.('createRequest', () => { attempts++; });
+    try {
+      const err = await rejectionOf(createKnexStore(knex).migrate(), Error);
+      expect(err.message).to.match(/SQLITE_CANTOPEN/);
+      expect(attempts).to.equal(1);
+    } finally {
+      await knex.destroy();
+    }
+  });
+});
 
 describe('tableNames()', () => {
   it('prefixes every table name', () => {
