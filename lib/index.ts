@@ -45,6 +45,10 @@ export type {
   ResourceServer, ResourceServerOptions, RequireScopeOptions, AuthenticateOptions, AuthenticatedRequest,
   AuthenticatedRequestFields,
 } from './express/resource-server.js';
+export type {
+  ResourceServerEvents, ResourceServerEventMap, TokenAcceptedEvent, TokenRefusedEvent, GuardRefusalReason, KeysFetchedEvent,
+  KeysUnavailableEvent,
+} from './express/guard-events.js';
 export { ASYMMETRIC_ALGORITHMS, DEFAULT_ALGORITHMS } from './core/verify.js';
 export type {
   VerifiedAccessToken, AccessTokenClaims, AccessTokenHeader, AsymmetricAlgorithm, ClaimRequirement, ScopeMatch,
