@@ -7,6 +7,7 @@ import { deriveCacheKeys, type CacheKeys } from './cache.js';
 import type { ResolvedOptions } from './options.js';
 import { createEntrySlot, type EntrySlot } from './token-entry.js';
 import { createTypedEmitter } from '../core/events.js';
+import { recordTokenEvent } from './token-telemetry.js';
 import type { CacheErrorEvent, Emit, TokenClientEventMap, TokenClientEvents } from './token-events.js';
 import { createTokenUrl, type Discover, type TokenUrl } from './token-url.js';
 
@@ -37,7 +38,12 @@ export function createClientContext(opts: ResolvedOptions, discover: Discover): 
     opts.tokenUrl ?? `issuer:${opts.issuer ?? ''}`, clientId, opts.authMethod, opts.scope,
     opts.audience.join(' '), opts.resource.join(' '), JSON.stringify(opts.params),
   ]);
-  const { events, emit } = createTypedEmitter<TokenClientEventMap>();
+  const typed = createTypedEmitter<TokenClientEventMap>();
+  const { events } = typed;
+  const emit: Emit = (name, payload) => {
+    recordTokenEvent(name, payload);
+    typed.emit(name, payload);
+  };
   return {
     opts, clientId, keys, lockKey: `${keys.id}:lock`, events, emit,
     slot: createEntrySlot(opts),

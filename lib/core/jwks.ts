@@ -2,6 +2,7 @@ import { createPublicKey } from 'node:crypto';
 import jwksRsa from 'jwks-rsa';
 import { InvalidTokenError, TemporarilyUnavailableError } from '../errors.js';
 import { discoverMetadata, fetchJson } from './metadata.js';
+import { errorTypeOf, inSpan, instruments } from './telemetry.js';
 import { checkRemoteUrl, RETRY_AFTER_SECONDS } from './urls.js';
 import type { KeyRequest, VerificationKey } from './verify.js';
 
@@ -134,7 +135,7 @@ function createRemoteKeySet(jwksUri: string, options: KeySourceOptions, registry
 
   async function load(): Promise<KeySet> {
     servedMaxAge = undefined;
-    const signingKeys = await withDeadline(client.getSigningKeys(), timeout);
+    const signingKeys = await inSpan('m2m.jwks.fetch', { 'url.full': jwksUri }, errorTypeOf, () => withDeadline(client.getSigningKeys(), timeout));
     const fetchedAt = clock();
     const maxAge = servedMaxAge === undefined ? cacheMaxAge : Math.min(cacheMaxAge, servedMaxAge * 1000);
     return { ...indexKeys(signingKeys, current), fetchedAt, expiresAt: fetchedAt + maxAge };
@@ -152,6 +153,7 @@ function createRemoteKeySet(jwksUri: string, options: KeySourceOptions, registry
     const took = (): number => performance.now() - started;
     inflight = load().then(
       (set) => {
+        instruments().jwksFetches.add(1, { 'm2m.outcome': 'success' });
         options.onFetch?.({ ok: true, url: jwksUri, kids: [...set.byKid.keys()], durationMs: took() });
         const kept = new Set(set.all);
         for (const key of current?.all ?? []) if (!kept.has(key)) registry.withdrawn.add(key);
@@ -162,6 +164,7 @@ function createRemoteKeySet(jwksUri: string, options: KeySourceOptions, registry
       },
       (err: unknown) => {
         lastFailure = { at: now, cause: err };
+        instruments().jwksFetches.add(1, { 'm2m.outcome': 'failure', 'error.type': errorTypeOf(err) });
         options.onFetch?.({ ok: false, url: jwksUri, error: err, durationMs: took() });
         throw unavailable(err);
       },

@@ -76,7 +76,8 @@ export interface GuardEmitter extends TypedEmitter<ResourceServerEventMap> {
   fetched(outcome: KeyFetchOutcome): void;
 }
 
-function refusal(err: unknown): { reason: GuardRefusalReason; status: number } {
+/** The refusal reason and HTTP status of a guard error. */
+export function refusalOf(err: unknown): { reason: GuardRefusalReason; status: number } {
   if (err instanceof TokenRequiredError) return { reason: 'no_token', status: 401 };
   if (err instanceof InsufficientScopeError) return { reason: 'insufficient_scope', status: 403 };
   if (err instanceof InvalidTokenError) return { reason: 'invalid_token', status: 401 };
@@ -100,7 +101,7 @@ export function createGuardEmitter(): GuardEmitter {
       if (!has('token.refused')) return;
       const description = err instanceof OAuthError ? err.description : 'the token could not be checked';
       const requiredScopes = err instanceof InsufficientScopeError ? err.scopes : undefined;
-      emit('token.refused', { ...refusal(err), description, clientId, requiredScopes, ...requestFields(req) });
+      emit('token.refused', { ...refusalOf(err), description, clientId, requiredScopes, ...requestFields(req) });
     },
     fetched(outcome) {
       if (outcome.ok) emit('keys.fetched', { jwksUri: outcome.url, kids: outcome.kids, durationMs: outcome.durationMs });

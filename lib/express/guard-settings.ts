@@ -3,6 +3,7 @@ import {
   booleanOption, checkOptions, choiceOption, functionOption, InvalidOptionError, numberOption,
 } from '../core/options.js';
 import type { ScopeMatch } from '../core/scope.js';
+import { errorTypeOf, inSpan } from '../core/telemetry.js';
 import { checkRemoteUrl } from '../core/urls.js';
 import { checkAlgorithms, createTokenVerifier, type TokenVerifier } from '../core/verify.js';
 import type { ResourceServerOptions } from './resource-server.js';
@@ -77,7 +78,8 @@ export function resolveGuardOptions(options: ResourceServerOptions, onFetch: (ou
   const verifier = createTokenVerifier({
     issuer: options.issuer,
     audience: options.audience,
-    getKey: (request) => keySource.getKey(request),
+    getKey: (request) => inSpan('m2m.guard.key_lookup', request.kid === undefined ? {} : { 'm2m.kid': request.kid }, errorTypeOf,
+      () => keySource.getKey(request)),
     isKeyCurrent: (key) => keySource.isCurrent(key),
     ...(options.algorithms !== undefined ? { algorithms: options.algorithms } : {}),
     ...(options.clockTolerance !== undefined ? { clockTolerance: options.clockTolerance } : {}),

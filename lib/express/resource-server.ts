@@ -6,6 +6,7 @@ import { checkRequiredScopes, hasScopes, type ScopeMatch } from '../core/scope.j
 import { readBearerToken } from './bearer.js';
 import { resolveGuardOptions, resolveRouteOptions } from './guard-settings.js';
 import { createGuardEmitter, type ResourceServerEvents } from './guard-events.js';
+import { startGuardCheck, type GuardCheck } from './guard-observer.js';
 import { createRefusal } from './guard-response.js';
 import { setRequestAuth } from './request-auth.js';
 
@@ -169,8 +170,8 @@ export function createResourceServer(options: ResourceServerOptions): ResourceSe
   const settings = resolveGuardOptions(options, (outcome) => emitter.fetched(outcome));
   const { verifier, keySource } = settings;
   const respond = createRefusal(settings.realm, settings.errors);
-  function fail(req: Request, res: Response, next: NextFunction, err: unknown, clientId?: string): void {
-    emitter.refused(err, req, clientId);
+  function fail(check: GuardCheck, res: Response, next: NextFunction, err: unknown, clientId?: string): void {
+    check.refused(err, clientId);
     respond(res, next, err);
   }
 
@@ -178,24 +179,26 @@ export function createResourceServer(options: ResourceServerOptions): ResourceSe
     const missingScope = match === 'any' && required && required.length > 1
       ? 'the token has none of the accepted scopes' : 'the token lacks a required scope';
     /** Lets the request through when the verified token grants the scopes. */
-    function admit(auth: VerifiedAccessToken, req: Request, res: Response, next: NextFunction, cached: boolean): void {
+    function admit(check: GuardCheck, auth: VerifiedAccessToken, req: Request, res: Response, next: NextFunction, cached: boolean): void {
       if (required && !hasScopes(auth.scopes, required, match)) {
-        fail(req, res, next, new InsufficientScopeError(missingScope, required), auth.clientId);
+        fail(check, res, next, new InsufficientScopeError(missingScope, required), auth.clientId);
         return;
       }
       setRequestAuth(req, auth);
-      emitter.accepted(auth, req, cached);
+      check.accepted(auth, cached);
       next();
     }
     // Not an async function: a repeated token is answered from the cache without a promise,
     // neither ours nor the one Express would wait on.
     return function requireScopeMiddleware(req: Request, res: Response, next: NextFunction): void {
+      const check = startGuardCheck(emitter, req);
       let token: string | undefined;
       let cached: VerifiedAccessToken | undefined;
       try {
         token = readBearerToken(req);
         if (token === undefined) {
           if (optional) {
+            check.anonymous();
             next();
             return;
           }
@@ -203,14 +206,17 @@ export function createResourceServer(options: ResourceServerOptions): ResourceSe
         }
         cached = verifier.cached(token);
       } catch (err) {
-        fail(req, res, next, err);
+        fail(check, res, next, err);
         return;
       }
       if (cached !== undefined) {
-        admit(cached, req, res, next, true);
+        check.cacheHit();
+        admit(check, cached, req, res, next, true);
         return;
       }
-      verifier.verify(token).then((auth) => admit(auth, req, res, next, false), (err: unknown) => fail(req, res, next, err));
+      const presented = token;
+      check.verify(() => verifier.verify(presented))
+        .then((auth) => admit(check, auth, req, res, next, false), (err: unknown) => fail(check, res, next, err));
     };
   }
 
