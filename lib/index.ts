@@ -41,6 +41,8 @@ export type { ClientAuthMethod, ClientAuthFailure } from './express/client-auth.
 export { sendOAuthError } from './express/render.js';
 
 export { createResourceServer, requireScope } from './express/resource-server.js';
+export { adminApi } from './express/admin-api.js';
+export type { AdminApiOptions } from './express/admin-api.js';
 export type {
   ResourceServer, ResourceServerOptions, RequireScopeOptions, AuthenticateOptions, AuthenticatedRequest,
   AuthenticatedRequestFields,
