@@ -56,6 +56,17 @@ const SCHEMAS = {
     type: 'object', additionalProperties: false, required: ['clientId', 'clientSecret', 'secret'],
     properties: { clientId: { type: 'string' }, clientSecret: { type: 'string', description: 'Shown once, never again' }, secret: ref('SecretInfo') },
   },
+  AuditEntry: {
+    type: 'object', additionalProperties: false, required: ['id', 'at', 'actor', 'action', 'clientId', 'target', 'details'],
+    properties: {
+      id: { type: 'integer' }, at: dateTime, actor: { type: 'string' },
+      action: {
+        enum: ['client.created', 'client.updated', 'client.disabled', 'client.enabled', 'client.deleted', 'secret.created', 'secret.rotated',
+          'secret.revoked', 'key.created', 'key.revoked', 'key.sealed'],
+      },
+      clientId: { type: ['string', 'null'] }, target: { type: 'string' }, details: { type: 'object' },
+    },
+  },
   Key: {
     type: 'object', additionalProperties: false, required: ['kid', 'alg', 'state', 'createdAt', 'activatesAt', 'retention', 'publicJwk'],
     properties: {
@@ -113,6 +124,16 @@ export const ADMIN_OPENAPI = {
           type: 'object', additionalProperties: false,
           properties: { alg: { enum: ['RS256', 'PS256', 'ES256'] }, activateAfter: { type: 'integer', minimum: 0, maximum: 2_592_000 } },
         }, false),
+      }),
+    },
+    '/audit': {
+      get: operation('read', 'The audit trail, oldest first', ok(object({ entries: { type: 'array', items: ref('AuditEntry') } })), {
+        parameters: [
+          { name: 'clientId', in: 'query', schema: { type: 'string' } },
+          { name: 'since', in: 'query', schema: dateTime },
+          { name: 'after', in: 'query', description: 'Entries with a higher id (paging)', schema: { type: 'integer' } },
+          { name: 'limit', in: 'query', schema: { type: 'integer', minimum: 1, maximum: 1000, default: 100 } },
+        ],
       }),
     },
     '/keys/{kid}/revoke': {

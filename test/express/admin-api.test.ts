@@ -194,6 +194,29 @@ describe('adminApi()', () => {
     }
   });
 
+  it('records its changes in the audit trail as made by the calling client, and serves the trail', async () => {
+    await call('POST', '/clients', { body: { clientId: 'audited', name: 'Audited', scopes: ['a'], audiences: ['https://a.internal'] } });
+    await call('POST', '/clients/audited/disable');
+    const trail = await call('GET', '/audit?clientId=audited', { token: readToken });
+    expect(trail.status, trail.text).to.equal(200);
+    conforms(trail, 'get', '/audit');
+    const entries = (trail.json as { entries: { actor: string; action: string }[] }).entries;
+    const caller = (await issuer.store.clients.list()).find((c) => c.scopes.includes('m2m:admin'))!.clientId;
+    expect(entries.map((e) => [e.actor, e.action])).to.deep.equal([
+      [`admin-api:${caller}`, 'client.created'], [`admin-api:${caller}`, 'secret.created'], [`admin-api:${caller}`, 'client.disabled'],
+    ]);
+    const paged = await call('GET', `/audit?clientId=audited&limit=1&after=${(trail.json as { entries: { id: number }[] }).entries[0]!.id}`, { token: readToken });
+    expect((paged.json as { entries: { action: string }[] }).entries.map((e) => e.action)).to.deep.equal(['secret.created']);
+    for (const [query, description] of [
+      ['limit=0', /limit must be an integer/], ['limit=abc', /limit must be a whole number/], ['since=yesterday', /since must be an ISO 8601 time/],
+      ['clientId=a&clientId=b', /clientId must be given once/], ['client=a', /unknown query parameter "client"/],
+    ] as const) {
+      const res = await call('GET', `/audit?${query}`, { token: readToken });
+      expect([res.status, (res.json as { error: string }).error], query).to.deep.equal([400, 'invalid_request']);
+      expect((res.json as { error_description: string }).error_description).to.match(description);
+    }
+  });
+
   it('serves its OpenAPI 3.1 document', async () => {
     const res = await request(`${base}/openapi.json`);
     expect(res.status).to.equal(200);

@@ -121,13 +121,14 @@ for (const makeDb of databases) {
           secrets: `${db.prefix}client_secrets`,
           keys: `${db.prefix}signing_keys`,
           revisions: `${db.prefix}revisions`,
+          audit: `${db.prefix}audit_log`,
           migrations: `${db.prefix}migrations`,
         });
       });
 
       it('uses the m2m_ prefix by default', () => {
         expect(createKnexStore(db.knex).tables).to.deep.equal({
-          clients: 'm2m_clients', secrets: 'm2m_client_secrets', keys: 'm2m_signing_keys', revisions: 'm2m_revisions', migrations: 'm2m_migrations',
+          clients: 'm2m_clients', secrets: 'm2m_client_secrets', keys: 'm2m_signing_keys', revisions: 'm2m_revisions', audit: 'm2m_audit_log', migrations: 'm2m_migrations',
         });
       });
 
