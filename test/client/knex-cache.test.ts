@@ -3,7 +3,8 @@ import { expect } from 'chai';
 import knexFactory, { type Knex } from 'knex';
 import { TokenCacheError, tokenClient, type TokenClient, type TokenClientOptions } from '../../lib/index.js';
 import { knexTokenCache, type KnexTokenCache } from '../../lib/client/knex-cache.js';
-import { databases, PG_URL, type TestDatabase } from '../support/db.js';
+import { databases, PG_URL, serversFor, type TestDatabase } from '../support/db.js';
+import { requiresServers } from '../support/servers.js';
 import { collect, startTokenServer, type TestTokenServer } from './fixtures.js';
 import { runCallers } from './spawn-child.js';
 import { rejectionOf } from '../support/rejection.js';
@@ -25,7 +26,8 @@ interface Row {
 for (const make of databases) {
   const name = make.name.replace(/Database$/, '');
 
-  describe(`knexTokenCache() on ${name}`, () => {
+  describe(`knexTokenCache() on ${name}`, function () {
+    requiresServers(this, ...serversFor(make));
     let db: TestDatabase;
     let cacheTable: string;
     let lockTable: string;
