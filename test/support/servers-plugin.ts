@@ -1,7 +1,7 @@
 /**
  * Mocha plugin, loaded through `require` in .mocharc.json before any spec file: probes PostgreSQL
- * and Redis once, so that `databases` (test/support/db.ts) and requiresServers() know, while the
- * spec files are loaded, which servers are there.
+ * and Redis once, so that requiresServers() (test/support/servers.ts) knows, while the spec files
+ * are loaded, which servers are there.
  *
  * - A missing server's tests are skipped (pending), and one line after mocha's summary says which,
  *   and how to start the servers.
