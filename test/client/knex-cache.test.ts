@@ -3,8 +3,7 @@ import { expect } from 'chai';
 import knexFactory, { type Knex } from 'knex';
 import { TokenCacheError, tokenClient, type TokenClient, type TokenClientOptions } from '../../lib/index.js';
 import { knexTokenCache, type KnexTokenCache } from '../../lib/client/knex-cache.js';
-import { databases, PG_URL, serversFor, type TestDatabase } from '../support/db.js';
-import { requiresServers } from '../support/servers.js';
+import { databases, PG_URL, type TestDatabase } from '../support/db.js';
 import { collect, startTokenServer, type TestTokenServer } from './fixtures.js';
 import { runCallers } from './spawn-child.js';
 import { rejectionOf } from '../support/rejection.js';
@@ -26,8 +25,7 @@ interface Row {
 for (const make of databases) {
   const name = make.name.replace(/Database$/, '');
 
-  describe(`knexTokenCache() on ${name}`, function () {
-    requiresServers(this, ...serversFor(make));
+  describe(`knexTokenCache() on ${name}`, () => {
     let db: TestDatabase;
     let cacheTable: string;
     let lockTable: string;

@@ -13,8 +13,7 @@ import { ClientNotFoundError } from '../../lib/core/store.js';
 import { ClientExistsError, KeyDecryptionError, M2MError, UnsupportedKeyError } from '../../lib/index.js';
 import { RESERVED_CLAIMS } from '../../lib/core/token.js';
 import { createKnexStore, type KnexStore, type KnexStoreOptions } from '../../lib/storage/knex-store.js';
-import { databases, serversFor, type TestDatabase } from '../support/db.js';
-import { requiresServers } from '../support/servers.js';
+import { databases, type TestDatabase } from '../support/db.js';
 import { InvalidOptionError } from '../../lib/core/options.js';
 
 /** A keyEncryptionKey as `openssl rand -base64 32` prints one. */
@@ -77,7 +76,6 @@ async function dumpTables(db: TestDatabase): Promise<Record<string, unknown[]>> 
 
 for (const makeDb of databases) {
   describe(`createKnexStore() on ${storeName(makeDb)}`, function () {
-    requiresServers(this, ...serversFor(makeDb));
     this.timeout(30_000);
 
     let db: TestDatabase;

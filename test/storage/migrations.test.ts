@@ -6,8 +6,7 @@ import { generateSigningKey } from '../../lib/core/keys.js';
 import { DEFAULT_KEY_RETENTION } from '../../lib/core/key-set.js';
 import { createKnexStore } from '../../lib/storage/knex-store.js';
 import { migrationSource, runMigrations, tableNames } from '../../lib/storage/migrations.js';
-import { databases, PG_URL, serversFor, type TestDatabase } from '../support/db.js';
-import { requiresServers } from '../support/servers.js';
+import { databases, PG_URL, type TestDatabase } from '../support/db.js';
 import { rejectionOf } from '../support/rejection.js';
 
 const T0 = Date.UTC(2026, 0, 1, 12, 0, 0);
@@ -64,7 +63,6 @@ for (const makeDb of databases) {
   const name = makeDb.name.replace(/Database$/, '');
 
   describe(`migrate() on ${name}`, function () {
-    requiresServers(this, ...serversFor(makeDb));
     this.timeout(30_000);
 
     let db: TestDatabase;
@@ -234,7 +232,6 @@ for (const makeDb of databases) {
   });
 
   describe(`runMigrations() on ${name}`, function () {
-    requiresServers(this, ...serversFor(makeDb));
     this.timeout(30_000);
 
     let db: TestDatabase;

@@ -1,10 +1,10 @@
 /**
  * Mocha plugin, loaded through `require` in .mocharc.json before any spec file: probes PostgreSQL
- * and Redis once, so that requiresServers() (test/support/servers.ts) knows, while the spec files
- * are loaded, which servers are there.
+ * and Redis once, so that requiresServers() (test/support/servers.ts) and `databases`
+ * (test/support/db.ts) know, while the spec files are loaded, which servers are there.
  *
- * - A missing server's tests are skipped (pending), and one line after mocha's summary says which,
- *   and how to start the servers.
+ * - A missing server's tests are skipped (pending; the database matrices run on SQLite alone), and
+ *   one line after mocha's summary says which, and how to start the servers.
  * - With M2M_TEST_REQUIRE_SERVERS=1 (.ci/run sets it), a missing server fails the run at once,
  *   before any test, so CI can never skip those tests unnoticed.
  */
@@ -22,15 +22,24 @@ const variables = (servers: ServerName[]) => servers.map((name) => SERVERS[name]
 
 const missing = names.filter((name) => whyMissing(name) !== undefined);
 if (missing.length > 0 && !['', '0', undefined].includes(process.env.M2M_TEST_REQUIRE_SERVERS)) {
-  process.stderr.write(`M2M_TEST_REQUIRE_SERVERS is set, and there is ${absent(missing)}: start the servers with \`bash .ci/services\` `
+  process.stderr.write(`M2M_TEST_REQUIRE_SERVERS is set, and there is ${absent(missing)}: start ${missing.length === 1 ? 'it' : 'them'} with \`bash .ci/services\` `
     + `(as root), or point ${variables(missing)} at running ones.\n`);
   process.exit(1);
 }
 
-/** After mocha's own summary: the one line that says what was skipped and how to run it. */
+/**
+ * After mocha's own summary: the one line that says what was skipped and how to run it. The
+ * database matrices lose their PostgreSQL half without a trace in mocha's counts, so a missing
+ * PostgreSQL is always named.
+ */
 export function mochaGlobalTeardown(): void {
   const { tests, lacking } = skipped();
-  if (tests === 0) return;
-  process.stdout.write(`  Skipped ${tests} test${tests === 1 ? '' : 's'} (pending above): ${absent(lacking)}. To run them, start the `
-    + `servers with \`sudo bash .ci/services\` (it installs Debian packages), or point ${variables(lacking)} at your own.\n\n`);
+  const servers = names.filter((name) => lacking.includes(name) || (name === 'postgres' && missing.includes(name)));
+  if (servers.length === 0) return;
+  const what = [
+    ...(tests > 0 ? [`${tests} test${tests === 1 ? '' : 's'} (pending above)`] : []),
+    ...(missing.includes('postgres') ? ['the PostgreSQL half of the database matrices'] : []),
+  ].join(' and ');
+  process.stdout.write(`  Skipped ${what}: ${absent(servers)}. To run them, start ${servers.length === 1 ? 'it' : 'them'} with \`sudo bash .ci/services\` `
+    + `(it installs Debian packages), or point ${variables(servers)} at your own.\n\n`);
 }
