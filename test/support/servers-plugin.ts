@@ -40,6 +40,6 @@ export function mochaGlobalTeardown(): void {
     ...(tests > 0 ? [`${tests} test${tests === 1 ? '' : 's'} (pending above)`] : []),
     ...(missing.includes('postgres') ? ['the PostgreSQL half of the database matrices'] : []),
   ].join(' and ');
-  process.stdout.write(`  Skipped ${what}: ${absent(servers)}. To run them, start ${servers.length === 1 ? 'it' : 'them'} with \`sudo bash .ci/services\` `
-    + `(it installs Debian packages), or point ${variables(servers)} at your own.\n\n`);
+  process.stdout.write(`  Skipped ${what}: ${absent(servers)}. To run them too: \`sudo bash .ci/services\` (it installs Debian `
+    + `packages) starts PostgreSQL and Redis, or point ${variables(servers)} at your own.\n\n`);
 }
