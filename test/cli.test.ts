@@ -8,6 +8,7 @@ import { expect } from 'chai';
 import knexFactory, { type Knex } from 'knex';
 import { createKnexStore, KeyDecryptionError, type Client, type KnexStore } from '../lib/index.js';
 import { PG_URL } from './support/db.js';
+import { requiresServers } from './support/servers.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const CLI = join(ROOT, 'lib', 'cli', 'main.ts');
@@ -865,6 +866,7 @@ describe('express-m2m CLI (lib/cli/main.ts)', function () {
 });
 
 describe('express-m2m CLI on PostgreSQL', function () {
+  requiresServers(this, 'postgres');
   this.timeout(60_000);
 
   const database = `m2m_cli_${randomBytes(6).toString('hex')}`;
