@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import type { Client } from '../../lib/index.js';
-import { cli, clientJson, json, registration, SECRET, useSqliteDatabase } from './harness.js';
+import { badUsage, cli, cliAll, clientJson, json, registration, SECRET, usageOf, useSqliteDatabase, type Run } from './harness.js';
 
 describe('express-m2m CLI: clients', function () {
   this.timeout(60_000);
@@ -72,13 +72,31 @@ describe('express-m2m CLI: clients', function () {
       expect((await db.store.clients.list()).map((c) => c.name)).to.deep.equal(['nightly-report']);
     });
 
-    it("recognises the store's ClientExistsError by its class, not as a validation TypeError", async function () {
+    it("reports the store's ClientExistsError with its code, not as a validation TypeError", async function () {
       await db.store.clients.create({ ...registration, clientId: 'taken' });
-      const run = await cli(['clients', 'create', '--name', 'again', '--client-id', 'taken', '--scope', 's',
-        '--audience', 'https://a.internal', '--debug'], { env: db.env });
-      expect(run.code).to.equal(1);
-      expect(run.stderr).to.match(/^express-m2m: CliError: a client with id "taken" already exists\n/);
-      expect(run.stderr).to.include('\nCaused by: ClientExistsError: a client with id "taken" already exists\n');
+      const args = ['clients', 'create', '--name', 'again', '--client-id', 'taken', '--scope', 's', '--audience', 'https://a.internal'];
+      const [debug, asJson] = await cliAll([[...args, '--debug'], [...args, '--json']], { env: db.env }) as [Run, Run];
+      expect(debug.code).to.equal(1);
+      expect(debug.stderr).to.match(/^express-m2m: ClientExistsError: a client with id "taken" already exists\n {4}at /);
+      expect(asJson).to.deep.equal({ code: 1, stdout: '', stderr: `${JSON.stringify({
+        error: { code: 'ERR_M2M_CLIENT_EXISTS', message: 'a client with id "taken" already exists' } }, null, 2)}\n` });
+    });
+
+    it('refuses an audience or default audience that is not an absolute URI, with exit code 2, creating nothing', async function () {
+      const usage = usageOf('clients create', '--name NAME --scope S... --audience A... [options]');
+      const runs = await cliAll([
+        ['clients', 'create', '--name', 'n', '--scope', 's', '--audience', 'reports.internal'],
+        ['clients', 'create', '--name', 'n', '--scope', 's', '--audience', 'https://a.internal', '--default-audience', 'https://a.internal#x'],
+        ['clients', 'create', '--name', 'n', '--scope', 's', '--audience', 'https://a.internal', '--default-scope', ' '],
+        ['clients', 'create', '--name', 'n', '--scope', 's', '--audience', 'https://a.internal', '--token-lifetime', '86401'],
+      ], { env: db.env });
+      expect(runs).to.deep.equal([
+        badUsage('--audience must be an absolute URI without a fragment, such as https://reports.internal, got "reports.internal"', usage),
+        badUsage('--default-audience must be an absolute URI without a fragment, such as https://reports.internal, got "https://a.internal#x"', usage),
+        badUsage('--default-scope needs at least one scope', usage),
+        badUsage('--token-lifetime must be from 1 to 86400 seconds, got 86401', usage),
+      ]);
+      expect(await db.store.clients.list()).to.deep.equal([]);
     });
 
     it("reports the store's validation errors in one line, naming the flag, with exit code 1", async function () {

@@ -41,6 +41,18 @@ export function cli(args: readonly string[], options: { env?: Record<string, str
   });
 }
 
+/**
+ * Runs each command line with the same options, a few at a time (each run is a Node.js process
+ * of its own), and returns the runs in order.
+ */
+export async function cliAll(lines: readonly (readonly string[])[], options: { env?: Record<string, string>; cwd?: string } = {}): Promise<Run[]> {
+  const runs: Run[] = [];
+  for (let i = 0; i < lines.length; i += 3) {
+    runs.push(...await Promise.all(lines.slice(i, i + 3).map((args) => cli(args, options))));
+  }
+  return runs;
+}
+
 /** The JSON document a successful run printed. */
 export function json(run: Run): unknown {
   expect(run.stderr).to.equal('');
@@ -99,4 +111,26 @@ export function useSqliteDatabase(options: { migrated: boolean }): SqliteDatabas
     rmSync(db.dir, { recursive: true, force: true });
   });
   return db;
+}
+
+/** Every row of every express-m2m table of a SQLite database, to show that a refused command changed nothing. */
+export async function snapshot(knex: Knex): Promise<Record<string, unknown[]>> {
+  const tables = await knex('sqlite_master').where({ type: 'table' }).andWhere('name', 'like', 'm2m%').orderBy('name').pluck('name') as string[];
+  expect(tables).to.include.members(['m2m_clients', 'm2m_client_secrets', 'm2m_signing_keys']);
+  return Object.fromEntries(await Promise.all(tables.map(async (table) => [table, await knex(table).select('*').orderByRaw('rowid')])));
+}
+
+/** What the CLI gives for bad usage: exit code 2, nothing on stdout, the message and the usage on stderr. */
+export function badUsage(message: string, usage: string): Run {
+  return { code: 2, stdout: '', stderr: `express-m2m: ${message}\n\n${usage}` };
+}
+
+/** What the CLI gives for a failure: exit code 1, nothing on stdout, the message on stderr. */
+export function failure(message: string): Run {
+  return { code: 1, stdout: '', stderr: `express-m2m: ${message}\n` };
+}
+
+/** The short usage printed after bad usage of `command`. */
+export function usageOf(command: string, synopsis: string): string {
+  return `Usage: express-m2m ${command}${synopsis ? ` ${synopsis}` : ''} [global options]\nRun 'express-m2m ${command} --help' for details.\n`;
 }

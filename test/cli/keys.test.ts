@@ -1,6 +1,15 @@
 import { expect } from 'chai';
 import { createKnexStore, KeyDecryptionError } from '../../lib/index.js';
-import { cli, json, useSqliteDatabase } from './harness.js';
+import { badUsage, cli, cliAll, failure, json, snapshot, usageOf, useSqliteDatabase } from './harness.js';
+
+/** What the tests know of a key. */
+interface KeyLike {
+  kid: string;
+  alg: string;
+  createdAt: Date;
+  activatesAt: Date;
+  revokedAt?: Date | null;
+}
 
 describe('express-m2m CLI: keys', function () {
   this.timeout(60_000);
@@ -15,7 +24,7 @@ describe('express-m2m CLI: keys', function () {
       expect(JSON.parse(run.stdout)).to.deep.equal({
         key: {
           kid: key?.kid, alg: 'ES256', state: 'pending', createdAt: key?.createdAt.toISOString(),
-          activatesAt: new Date((key?.createdAt.getTime() ?? 0) + 600_000).toISOString(),
+          activatesAt: new Date((key?.createdAt.getTime() ?? 0) + 600_000).toISOString(), revokedAt: null,
         },
       });
       expect(run.stderr).to.equal(`Warning: no key signs tokens until ${key?.activatesAt.toISOString().replace(/\.\d{3}Z$/, 'Z')}; `
@@ -112,41 +121,144 @@ describe('express-m2m CLI: keys', function () {
         code: 1, stdout: '', stderr: 'express-m2m: no signing key with kid "-no-such-kid"\n' });
       const run = await cli(['keys', 'revoke', '-no-such-kid'], { env: db.env });
       expect([run.code, run.stdout, run.stderr.split('\n')[0]]).to.deep.equal([2, '',
-        'express-m2m: unknown option -n (an argument that starts with "-", such as a kid, goes after --)']);
+        'express-m2m: unknown option -n (an argument that starts with "-", such as a kid or a secret id, goes after --)']);
     });
 
-    it('fails with exit code 1 for an unknown kid', async function () {
-      expect(await cli(['keys', 'revoke', 'no-such-kid'], { env: db.env })).to.deep.equal({
-        code: 1, stdout: '', stderr: 'express-m2m: no signing key with kid "no-such-kid"\n' });
+    it('fails with exit code 1 for an unknown kid, and changes nothing', async function () {
+      await db.store.keys.ensure('ES256');
+      const before = await snapshot(db.knex);
+      const runs = await cliAll([
+        ['keys', 'revoke', 'no-such-kid'],
+        ['keys', 'revoke', "x' or '1'='1"],
+        ['keys', 'revoke', 'k'.repeat(5000)],
+        ['keys', 'revoke', 'no-such-kid', '--json'],
+      ], { env: db.env });
+      expect(runs.slice(0, 3)).to.deep.equal([
+        failure('no signing key with kid "no-such-kid"'),
+        failure('no signing key with kid "x\' or \'1\'=\'1"'),
+        failure(`no signing key with kid "${'k'.repeat(64)}..."`),
+      ]);
+      expect(runs[3]).to.deep.equal({ code: 1, stdout: '', stderr: `${JSON.stringify({
+        error: { code: 'ERR_M2M_KEY_NOT_FOUND', message: 'no signing key with kid "no-such-kid"' } }, null, 2)}\n` });
+      expect(await snapshot(db.knex)).to.deep.equal(before);
+    });
+
+    it('says that a key is already revoked, and since when, with exit code 1', async function () {
+      const key = await db.store.keys.rotate({ activateAfter: 0 });
+      expect((await cli(['keys', 'revoke', '--', key.kid], { env: db.env })).code).to.equal(0);
+      const before = await snapshot(db.knex);
+      const [revokedAt] = await db.knex('m2m_signing_keys').where({ kid: key.kid }).pluck('revoked_at') as number[];
+      const since = new Date(Number(revokedAt)).toISOString().replace(/\.\d{3}Z$/, 'Z');
+      const [again, asJson] = await cliAll([['keys', 'revoke', '--', key.kid], ['keys', 'revoke', '--json', '--', key.kid]], { env: db.env });
+      const message = `key "${key.kid}" is already revoked (since ${since})`;
+      expect(again).to.deep.equal(failure(message));
+      expect(asJson).to.deep.equal({ code: 1, stdout: '', stderr: `${JSON.stringify({ error: { code: 'ERR_M2M_KEY_REVOKED', message } }, null, 2)}\n` });
+      expect(await snapshot(db.knex)).to.deep.equal(before);
+    });
+
+    it('refuses a missing or extra kid and options after -- with exit code 2', async function () {
+      const key = await db.store.keys.rotate({ activateAfter: 0 });
+      const usage = usageOf('keys revoke', 'KID');
+      const runs = await cliAll([
+        ['keys', 'revoke'],
+        ['keys', 'revoke', '--', key.kid, 'other'],
+        ['keys', 'revoke', '--', key.kid, '--json'],
+        ['keys', 'revoke', '--', '-h'],
+      ], { env: db.env });
+      expect(runs).to.deep.equal([
+        badUsage('missing key id', usage),
+        badUsage('unexpected argument "other"', usage),
+        badUsage('option --json after --: everything after -- is an argument, so put options before --', usage),
+        badUsage('option --help after --: everything after -- is an argument, so put options before --', usage),
+      ]);
+      expect((await db.store.keys.list()).map((k) => k.kid)).to.deep.equal([key.kid]);
     });
   });
 
   describe('keys list', function () {
-    it('shows each key as pending, active, retired-but-published or expired', async function () {
+    /**
+     * A key of each state, made through stores whose clock is in the past: A was superseded by B
+     * two days ago (expired), B by C just now (still published for the longest token lifetime),
+     * R was revoked, D is pending.
+     */
+    async function keysOfEveryState() {
       const day = 86_400_000;
-      // Keys made through stores whose clock is in the past: A was superseded by B two days ago
-      // (expired), B by C just now (still published for the longest token lifetime).
-      const threeDaysAgo = createKnexStore(db.knex, { clock: () => Date.now() - 3 * day });
-      const twoDaysAgo = createKnexStore(db.knex, { clock: () => Date.now() - 2 * day });
-      const a = await threeDaysAgo.keys.rotate({ activateAfter: 0 });
-      const b = await twoDaysAgo.keys.rotate({ activateAfter: 0, alg: 'RS256' });
+      const past = (days: number) => createKnexStore(db.knex, { clock: () => Date.now() - days * day });
+      const a = await past(3).keys.rotate({ activateAfter: 0 });
+      const b = await past(2).keys.rotate({ activateAfter: 0, alg: 'RS256' });
+      const r = await past(1).keys.rotate({ activateAfter: 0 });
+      await db.store.keys.revoke(r.kid);
       const c = await db.store.keys.rotate({ activateAfter: 0 });
       const d = await db.store.keys.rotate({ activateAfter: 600, alg: 'PS256' });
-      const output = json(await cli(['keys', 'list', '--json'], { env: db.env }));
-      const entry = (key: typeof a, state: string): Record<string, unknown> => ({
-        kid: key.kid, alg: key.alg, state, createdAt: key.createdAt.toISOString(), activatesAt: key.activatesAt.toISOString(),
-      });
-      expect(output).to.deep.equal({
-        keys: [entry(a, 'expired'), entry(b, 'retired-but-published'), entry(c, 'active'), entry(d, 'pending')],
-      });
+      const [revokedAt] = await db.knex('m2m_signing_keys').where({ kid: r.kid }).pluck('revoked_at') as number[];
+      return { a, b, r: { ...r, revokedAt: new Date(Number(revokedAt)) }, c, d };
+    }
 
-      const text = await cli(['keys', 'list'], { env: db.env });
-      expect(text.code).to.equal(0);
-      const lines = text.stdout.trimEnd().split('\n');
-      expect(lines[0]).to.match(/^KID +ALG +STATE +CREATED +ACTIVATES$/);
-      expect(lines.slice(1).map((line) => line.split(/ +/).slice(0, 3))).to.deep.equal([
-        [a.kid, 'ES256', 'expired'], [b.kid, 'RS256', 'retired-but-published'], [c.kid, 'ES256', 'active'], [d.kid, 'PS256', 'pending'],
-      ]);
+    const seconds = (date: Date): string => date.toISOString().replace(/\.\d{3}Z$/, 'Z');
+    const entry = (key: KeyLike, state: string): Record<string, unknown> => ({
+      kid: key.kid, alg: key.alg, state, createdAt: key.createdAt.toISOString(), activatesAt: key.activatesAt.toISOString(),
+      revokedAt: key.revokedAt?.toISOString() ?? null,
+    });
+    /** A line of the keys table: the widths are those of a kid, an alg, the longest state and a date. */
+    const line = (key: KeyLike, state: string, revoked?: string): string =>
+      [key.kid, key.alg, state.padEnd(21), seconds(key.createdAt), `${seconds(key.activatesAt)}${revoked === undefined ? '' : `  ${revoked}`}`].join('  ');
+
+    it('shows the keys in use as pending, active or retired-but-published, and how many more --all lists', async function () {
+      const { b, c, d } = await keysOfEveryState();
+      expect(json(await cli(['keys', 'list', '--json'], { env: db.env }))).to.deep.equal({
+        keys: [entry(b, 'retired-but-published'), entry(c, 'active'), entry(d, 'pending')],
+      });
+      const kid = 'KID'.padEnd(b.kid.length);
+      expect(await cli(['keys', 'list'], { env: db.env })).to.deep.equal({
+        code: 0,
+        stderr: '',
+        stdout: [
+          `${kid}  ALG    STATE                  CREATED               ACTIVATES`,
+          line(b, 'retired-but-published'), line(c, 'active'), line(d, 'pending'),
+          '',
+          '2 expired or revoked keys are not shown: `keys list --all` lists them.',
+          '',
+        ].join('\n'),
+      });
+    });
+
+    it('lists every key with --all: expired and revoked ones too, with when each was revoked', async function () {
+      const { a, b, r, c, d } = await keysOfEveryState();
+      expect(json(await cli(['keys', 'list', '--all', '--json'], { env: db.env }))).to.deep.equal({
+        keys: [entry(a, 'expired'), entry(b, 'retired-but-published'), entry(r, 'revoked'), entry(c, 'active'), entry(d, 'pending')],
+      });
+      const kid = 'KID'.padEnd(b.kid.length);
+      expect(await cli(['keys', 'list', '--all'], { env: db.env })).to.deep.equal({
+        code: 0,
+        stderr: '',
+        stdout: [
+          `${kid}  ALG    STATE                  CREATED               ACTIVATES             REVOKED`,
+          line(a, 'expired', '-'), line(b, 'retired-but-published', '-'), line(r, 'revoked', seconds(r.revokedAt)),
+          line(c, 'active', '-'), line(d, 'pending', '-'),
+          '',
+        ].join('\n'),
+      });
+    });
+
+    it('says so when no key is in use and only --all lists the others', async function () {
+      const key = await db.store.keys.rotate({ activateAfter: 0 });
+      await db.store.keys.revoke(key.kid);
+      expect(await cli(['keys', 'list'], { env: db.env })).to.deep.equal({
+        code: 0,
+        stdout: 'No signing key in use. The issuer creates one on its first token request, or run `express-m2m keys rotate`.\n\n'
+          + '1 expired or revoked key is not shown: `keys list --all` lists it.\n',
+        stderr: '',
+      });
+    });
+
+    it('refuses --all given twice or with a value, and an unknown option, with exit code 2', async function () {
+      const usage = usageOf('keys list', '[--all] [--max-token-lifetime SECONDS]');
+      expect(await cliAll([['keys', 'list', '--all', '--all'], ['keys', 'list', '--all=yes'], ['keys', 'list', '--al']], { env: db.env }))
+        .to.deep.equal([
+          badUsage('option --all given more than once', usage),
+          badUsage('option --all takes no value', usage),
+          badUsage('unknown option --al (did you mean --all?)', usage),
+        ]);
     });
 
     /** Two keys: `old`, superseded `retiredFor` ms ago by `current`, each stored with `retention`. */
@@ -159,7 +271,7 @@ describe('express-m2m CLI: keys', function () {
     }
 
     const states = async (args: string[] = []): Promise<unknown> =>
-      ((json(await cli(['keys', 'list', '--json', ...args], { env: db.env })) as { keys: { state: string }[] }).keys).map((k) => k.state);
+      ((json(await cli(['keys', 'list', '--all', '--json', ...args], { env: db.env })) as { keys: { state: string }[] }).keys).map((k) => k.state);
 
     it('keeps a retired key published for the retention stored with it', async function () {
       // An issuer with maxTokenLifetime 300 stored 360 s; another with 86400 stored 86460 s.
@@ -197,10 +309,11 @@ describe('express-m2m CLI: keys', function () {
     });
 
     it('never prints a private key', async function () {
-      await db.store.keys.rotate({ activateAfter: 0, alg: 'RS256' });
+      const revoked = await db.store.keys.rotate({ activateAfter: 0, alg: 'RS256' });
+      await db.store.keys.revoke(revoked.kid);
       await db.store.keys.rotate({ activateAfter: 0 });
       const pems = await db.knex('m2m_signing_keys').pluck('private_key') as string[];
-      for (const args of [['keys', 'list'], ['keys', 'list', '--json']]) {
+      for (const args of [['keys', 'list'], ['keys', 'list', '--json'], ['keys', 'list', '--all'], ['keys', 'list', '--all', '--json']]) {
         const run = await cli(args, { env: db.env });
         expect(run.code).to.equal(0);
         expect(run.stdout).to.not.include('PRIVATE KEY');

@@ -37,7 +37,7 @@ describe('express-m2m CLI: on PostgreSQL', function () {
       prefix,
       store: createKnexStore(knex, { tablePrefix: prefix, clientCacheTtl: 0 }),
       run: async (args) => {
-        const result = await cli([...args, '--table-prefix', prefix], { env: { DATABASE_URL: url.href } });
+        const result = await cli(['--table-prefix', prefix, ...args], { env: { DATABASE_URL: url.href } });
         expect(result.stdout + result.stderr, 'user info of the URL').to.not.include(userInfo);
         return result;
       },
@@ -82,8 +82,8 @@ describe('express-m2m CLI: on PostgreSQL', function () {
     await store.clients.flushUsage();
   });
 
-  it('adds a pending key and lists it', async function () {
-    const { store, run } = prefixed();
+  it('adds a pending key, lists it, revokes it once and lists it again with --all', async function () {
+    const { prefix, store, run } = prefixed();
     expect((await run(['migrate'])).code).to.equal(0);
     await store.keys.ensure('ES256');
     const added = json(await run(['keys', 'rotate', '--json', '--alg', 'PS256'])) as { key: { kid: string; state: string } };
@@ -91,6 +91,32 @@ describe('express-m2m CLI: on PostgreSQL', function () {
     const listed = json(await run(['keys', 'list', '--json'])) as { keys: { kid: string; alg: string; state: string }[] };
     expect(listed.keys.map((k) => [k.alg, k.state])).to.deep.equal([['ES256', 'active'], ['PS256', 'pending']]);
     expect(listed.keys[1]?.kid).to.equal(added.key.kid);
+
+    expect((await run(['keys', 'revoke', '--', added.key.kid])).code).to.equal(0);
+    const [revokedAt] = await knex(`${prefix}signing_keys`).where({ kid: added.key.kid }).pluck('revoked_at') as string[];
+    const since = new Date(Number(revokedAt)).toISOString();
+    expect(await run(['keys', 'revoke', '--', added.key.kid])).to.deep.equal({
+      code: 1, stdout: '', stderr: `express-m2m: key "${added.key.kid}" is already revoked (since ${since.replace(/\.\d{3}Z$/, 'Z')})\n` });
+    const all = json(await run(['keys', 'list', '--all', '--json'])) as { keys: { kid: string; state: string; revokedAt: string | null }[] };
+    expect(all.keys.map((k) => [k.state, k.revokedAt])).to.deep.equal([['active', null], ['revoked', since]]);
+    expect((json(await run(['keys', 'list', '--json'])) as { keys: unknown[] }).keys).to.have.length(1);
+  });
+
+  it('updates a client and revokes one of its secrets', async function () {
+    const { store, run } = prefixed();
+    expect((await run(['migrate'])).code).to.equal(0);
+    const created = await store.clients.create({ name: 'pg', clientId: 'pg-update', scopes: ['a'], audiences: ['https://pg.internal'] });
+    const rotated = await store.clients.rotateSecret('pg-update', { gracePeriod: 600 });
+    const updated = json(await run(['clients', 'update', 'pg-update', '--json', '--scope', 'a b', '--audience', 'https://pg.internal',
+      '--audience', 'https://other.internal', '--token-lifetime', '900'])) as { changed: string[] };
+    expect(updated.changed).to.deep.equal(['scopes', 'audiences', 'tokenLifetime']);
+    expect(await store.clients.get('pg-update')).to.deep.include({
+      scopes: ['a', 'b'], defaultScopes: ['a'], audiences: ['https://pg.internal', 'https://other.internal'], tokenLifetime: 900 });
+    expect(await run(['clients', 'revoke-secret', 'pg-update', created.secret.id])).to.deep.equal({
+      code: 0, stdout: `Revoked secret ${created.secret.id} of client pg-update: it no longer authenticates.\n`, stderr: '' });
+    expect(await store.clients.authenticate('pg-update', created.clientSecret)).to.deep.equal({ ok: false, reason: 'invalid_secret' });
+    expect((await store.clients.authenticate('pg-update', rotated.clientSecret)).ok).to.equal(true);
+    await store.clients.flushUsage();
   });
 
   it('tells the user to run migrate when the tables are missing', async function () {
