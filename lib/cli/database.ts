@@ -9,6 +9,7 @@ import { driverFailure, refusalFailure, unreachableFailure, watchQueryErrors } f
 import { redactUrls, targetFromUrl, type DatabaseTarget } from './database-url.js';
 import { CliError, UsageError } from './errors.js';
 import { findKnexfile, targetFromKnexfile } from './knexfile.js';
+import { hostname, userInfo } from 'node:os';
 
 export { redactUrls, type DatabaseTarget } from './database-url.js';
 
@@ -57,6 +58,17 @@ function openKnex(target: DatabaseTarget, io: CliIo, debug: boolean): Knex {
   }
 }
 
+/** The audit trail's actor for this CLI run: `cli:<OS user>@<host>`, in printable ASCII. */
+export function cliActor(): string {
+  let user = 'unknown';
+  try {
+    user = userInfo().username;
+  } catch {
+    // No passwd entry (a container with an arbitrary uid): the host still says where it ran.
+  }
+  return `cli:${user}@${hostname()}`.replace(/[^\x20-\x7E]/g, '?').slice(0, 200);
+}
+
 /**
  * Opens `target`, checks the tables when `command` needs them, runs `run` with the store and
  * closes the connection again. Failures of the database become a {@link CliError} naming it by its
@@ -73,7 +85,8 @@ export async function withDatabase(target: DatabaseTarget, command: Command, arg
     const prefix = tablePrefix(args);
     // Keys rotated in are stored encrypted under the issuer's secret, when it is set.
     const keyEncryptionKey = io.env.M2M_KEY_ENCRYPTION_KEY || undefined;
-    const store = createKnexStore(knex, { ...(prefix === undefined ? {} : { tablePrefix: prefix }), ...(keyEncryptionKey ? { keyEncryptionKey } : {}) });
+    const store = createKnexStore(knex, { ...(prefix === undefined ? {} : { tablePrefix: prefix }), ...(keyEncryptionKey ? { keyEncryptionKey } : {}) })
+      .withActor(cliActor());
     if (command.needsTables) await requireTables(knex, store);
     const json = args.flag('json');
     return await run({
