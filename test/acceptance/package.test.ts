@@ -97,7 +97,7 @@ import('express-m2m').then((esm) => {
   });
 
   it('compiles a strict NodeNext TypeScript consumer against the shipped types, which are not any', async function () {
-    this.timeout(120_000); // tsc over express's, knex's and node's declarations
+    this.timeout(300_000); // tsc over express's, knex's and node's declarations, on a machine that may be busy
     const index = await exportsOf('index');
     const store = await exportsOf('store');
     const dir = join(app.dir, 'ts-consumer');

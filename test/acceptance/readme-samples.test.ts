@@ -3,7 +3,9 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { randomBytes } from 'node:crypto';
 import { expect } from 'chai';
+import knexFactory from 'knex';
 import { generateClientSecret } from '../../lib/store.js';
 import { startIssuer, type TestIssuer } from '../support/issuer.js';
 import { PG_URL, REDIS_URL } from '../support/db.js';
@@ -51,6 +53,26 @@ await once(server, 'listening');
 const base = \`http://127.0.0.1:\${(server.address() as import('node:net').AddressInfo).port}\`;
 `;
 
+/**
+ * A PostgreSQL schema of its own on the test database, and a DATABASE_URL whose search_path is that
+ * schema: a sample's tables keep their default m2m_ names without meeting those of other runs
+ * (another checkout's newer migrations, say).
+ */
+async function pgSchema(): Promise<{ url: string; drop(): Promise<void> }> {
+  const schema = `readme_${randomBytes(4).toString('hex')}`;
+  const admin = knexFactory({ client: 'pg', connection: PG_URL, pool: { min: 0, max: 1 } });
+  await admin.raw('create schema ??', [schema]);
+  const url = new URL(PG_URL);
+  url.searchParams.set('options', `-c search_path=${schema}`);
+  return {
+    url: url.href,
+    async drop() {
+      await admin.raw('drop schema ?? cascade', [schema]);
+      await admin.destroy();
+    },
+  };
+}
+
 describe('README code samples', function () {
   this.timeout(120_000);
   let app: PackedApp;
@@ -72,7 +94,8 @@ describe('README code samples', function () {
     expect(uncovered.map((s) => `README.md:${s.line}`), 'untested').to.deep.equal([]);
   });
 
-  it('compiles every file sample with tsc (strict, NodeNext) against the installed package', async () => {
+  it('compiles every file sample with tsc (strict, NodeNext) against the installed package', async function () {
+    this.timeout(300_000); // tsc over express's, knex's, ioredis's and node's declarations, on a machine that may be busy
     const files = join(app.dir, 'readme-files');
     mkdirSync(files, { recursive: true });
     for (const name of FILES) writeFileSync(join(files, name), fileSample(name));
@@ -168,7 +191,7 @@ await knex.destroy();
   });
 
   it('runs the CLI sample line by line with the installed bin, against a SQLite file', async function () {
-    this.timeout(180_000); // an npx and a node process per line
+    this.timeout(300_000); // an npx and a node process per line
     const env = { ...withoutNpmEnv(), DATABASE_URL: `sqlite:${join(dir, 'cli.sqlite')}` };
     const lines = sampleWith('npx express-m2m migrate').split('\n').filter((l) => l.trim() !== '');
     let kid = '';
@@ -189,20 +212,25 @@ await knex.destroy();
   it('runs the several-instances file on PostgreSQL and Redis: it serves, and stops by itself on SIGTERM', async () => {
     const port = await freePort();
     const issuer = `http://127.0.0.1:${port}/oauth`;
-    const instance = await startFile(app.dir, 'issuer-instance.ts', fileSample('issuer-instance.ts'), 'issuer instance on port', {
-      env: { PORT: String(port), ISSUER_URL: issuer, DATABASE_URL: PG_URL, REDIS_URL },
-    });
+    const database = await pgSchema();
     let code: number | null;
     try {
-      const jwks = await request(`${issuer}/jwks.json`);
-      const refused = await postForm(`${issuer}/token`, { grant_type: 'client_credentials' }, { authorization: basic('nobody', generateClientSecret()) });
-      expect({ jwks: jwks.status, keys: (jwks.json as { keys: unknown[] }).keys.length > 0, refused: [refused.status, refused.json] }).to.deep.equal({
-        jwks: 200, keys: true, refused: [401, { error: 'invalid_client', error_description: 'client authentication failed' }],
+      const instance = await startFile(app.dir, 'issuer-instance.ts', fileSample('issuer-instance.ts'), 'issuer instance on port', {
+        env: { PORT: String(port), ISSUER_URL: issuer, DATABASE_URL: database.url, REDIS_URL },
       });
+      try {
+        const jwks = await request(`${issuer}/jwks.json`);
+        const refused = await postForm(`${issuer}/token`, { grant_type: 'client_credentials' }, { authorization: basic('nobody', generateClientSecret()) });
+        expect({ jwks: jwks.status, keys: (jwks.json as { keys: unknown[] }).keys.length > 0, refused: [refused.status, refused.json] }).to.deep.equal({
+          jwks: 200, keys: true, refused: [401, { error: 'invalid_client', error_description: 'client authentication failed' }],
+        });
+      } finally {
+        code = await instance.stop('SIGTERM');
+      }
     } finally {
-      code = await instance.stop('SIGTERM');
+      await database.drop();
     }
-    expect(code, `the instance did not end by itself after SIGTERM:\n${instance.stdout()}`).to.equal(0);
+    expect(code, 'the instance did not end by itself after SIGTERM').to.equal(0);
   });
 
   describe('with an issuer and the guard sample (api.ts) running', () => {
@@ -279,10 +307,17 @@ console.log(JSON.stringify({ clientId: auth.clientId, scopes: auth.scopes, token
     });
 
     it('runs the caches file twice on Redis and PostgreSQL: the second run gets the first run\'s token', async () => {
-      const env = { TOKEN_URL: issuer.tokenUrl, CLIENT_SECRET: secret, DATABASE_URL: PG_URL, REDIS_URL };
+      const database = await pgSchema();
+      const env = { TOKEN_URL: issuer.tokenUrl, CLIENT_SECRET: secret, DATABASE_URL: database.url, REDIS_URL };
       const before = issued;
-      const first = await runFile(app.dir, 'caches.ts', fileSample('caches.ts'), { env });
-      const second = await runFile(app.dir, 'caches.ts', fileSample('caches.ts'), { env });
+      let first: string;
+      let second: string;
+      try {
+        first = await runFile(app.dir, 'caches.ts', fileSample('caches.ts'), { env });
+        second = await runFile(app.dir, 'caches.ts', fileSample('caches.ts'), { env });
+      } finally {
+        await database.drop();
+      }
       expect(first).to.match(/^reports:read \d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z\n$/);
       expect({ second, issued: issued - before }).to.deep.equal({ second: first, issued: 1 });
     });
