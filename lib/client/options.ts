@@ -1,4 +1,4 @@
-import { createPrivateKey, KeyObject, type JsonWebKey } from 'node:crypto';
+import { createPrivateKey, KeyObject, type JsonWebKeyInput } from 'node:crypto';
 import {
   booleanOption, checkOptions, choiceOption, functionOption, InvalidOptionError, numberOption,
 } from '../core/options.js';
@@ -6,6 +6,9 @@ import { checkRemoteUrl } from '../core/urls.js';
 import { normalizeScopes } from '../core/scope.js';
 import { memoryTokenCache, type TokenCache } from './cache.js';
 import type { AssertionAlgorithm, CallerAuthMethod } from './token-request.js';
+
+/** A private JWK as `createPrivateKey` takes it (node:crypto's `JsonWebKey` is gone from @types/node 26). */
+type JsonWebKey = JsonWebKeyInput['key'];
 
 /** A `fetch` as the platform provides it: used for token requests, discovery and the client's own `fetch`. */
 export type CallerFetch = (input: string | URL | Request, init?: RequestInit) => Promise<Response>;

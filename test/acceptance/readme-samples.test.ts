@@ -1,85 +1,48 @@
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { randomBytes } from 'node:crypto';
 import { expect } from 'chai';
+import knexFactory from 'knex';
+import { generateClientSecret } from '../../lib/store.js';
 import { startIssuer, type TestIssuer } from '../support/issuer.js';
 import { PG_URL, REDIS_URL } from '../support/db.js';
 import { requiresServers } from '../support/servers.js';
-import { postForm, basic } from '../support/http.js';
+import { basic, postForm, request } from '../support/http.js';
+import { packedApp, withoutNpmEnv, type PackedApp } from '../support/packed-app.js';
+import { freePort, runFile, startFile, type RunningFile } from '../support/app-files.js';
+import { CODE_LANGS, fileSample, readmeSamples, sampleWith } from '../support/readme-samples.js';
 
-// Every code sample in README.md is run here (the issuer quick start in readme.test.ts), as
-// written, with the least substitutions: the package name resolves to this checkout's source,
-// hosts and ports point at servers the test started, and a fragment's free names (an `app`, a
-// `store`, a `handler`) are defined by a prelude. The first test fails when a sample is added
-// without a test.
+// Every code sample of README.md runs here as a user runs it: in an app with the packed package
+// installed (the README's install line, plus pg and ioredis for the samples that use them). A
+// sample marked `<!-- sample: file NAME -->` is written to NAME whole, as printed, and run with
+// tsx; what it needs (an issuer, a database) it reads from environment variables, which the test
+// sets. A sample marked `<!-- sample: excerpt -->` is lines for a file of one's own: the test puts
+// it in one, between lines of its own. The issuer quick start is tested in readme.test.ts.
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const run = promisify(execFile);
 
-interface Sample { lang: string; code: string; line: number }
-
-function samples(): Sample[] {
-  const lines = readFileSync(join(ROOT, 'README.md'), 'utf8').split('\n');
-  const found: Sample[] = [];
-  for (let i = 0; i < lines.length; i++) {
-    const open = /^```(\w+)$/.exec(lines[i] as string);
-    if (!open) continue;
-    const start = i;
-    const body: string[] = [];
-    for (i++; i < lines.length && lines[i] !== '```'; i++) body.push(lines[i] as string);
-    found.push({ lang: open[1] as string, code: `${body.join('\n')}\n`, line: start + 1 });
-  }
-  return found;
-}
-
-/** Which test runs the sample holding `marker`; `text` blocks are shapes, not code. */
+/** Which test runs each sample: file samples by name, the others by a marker they hold. `text` blocks are shapes, not code. */
+const FILES = ['issuer.ts', 'api.ts', 'caller.ts', 'caches.ts', 'apis.ts', 'issuer-instance.ts'];
 const COVERED: [string, string][] = [
   ['npm install && npm run example', 'the two first commands'],
-  ["import { authorizationServer, createKnexStore } from 'express-m2m';", 'readme.test.ts'],
-  ['curl -s -u "$CLIENT_ID:$CLIENT_SECRET"', 'readme.test.ts'],
+  ['npm install express-m2m express knex sqlite3', 'package.test.ts'],
+  ['curl -s -u "nightly-report:$CLIENT_SECRET"', 'readme.test.ts'],
   ['app.get(oauth.metadataPath, oauth.metadata);', 'the metadata handler'],
   ["createKnexStore(knex, { tablePrefix: 'm2m_' })", 'the store'],
   ["from 'express-m2m/store';", 'the store subpath'],
   ["oauth.events.on('token.issued'", 'the events'],
   ['npx express-m2m migrate', 'the CLI'],
-  ["app.get('/reports', requireScope(", 'the guard'],
-  ["// or issuer: '...' to discover it", 'the caller'],
-  ['const apis = tokenClients({', 'the registrations'],
-  ['const shared = redisTokenCache(', 'the caches'],
-  ["rateLimit: { redis: new Redis", 'several instances'],
+  ['await rs.verify(token)', 'verify()'],
   ['npm run chaos -- --duration 20', 'chaos.test.ts'],
   ['bash .ci/services', 'development'],
+  ["new PrometheusExporter({ preventServerStart: true })", 'the metrics'],
+  ["store.withActor('deploy-pipeline')", 'the audit trail'],
+  ["adminApi({ store, resourceServer: adminGuard })", 'the admin API'],
 ];
-
-/** A temporary directory inside the checkout, so that samples resolve express, knex... as users' code would. */
-function workdir(): string {
-  mkdirSync(join(ROOT, '.tmp'), { recursive: true });
-  return mkdtempSync(join(ROOT, '.tmp', 'readme-'));
-}
-
-/** Runs `prelude + sample + postlude` with tsx; returns what it printed. */
-async function runSample(dir: string, code: string, env: Record<string, string> = {}): Promise<string> {
-  const file = join(dir, `sample-${Math.random().toString(36).slice(2)}.ts`);
-  const lib = JSON.stringify(join(ROOT, 'lib/index.ts'));
-  const store = JSON.stringify(join(ROOT, 'lib/store.ts'));
-  writeFileSync(file, code.replaceAll("from 'express-m2m'", `from ${lib}`).replaceAll("import('express-m2m')", `import(${lib})`)
-    .replaceAll("import('express-m2m/store')", `import(${store})`).replaceAll("from 'express-m2m/store'", `from ${store}`));
-  try {
-    const { stdout } = await run(process.execPath, ['--import', 'tsx', file], { cwd: dir, env: { ...process.env, ...env }, timeout: 30_000 });
-    return stdout;
-  } catch (err) {
-    const { stdout, stderr } = err as { stdout?: string; stderr?: string };
-    throw new Error(`the sample failed:\n${code}\n--- stdout\n${stdout ?? ''}\n--- stderr\n${stderr ?? ''}`, { cause: err });
-  }
-}
-
-function sample(marker: string): string {
-  const found = samples().filter((s) => s.code.includes(marker));
-  expect(found, marker).to.have.length(1);
-  return (found[0] as Sample).code;
-}
 
 const SQLITE_PRELUDE = (file: string) => `
 import express from 'express';
@@ -94,38 +57,88 @@ await once(server, 'listening');
 const base = \`http://127.0.0.1:\${(server.address() as import('node:net').AddressInfo).port}\`;
 `;
 
-describe('README code samples', () => {
-  let dir: string;
-  before(() => { dir = workdir(); });
-  after(() => rmSync(dir, { recursive: true, force: true }));
+/**
+ * A PostgreSQL schema of its own on the test database, and a DATABASE_URL whose search_path is that
+ * schema: a sample's tables keep their default m2m_ names without meeting those of other runs
+ * (another checkout's newer migrations, say).
+ */
+async function pgSchema(): Promise<{ url: string; drop(): Promise<void> }> {
+  const schema = `readme_${randomBytes(4).toString('hex')}`;
+  const admin = knexFactory({ client: 'pg', connection: PG_URL, pool: { min: 0, max: 1 } });
+  await admin.raw('create schema ??', [schema]);
+  const url = new URL(PG_URL);
+  url.searchParams.set('options', `-c search_path=${schema}`);
+  return {
+    url: url.href,
+    async drop() {
+      await admin.raw('drop schema ?? cascade', [schema]);
+      await admin.destroy();
+    },
+  };
+}
 
-  it('has a test for every sample', () => {
-    const uncovered = samples().filter((s) => s.lang !== 'text' && !COVERED.some(([marker]) => s.code.includes(marker)));
-    expect(uncovered.map((s) => `README.md:${s.line}`)).to.deep.equal([]);
+describe('README code samples', function () {
+  this.timeout(120_000);
+  let app: PackedApp;
+  let dir: string;
+  let n = 0;
+  const excerptFile = () => `excerpt-${++n}.ts`;
+  before(async function () {
+    this.timeout(20 * 60_000); // packs and installs the package (installing sqlite3 compiles it)
+    app = await packedApp(['pg', 'ioredis', '@opentelemetry/sdk-metrics', '@opentelemetry/exporter-prometheus']);
+    dir = mkdtempSync(join(app.dir, 'data-'));
   });
 
-  it('runs the metadata handler sample: the metadata answers at the RFC 8414 §3.1 location', async () => {
-    const out = await runSample(dir, `${SQLITE_PRELUDE(join(dir, 'meta.sqlite'))}
+  it('marks every TypeScript and JavaScript sample as a file or an excerpt, and runs each sample', () => {
+    const samples = readmeSamples();
+    expect(samples.filter((s) => CODE_LANGS.includes(s.lang) && s.kind === undefined).map((s) => `README.md:${s.line}`), 'unmarked').to.deep.equal([]);
+    const files = samples.flatMap((s) => (typeof s.kind === 'object' ? [s.kind.file] : []));
+    expect(files, 'file samples').to.deep.equal(FILES);
+    const uncovered = samples.filter((s) => s.lang !== 'text' && typeof s.kind !== 'object' && !COVERED.some(([marker]) => s.code.includes(marker)));
+    expect(uncovered.map((s) => `README.md:${s.line}`), 'untested').to.deep.equal([]);
+  });
+
+  it('compiles every file sample with tsc (strict, NodeNext) against the installed package', async function () {
+    this.timeout(300_000); // tsc over express's, knex's, ioredis's and node's declarations, on a machine that may be busy
+    const files = join(app.dir, 'readme-files');
+    mkdirSync(files, { recursive: true });
+    for (const name of FILES) writeFileSync(join(files, name), fileSample(name));
+    writeFileSync(join(files, 'tsconfig.json'), JSON.stringify({
+      compilerOptions: { module: 'NodeNext', moduleResolution: 'NodeNext', target: 'ES2022', strict: true, noEmit: true, skipLibCheck: false },
+      files: FILES,
+    }));
+    try {
+      await run(process.execPath, [join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', files], { cwd: files });
+    } catch (err) {
+      const { stdout, stderr } = err as { stdout?: string; stderr?: string };
+      expect.fail(`tsc refused a README sample:\n${stdout ?? ''}${stderr ?? ''}`);
+    }
+  });
+
+  it('runs the metadata handler excerpt: the metadata answers at the RFC 8414 §3.1 location', async () => {
+    const out = await runFile(app.dir, excerptFile(), `${SQLITE_PRELUDE(join(dir, 'meta.sqlite'))}
 import { authorizationServer, createKnexStore } from 'express-m2m';
 const store = createKnexStore(knex);
 await store.migrate();
 const app = express();
-${sample('app.get(oauth.metadataPath, oauth.metadata);')}
+${sampleWith('app.get(oauth.metadataPath, oauth.metadata);')}
 ${LISTEN}
 const res = await fetch(\`\${base}/.well-known/oauth-authorization-server/oauth\`);
-console.log(JSON.stringify({ status: res.status, body: await res.json() }));
+const body = await res.json() as Record<string, unknown>;
+console.log(JSON.stringify({ path: oauth.metadataPath, status: res.status, issuer: body.issuer, token_endpoint: body.token_endpoint, jwks_uri: body.jwks_uri }));
 server.close();
 await knex.destroy();
 `);
-    const { status, body } = JSON.parse(out) as { status: number; body: Record<string, unknown> };
-    expect(status).to.equal(200);
-    expect(body).to.include({ issuer: 'https://auth.internal/oauth', token_endpoint: 'https://auth.internal/oauth/token', jwks_uri: 'https://auth.internal/oauth/jwks.json' });
+    expect(JSON.parse(out)).to.deep.equal({
+      path: '/.well-known/oauth-authorization-server/oauth', status: 200,
+      issuer: 'https://auth.internal/oauth', token_endpoint: 'https://auth.internal/oauth/token', jwks_uri: 'https://auth.internal/oauth/jwks.json',
+    });
   });
 
-  it('runs the store sample: migrate creates the prefixed tables', async () => {
-    const out = await runSample(dir, `${SQLITE_PRELUDE(join(dir, 'store.sqlite'))}
+  it('runs the store excerpt: migrate creates the prefixed tables', async () => {
+    const out = await runFile(app.dir, excerptFile(), `${SQLITE_PRELUDE(join(dir, 'store.sqlite'))}
 import { createKnexStore } from 'express-m2m';
-${sample("createKnexStore(knex, { tablePrefix: 'm2m_' })")}
+${sampleWith("createKnexStore(knex, { tablePrefix: 'm2m_' })")}
 const tables = [];
 for (const t of ['m2m_clients', 'm2m_client_secrets', 'm2m_signing_keys', 'm2m_migrations']) tables.push([t, await knex.schema.hasTable(t)]);
 console.log(JSON.stringify(tables));
@@ -134,8 +147,8 @@ await knex.destroy();
     expect(JSON.parse(out)).to.deep.equal([['m2m_clients', true], ['m2m_client_secrets', true], ['m2m_signing_keys', true], ['m2m_migrations', true]]);
   });
 
-  it('runs the store subpath sample: the helpers for a store of one\'s own are there', async () => {
-    const out = await runSample(dir, `${sample("from 'express-m2m/store';")}
+  it('runs the store subpath excerpt: the helpers for a store of one\'s own are there', async () => {
+    const out = await runFile(app.dir, excerptFile(), `${sampleWith("from 'express-m2m/store';")}
 const secret = generateClientSecret();
 const hash = hashSecret(secret);
 const view = selectKeys([], Date.now(), 3660);
@@ -145,9 +158,10 @@ console.log(JSON.stringify({ prefix: secret.slice(0, 7), hashed: typeof hash ===
     expect(JSON.parse(out)).to.deep.equal({ prefix: 'm2m_cs_', hashed: true, signing: null, store: null });
   });
 
-  it('runs the events sample: a token issued and a failed authentication reach the listeners', async () => {
-    const out = await runSample(dir, `${SQLITE_PRELUDE(join(dir, 'events.sqlite'))}
+  it('runs the events excerpt: a token issued and a failed authentication reach the listeners', async () => {
+    const out = await runFile(app.dir, excerptFile(), `${SQLITE_PRELUDE(join(dir, 'events.sqlite'))}
 import { authorizationServer, createKnexStore } from 'express-m2m';
+import { generateClientSecret } from 'express-m2m/store';
 const store = createKnexStore(knex);
 await store.migrate();
 const issuer = 'https://auth.internal/oauth';
@@ -157,7 +171,7 @@ const log = {
   warn: (...args: unknown[]) => { seen.push(['warn', ...args]); },
   error: (...args: unknown[]) => { seen.push(['error', ...args]); },
 };
-${sample("oauth.events.on('token.issued'")}
+${sampleWith("oauth.events.on('token.issued'")}
 const app = express();
 app.use('/oauth', oauth);
 const { clientId, clientSecret } = await store.clients.create({ clientId: 'nightly', name: 'n', scopes: ['a'], audiences: ['https://api'] });
@@ -165,7 +179,6 @@ ${LISTEN}
 const post = (auth: string) => fetch(\`\${base}/oauth/token\`, {
   method: 'POST', headers: { authorization: auth, 'content-type': 'application/x-www-form-urlencoded' }, body: 'grant_type=client_credentials' });
 await post('Basic ' + Buffer.from(clientId + ':' + clientSecret).toString('base64'));
-const { generateClientSecret } = await import('express-m2m/store');
 await post('Basic ' + Buffer.from(clientId + ':' + generateClientSecret()).toString('base64'));
 console.log(JSON.stringify(seen));
 server.close();
@@ -181,20 +194,71 @@ await knex.destroy();
     ]);
   });
 
-  it('runs the CLI sample line by line against a SQLite file', async function () {
-    // A child process per line, each loading TypeScript through tsx: slow on a busy machine.
-    this.timeout(90_000);
-    const env = { DATABASE_URL: `sqlite:${join(dir, 'cli.sqlite')}` };
-    const cli = `${process.execPath} --import tsx ${join(ROOT, 'lib/cli/main.ts')}`;
-    const lines = sample('npx express-m2m migrate').split('\n').filter((l) => l.trim() !== '');
+  it('runs the metrics excerpt: /metrics answers with the guard\'s counters after a guarded request', async () => {
+    const out = await runFile(app.dir, excerptFile(), `
+import express from 'express';
+import { createResourceServer } from 'express-m2m';
+const app = express();
+${sampleWith('new PrometheusExporter({ preventServerStart: true })')}
+const rs = createResourceServer({ issuer: 'https://auth.internal/oauth', audience: 'https://reports.internal', jwksUri: 'https://127.0.0.1:1/jwks.json' });
+app.get('/reports', rs.requireScope('reports:read'), (_req, res) => { res.json({}); });
+${LISTEN}
+const refused = await fetch(\`\${base}/reports\`);
+const scraped = await fetch(\`\${base}/metrics\`);
+const text = await scraped.text();
+console.log(JSON.stringify({ refused: refused.status, metrics: scraped.status, line: text.split('\\n').find((l) => l.startsWith('m2m_guard_decisions_total')) }));
+server.close();
+`);
+    expect(JSON.parse(out)).to.deep.equal({
+      refused: 401, metrics: 200, line: 'm2m_guard_decisions_total{m2m_outcome="no_token",otel_scope_name="express-m2m"} 1',
+    });
+  });
+
+  it('runs the audit trail excerpt: the change is recorded with its actor', async () => {
+    const out = await runFile(app.dir, excerptFile(), `${SQLITE_PRELUDE(join(dir, 'audit.sqlite'))}
+import { createKnexStore } from 'express-m2m';
+const store = createKnexStore(knex);
+await store.migrate();
+await store.clients.create({ clientId: 'nightly-report', name: 'n', scopes: ['reports:read'], audiences: ['https://reports.internal'] });
+${sampleWith("store.withActor('deploy-pipeline')")}
+console.log(JSON.stringify(entries.map((e) => [e.actor, e.action, e.clientId])));
+await knex.destroy();
+`);
+    expect(JSON.parse(out)).to.deep.equal([
+      ['app', 'client.created', 'nightly-report'], ['app', 'secret.created', 'nightly-report'], ['deploy-pipeline', 'client.disabled', 'nightly-report'],
+    ]);
+  });
+
+  it('runs the admin API excerpt: mounted, it refuses a caller without a token and serves its OpenAPI document', async () => {
+    const out = await runFile(app.dir, excerptFile(), `${SQLITE_PRELUDE(join(dir, 'admin.sqlite'))}
+import { adminApi, createKnexStore, createResourceServer } from 'express-m2m';
+const store = createKnexStore(knex);
+await store.migrate();
+const issuer = 'https://auth.internal/oauth';
+const app = express();
+${sampleWith('adminApi({ store, resourceServer: adminGuard })')}
+${LISTEN}
+const clients = await fetch(\`\${base}/admin/clients\`);
+const openapi = await fetch(\`\${base}/admin/openapi.json\`);
+console.log(JSON.stringify({ clients: [clients.status, clients.headers.get('www-authenticate')], openapi: ((await openapi.json()) as { openapi: string }).openapi }));
+server.close();
+await knex.destroy();
+`);
+    expect(JSON.parse(out)).to.deep.equal({ clients: [401, 'Bearer realm="https://auth.internal/admin"'], openapi: '3.1.0' });
+  });
+
+  it('runs the CLI sample line by line with the installed bin, against a SQLite file', async function () {
+    this.timeout(300_000); // an npx and a node process per line
+    const env = { ...withoutNpmEnv(), DATABASE_URL: `sqlite:${join(dir, 'cli.sqlite')}` };
+    const lines = sampleWith('npx express-m2m migrate').split('\n').filter((l) => l.trim() !== '');
     let kid = '';
     for (const line of lines) {
-      let command = line.replace('npx express-m2m', cli).replace(/\s+#.*$/, '');
+      let command = line.replace(/\s+#.*$/, '');
       if (command.includes('<kid>')) command = command.replace('<kid>', kid);
-      const { stdout } = await run('sh', ['-c', command], { cwd: ROOT, env: { ...process.env, ...env } });
+      const { stdout } = await run('sh', ['-c', command], { cwd: app.dir, env });
       expect(stdout, line).to.not.equal('');
       if (line.includes('keys rotate')) {
-        const listed = await run('sh', ['-c', `${cli} keys list --json`], { cwd: ROOT, env: { ...process.env, ...env } });
+        const listed = await run('sh', ['-c', 'npx express-m2m keys list --json'], { cwd: app.dir, env });
         kid = (JSON.parse(listed.stdout) as { keys: { kid: string }[] }).keys[0]?.kid ?? '';
       }
       if (line.includes('clients disable')) expect(stdout).to.match(/disabled/i);
@@ -202,119 +266,125 @@ await knex.destroy();
     expect(kid).to.match(/^[\w-]{8,}$/);
   });
 
-  describe('with an issuer running', () => {
-    let issuer: TestIssuer;
-    let token: string;
-    before(async () => {
-      issuer = await startIssuer();
-      const { clientId, clientSecret } = await issuer.store.clients.create({
-        clientId: 'reporter', name: 'r', scopes: ['reports:read'], audiences: ['https://reports.internal'],
+  it('runs the several-instances file on PostgreSQL and Redis: it serves, and stops by itself on SIGTERM', async function () {
+    requiresServers(this, 'postgres', 'redis');
+    const port = await freePort();
+    const issuer = `http://127.0.0.1:${port}/oauth`;
+    const database = await pgSchema();
+    let code: number | null;
+    try {
+      const instance = await startFile(app.dir, 'issuer-instance.ts', fileSample('issuer-instance.ts'), 'issuer instance on port', {
+        env: { PORT: String(port), ISSUER_URL: issuer, DATABASE_URL: database.url, REDIS_URL },
       });
-      const res = await postForm(issuer.tokenUrl, { grant_type: 'client_credentials' }, { authorization: basic(clientId, clientSecret) });
-      token = (res.json as { access_token: string }).access_token;
-    });
-    after(() => issuer.close());
-
-    it('runs the guard sample: the route answers the token holder, verify() outside Express too', async () => {
-      const code = sample("app.get('/reports', requireScope(").replaceAll('https://auth.internal/oauth', issuer.issuer);
-      const out = await runSample(dir, `
-const token = process.env.TOKEN as string;
-const handler = (_req: unknown, res: { json(body: unknown): void }) => { res.json({ handled: true }); };
-${code}
-${LISTEN}
-const read = await fetch(\`\${base}/reports\`, { headers: { authorization: \`Bearer \${token}\` } });
-const write = await fetch(\`\${base}/reports\`, { method: 'POST', headers: { authorization: \`Bearer \${token}\` } });
-const whoami = await fetch(\`\${base}/whoami\`, { headers: { authorization: \`Bearer \${token}\` } });
-console.log(JSON.stringify({ read: [read.status, await read.json()], write: [write.status, write.headers.get('www-authenticate')],
-  whoami: [whoami.status, await whoami.json()], verified: auth.clientId }));
-server.close();
-`, { TOKEN: token });
-      expect(JSON.parse(out)).to.deep.equal({
-        read: [200, { client: 'reporter', scopes: ['reports:read'] }],
-        write: [403, 'Bearer realm="https://reports.internal", error="insufficient_scope", error_description="the token lacks a required scope", scope="reports:write"'],
-        whoami: [200, { handled: true }],
-        verified: 'reporter',
-      });
-    });
-
-    it('runs the several-instances sample on PostgreSQL and Redis', async function () {
-      requiresServers(this, 'postgres', 'redis');
-      const out = await runSample(dir, `
-import express from 'express';
-import knexFactory from 'knex';
-import { Redis } from 'ioredis';
-import { authorizationServer, createKnexStore } from 'express-m2m';
-const app = express();
-${sample("rateLimit: { redis: new Redis")}
-await store.migrate();
-${LISTEN}
-const jwks = await fetch(\`\${base}/oauth/jwks.json\`);
-console.log(JSON.stringify({ status: jwks.status, keys: ((await jwks.json()) as { keys: unknown[] }).keys.length > 0 }));
-server.close();
-await knex.destroy();
-process.exit(0);
-`, { DATABASE_URL: PG_URL, REDIS_URL });
-      expect(JSON.parse(out)).to.deep.equal({ status: 200, keys: true });
-    });
+      try {
+        const jwks = await request(`${issuer}/jwks.json`);
+        const refused = await postForm(`${issuer}/token`, { grant_type: 'client_credentials' }, { authorization: basic('nobody', generateClientSecret()) });
+        expect({ jwks: jwks.status, keys: (jwks.json as { keys: unknown[] }).keys.length > 0, refused: [refused.status, refused.json] }).to.deep.equal({
+          jwks: 200, keys: true, refused: [401, { error: 'invalid_client', error_description: 'client authentication failed' }],
+        });
+      } finally {
+        code = await instance.stop('SIGTERM');
+      }
+    } finally {
+      await database.drop();
+    }
+    expect(code, 'the instance did not end by itself after SIGTERM').to.equal(0);
   });
 
-  describe('with the example running', () => {
-    let example: ChildProcess;
-    let env: Record<string, string>;
-    let secretFile: string;
+  describe('with an issuer and the guard sample (api.ts) running', () => {
+    let issuer: TestIssuer;
+    let api: RunningFile;
+    let apiUrl: string;
+    let secret: string;
+    let token: string;
+    let issued = 0;
     before(async () => {
-      const base = 42000 + Math.floor(Math.random() * 8000);
-      secretFile = join(dir, 'example.sqlite.archival-service.secret');
-      env = { ISSUER_PORT: String(base), REPORTS_PORT: String(base + 1), M2M_SQLITE_FILE: join(dir, 'example.sqlite'), DEMO_TOKEN_LIFETIME: '3', JOB_INTERVAL: '0.5' };
-      example = spawn(process.execPath, ['--import', 'tsx', 'example/main.ts'], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-      let out = '';
-      await new Promise<void>((resolve, reject) => {
-        example.stdout?.on('data', (c: Buffer) => { out += c.toString(); if (out.includes('are still up')) resolve(); });
-        example.stderr?.on('data', (c: Buffer) => { out += c.toString(); });
-        example.once('exit', () => reject(new Error(`the example exited:\n${out}`)));
+      issuer = await startIssuer();
+      issuer.as.events.on('token.issued', () => { issued++; });
+      ({ clientSecret: secret } = await issuer.store.clients.create({
+        clientId: 'nightly-report', name: 'nightly-report', scopes: ['reports:read'], audiences: ['https://reports.internal'],
+      }));
+      const res = await postForm(issuer.tokenUrl, { grant_type: 'client_credentials' }, { authorization: basic('nightly-report', secret) });
+      token = (res.json as { access_token: string }).access_token;
+      const port = await freePort();
+      apiUrl = `http://127.0.0.1:${port}`;
+      api = await startFile(app.dir, 'api.ts', fileSample('api.ts'), 'reports API on', { env: { ISSUER_URL: issuer.issuer, PORT: String(port) } });
+    });
+    after(async () => {
+      await api?.stop();
+      await issuer?.close();
+    });
+
+    it('runs the guard file: each route answers the token as its scopes allow', async () => {
+      const bearer = { authorization: `Bearer ${token}` };
+      const [read, write, one, whoami, none] = await Promise.all([
+        request(`${apiUrl}/reports`, { headers: bearer }),
+        request(`${apiUrl}/reports`, { method: 'POST', headers: bearer }),
+        request(`${apiUrl}/reports/7`, { headers: bearer }),
+        request(`${apiUrl}/whoami`, { headers: bearer }),
+        request(`${apiUrl}/reports`),
+      ]);
+      expect({
+        read: [read.status, read.json], write: [write.status, write.headers['www-authenticate']], one: [one.status, one.json],
+        whoami: [whoami.status, whoami.json], none: [none.status, none.headers['www-authenticate']],
+      }).to.deep.equal({
+        read: [200, { client: 'nightly-report', scopes: ['reports:read'] }],
+        write: [403, 'Bearer realm="https://reports.internal", error="insufficient_scope", error_description="the token lacks a required scope", scope="reports:write"'],
+        one: [200, { id: '7', client: 'nightly-report' }],
+        whoami: [200, { sub: 'nightly-report', scopes: ['reports:read'] }],
+        none: [401, 'Bearer realm="https://reports.internal"'],
       });
     });
-    after(() => { example.kill('SIGINT'); });
 
-    const ports = (code: string) => code.replaceAll('127.0.0.1:4000', `127.0.0.1:${env.ISSUER_PORT}`).replaceAll('127.0.0.1:4001', `127.0.0.1:${env.REPORTS_PORT}`);
+    it('runs the verify() excerpt: the same checks outside Express', async () => {
+      const out = await runFile(app.dir, excerptFile(), `
+import { createResourceServer } from 'express-m2m';
+const rs = createResourceServer({ issuer: process.env.ISSUER_URL as string, audience: 'https://reports.internal' });
+const token = process.env.TOKEN as string;
+${sampleWith('await rs.verify(token)')}
+const refused = await rs.verify(token.slice(0, -4) + 'AAAA').catch((err: { code: string; status: number }) => [err.code, err.status]);
+console.log(JSON.stringify({ clientId: auth.clientId, scopes: auth.scopes, token: auth.token === token, refused }));
+`, { env: { ISSUER_URL: issuer.issuer, TOKEN: token } });
+      expect(JSON.parse(out)).to.deep.equal({ clientId: 'nightly-report', scopes: ['reports:read'], token: true, refused: ['invalid_token', 401] });
+    });
 
-    it('runs the caller sample: the reports come back and the token is cached', async () => {
-      const code = ports(sample("// or issuer: '...' to discover it")).replace('example/.data/issuer.sqlite.archival-service.secret', secretFile);
-      const out = await runSample(dir, code);
+    it('runs the caller file: the API answers it, and the token stays out of its output', async () => {
+      const out = await runFile(app.dir, 'caller.ts', fileSample('caller.ts'), { env: { TOKEN_URL: issuer.tokenUrl, CLIENT_SECRET: secret, API_URL: apiUrl } });
       const lines = out.trimEnd().split('\n');
-      const printed = lines.slice(0, -1).join(' ').replace(/\s+/g, ' ');
-      expect(printed).to.equal("200 { reports: [ { id: 1, title: 'October close', rows: 1204 }, { id: 2, title: 'November close', rows: 1311 } ] }");
+      expect(lines.slice(0, -1).join(' ').replace(/\s+/g, ' ')).to.equal("200 { client: 'nightly-report', scopes: [ 'reports:read' ] }");
       expect(lines.at(-1)).to.match(/^reports:read \d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
-      expect(out).to.not.include(readFileSync(secretFile, 'utf8').trim());
+      expect(out).to.not.include(secret);
+      expect(out).to.not.match(/eyJ[\w-]{10,}/);
     });
 
-    it('runs the caches sample on Redis and PostgreSQL: the client gets its token through the shared cache', async function () {
+    it('runs the registrations file: the reports registration calls the API, billing is found by name', async () => {
+      const out = await runFile(app.dir, 'apis.ts', fileSample('apis.ts'), {
+        env: { ISSUER_URL: issuer.issuer, API_URL: apiUrl, REPORTS_SECRET: secret, BILLING_SECRET: generateClientSecret() },
+      });
+      expect(out.replace(/\s+/g, ' ').trim()).to.equal("200 { client: 'nightly-report', scopes: [ 'reports:read' ] } [ 'reports', 'billing' ] nightly-billing");
+    });
+
+    it('runs the caches file twice on Redis and PostgreSQL: the second run gets the first run\'s token', async function () {
       requiresServers(this, 'postgres', 'redis');
-      const secret = readFileSync(secretFile, 'utf8').trim();
-      const out = await runSample(dir, `${ports(sample('const shared = redisTokenCache('))}
-const token = await reports.getToken();
-const again = tokenClient({ tokenUrl: 'http://127.0.0.1:${env.ISSUER_PORT}/oauth/token', clientId: 'archival-service', clientSecret: process.env.CLIENT_SECRET,
-  scope: 'reports:read', audience: 'https://reports.internal', cache: table });
-const fromTable = await again.getToken();
-console.log(JSON.stringify({ scope: token.scope, table: fromTable.scope, tables: await knex.schema.hasTable('m2m_token_cache') }));
-await knex.destroy();
-process.exit(0);
-`, { CLIENT_SECRET: secret, DATABASE_URL: PG_URL, REDIS_URL });
-      expect(JSON.parse(out)).to.deep.equal({ scope: 'reports:read', table: 'reports:read', tables: true });
-    });
-
-    it('runs the registrations sample: each name has its client', async () => {
-      const secret = readFileSync(secretFile, 'utf8').trim();
-      const out = await runSample(dir, `${ports(sample('const apis = tokenClients({'))}
-console.log(JSON.stringify({ names: apis.names(), reports: (await apis.reports.getToken()).scope, billing: apis.get('billing').clientId }));
-`, { REPORTS_SECRET: secret, BILLING_SECRET: secret });
-      expect(JSON.parse(out)).to.deep.equal({ names: ['reports', 'billing'], reports: 'reports:read', billing: 'archival-service' });
+      const database = await pgSchema();
+      const env = { TOKEN_URL: issuer.tokenUrl, CLIENT_SECRET: secret, DATABASE_URL: database.url, REDIS_URL };
+      const before = issued;
+      let first: string;
+      let second: string;
+      try {
+        first = await runFile(app.dir, 'caches.ts', fileSample('caches.ts'), { env });
+        second = await runFile(app.dir, 'caches.ts', fileSample('caches.ts'), { env });
+      } finally {
+        await database.drop();
+      }
+      expect(first).to.match(/^reports:read \d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z\n$/);
+      expect({ second, issued: issued - before }).to.deep.equal({ second: first, issued: 1 });
     });
   });
 
   it('names only commands that exist in the first lines and the development section', () => {
     const scripts = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> }).scripts;
-    const commands = [sample('npm install && npm run example'), sample('bash .ci/services')].join('\n');
+    const commands = [sampleWith('npm install && npm run example'), sampleWith('bash .ci/services')].join('\n');
     for (const [, name] of commands.matchAll(/npm run ([\w:-]+)/g)) expect(scripts, `npm run ${name}`).to.have.property(name as string);
     for (const [, file] of commands.matchAll(/bash (\S+)/g)) expect(existsSync(join(ROOT, file as string)), file).to.equal(true);
     expect(scripts.example).to.equal('tsx example/main.ts');

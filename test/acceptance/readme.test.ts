@@ -1,66 +1,78 @@
-import { execFile, spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { expect } from 'chai';
 import jwt from 'jsonwebtoken';
+import knexFactory from 'knex';
+import { packedApp, type PackedApp } from '../support/packed-app.js';
+import { freePort, startFile, type RunningFile } from '../support/app-files.js';
+import { fileSample, sampleWith } from '../support/readme-samples.js';
 
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const run = promisify(execFile);
 
-/** The first ```lang block after `heading` in README.md. */
-function sample(heading: string, lang: string): string {
-  const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
-  const section = readme.slice(readme.indexOf(heading));
-  const match = new RegExp('```' + lang + '\\n([\\s\\S]*?)```').exec(section);
-  if (!match?.[1]) throw new Error(`no ${lang} sample under ${heading}`);
-  return match[1];
+/** The quick start's curl command, run as printed but for the port, with `secret` in CLIENT_SECRET. */
+async function curl(port: number, secret: string): Promise<Record<string, unknown>> {
+  const command = (sampleWith('curl -s -u').split('\n')[0] as string).replaceAll('3000', String(port));
+  const { stdout } = await run('sh', ['-c', command], { env: { ...process.env, CLIENT_SECRET: secret } });
+  return JSON.parse(stdout) as Record<string, unknown>;
 }
 
-describe('README', () => {
-  it('runs the issuer quick start as written, and its curl command gets a token', async () => {
-    // Inside the checkout (.tmp/ is ignored by git) so that the sample's imports of express and
-    // knex resolve as they would in a user's project.
-    mkdirSync(join(ROOT, '.tmp'), { recursive: true });
-    const dir = mkdtempSync(join(ROOT, '.tmp', 'readme-'));
-    const port = 41000 + Math.floor(Math.random() * 9000);
-    // The sample as printed, with two substitutions: the package name resolves to this checkout's
-    // source, and the port is a free one. It prints the client id and secret, then listens.
-    const code = sample('## Issuer quick start', 'ts')
-      .replace("from 'express-m2m'", `from ${JSON.stringify(join(ROOT, 'lib/index.ts'))}`)
-      .replaceAll('3000', String(port));
-    const file = join(dir, 'quick-start.ts');
-    writeFileSync(file, code);
-    const child = spawn(process.execPath, ['--import', 'tsx', file], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
+/** The clients the quick start's SQLite file holds. */
+async function clientsIn(dir: string): Promise<unknown[]> {
+  const knex = knexFactory({ client: 'sqlite3', connection: { filename: join(dir, 'auth.sqlite') }, useNullAsDefault: true });
+  try {
+    return await knex('m2m_clients').select('client_id');
+  } finally {
+    await knex.destroy();
+  }
+}
+
+describe('README: the issuer quick start', function () {
+  this.timeout(120_000);
+  let app: PackedApp;
+  before(async function () {
+    this.timeout(20 * 60_000); // packs and installs the package (installing sqlite3 compiles it)
+    app = await packedApp();
+  });
+
+  /** Starts issuer.ts from the app, in `cwd` (where it keeps ./auth.sqlite), once it listens. */
+  async function startQuickStart(cwd: string, port: number): Promise<RunningFile> {
+    return startFile(app.dir, 'issuer.ts', fileSample('issuer.ts'), 'issuer on ', { cwd, env: { PORT: String(port) } });
+  }
+
+  it('runs as a file: prints the client\'s secret, and its curl command gets a token with it', async () => {
+    const cwd = mkdtempSync(join(app.dir, 'quick-start-'));
+    const port = await freePort();
+    const issuer = await startQuickStart(cwd, port);
     try {
-      let out = '';
-      const printed = await new Promise<string>((resolve, reject) => {
-        child.stdout.on('data', (c: Buffer) => {
-          out += c.toString();
-          if (out.includes('\n')) resolve(out.split('\n')[0] as string);
-        });
-        child.stderr.on('data', (c: Buffer) => { out += c.toString(); });
-        child.once('exit', () => reject(new Error(`the sample exited:\n${out}`)));
-      });
-      const [clientId = '', clientSecret = ''] = printed.split(' ');
-      expect(clientSecret).to.match(/^m2m_cs_/);
-      const curl = sample('## Issuer quick start', 'sh').split('\n')[0] as string;
-      let stdout = '';
-      for (let attempt = 0; attempt < 50 && stdout === ''; attempt++) {
-        try {
-          ({ stdout } = await run('sh', ['-c', curl.replaceAll('3000', String(port))], { env: { ...process.env, CLIENT_ID: clientId, CLIENT_SECRET: clientSecret } }));
-        } catch {
-          await new Promise((resolve) => setTimeout(resolve, 100)); // not listening yet
-        }
-      }
-      const body = JSON.parse(stdout) as { access_token: string };
+      const [first = '', second] = issuer.stdout().split('\n');
+      const [clientId, clientSecret = ''] = first.split(' ');
+      expect([clientId, clientSecret.slice(0, 7), second]).to.deep.equal(['nightly-report', 'm2m_cs_', `issuer on http://127.0.0.1:${port}/oauth`]);
+      const body = await curl(port, clientSecret);
       expect({ ...body, access_token: '' }).to.deep.equal({ access_token: '', token_type: 'Bearer', expires_in: 300, scope: 'reports:read' });
-      const payload = jwt.decode(body.access_token) as jwt.JwtPayload;
-      expect([payload.iss, payload.sub, payload.aud]).to.deep.equal([`http://127.0.0.1:${port}/oauth`, clientId, 'https://reports.internal']);
+      const payload = jwt.decode(body.access_token as string) as jwt.JwtPayload;
+      expect([payload.iss, payload.sub, payload.aud]).to.deep.equal([`http://127.0.0.1:${port}/oauth`, 'nightly-report', 'https://reports.internal']);
     } finally {
-      child.kill('SIGTERM');
-      rmSync(dir, { recursive: true, force: true });
+      await issuer.stop();
+    }
+  });
+
+  it('starts again on the same SQLite file without registering a second client', async () => {
+    const cwd = mkdtempSync(join(app.dir, 'quick-start-'));
+    const firstPort = await freePort();
+    const first = await startQuickStart(cwd, firstPort);
+    await first.stop();
+    const secret = first.stdout().split('\n')[0]?.split(' ')[1] ?? '';
+    const port = await freePort();
+    const again = await startQuickStart(cwd, port);
+    try {
+      expect(again.stdout()).to.equal(`issuer on http://127.0.0.1:${port}/oauth\n`);
+      expect(await clientsIn(cwd)).to.deep.equal([{ client_id: 'nightly-report' }]);
+      // The secret of the first start still gets a token: the client is the one registered then.
+      expect((await curl(port, secret)).scope).to.equal('reports:read');
+    } finally {
+      await again.stop();
     }
   });
 });
