@@ -9,6 +9,7 @@ import { createKeyStore } from './keys.js';
 import { runMigrations, tableNames, type TableNames } from './migrations.js';
 import { createClientRegistry } from './registry.js';
 import { createAuthentication, createSecretOperations } from './secrets.js';
+import { createUsedAssertionStore, type KnexUsedAssertionStore } from './used-assertions.js';
 
 // The store is built from parts with one job each, sharing one StoreContext:
 //   rows.ts      row types and row <-> domain mappers
@@ -17,6 +18,7 @@ import { createAuthentication, createSecretOperations } from './secrets.js';
 //   clients.ts   client create, get, list, update, delete
 //   secrets.ts   secret list, rotate, revoke; authenticate and last-used bookkeeping
 //   keys.ts      signing keys, through the key cipher
+//   used-assertions.ts  the jtis of used client assertions (private_key_jwt)
 
 /** Options of {@link createKnexStore}. */
 export interface KnexStoreOptions {
@@ -57,13 +59,18 @@ const OPTION_NAMES: readonly (keyof KnexStoreOptions)[] = ['tablePrefix', 'clock
 export interface KnexStore extends IssuerStore {
   /** The table names in use. */
   readonly tables: TableNames;
+  /** Its clients, with {@link ClientStore.lookup} from the in-memory registry. */
+  readonly clients: ClientStore & Required<Pick<ClientStore, 'lookup'>>;
   /** Its signing keys, which it can also seal (see {@link KeyStore.seal}). */
   readonly keys: KeyStore & { seal(): Promise<number> };
+  /** The jtis of used client assertions, which it can also purge of expired records. */
+  readonly usedAssertions: KnexUsedAssertionStore;
 }
 
 /**
- * Creates the issuer's store on a Knex instance: clients, their hashed secrets, and signing keys,
- * in tables prefixed `m2m_` so they never collide with the host's own.
+ * Creates the issuer's store on a Knex instance: clients, their hashed secrets or public keys,
+ * signing keys and used client assertions, in tables prefixed `m2m_` so they never collide with
+ * the host's own.
  *
  * Works on SQLite (sqlite3) and PostgreSQL (pg). Call {@link IssuerStore.migrate} once at start.
  *
@@ -91,7 +98,7 @@ export function createKnexStore(knex: Knex, options: KnexStoreOptions = {}): Kne
 
   const registry = createClientRegistry(knex, t, cacheTtl);
   const ctx: StoreContext = { knex, tables: t, clock, change: registry.change };
-  const clients: ClientStore = {
+  const clients: KnexStore['clients'] = {
     ...createClientOperations(ctx),
     ...createSecretOperations(ctx),
     ...createAuthentication(ctx, registry.lookup, resolution),
@@ -101,6 +108,7 @@ export function createKnexStore(knex: Knex, options: KnexStoreOptions = {}): Kne
     tables: t,
     clients,
     keys: createKeyStore(ctx, cipher),
+    usedAssertions: createUsedAssertionStore(ctx),
     async migrate() {
       await runMigrations(knex, { tablePrefix: prefix });
     },

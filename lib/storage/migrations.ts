@@ -9,6 +9,8 @@ export interface TableNames {
   keys: string;
   /** Named counters; `clients` is bumped by every change to clients or secrets. */
   revisions: string;
+  /** The `jti`s of client assertions already used, until they expire (hashed with the client id). */
+  usedAssertions: string;
   migrations: string;
 }
 
@@ -19,6 +21,7 @@ export function tableNames(prefix: string): TableNames {
     secrets: `${prefix}client_secrets`,
     keys: `${prefix}signing_keys`,
     revisions: `${prefix}revisions`,
+    usedAssertions: `${prefix}used_assertions`,
     migrations: `${prefix}migrations`,
   };
 }
@@ -96,6 +99,34 @@ function keyRetention(t: TableNames): Migration {
   };
 }
 
+// private_key_jwt (RFC 7523): each client's authentication method and public keys, and the jtis
+// of used assertions. Rows from before keep a null method: either secret method, as before.
+function clientAuthentication(t: TableNames): Migration {
+  return {
+    async up(knex) {
+      await knex.schema.alterTable(t.clients, (table) => {
+        table.string('token_endpoint_auth_method', 32).nullable();
+        table.text('jwks').nullable();
+        table.string('jwks_uri', 2048).nullable();
+      });
+      await knex.schema.createTable(t.usedAssertions, (table) => {
+        table.string('id', 64).primary();
+        table.string('client_id', 128).notNullable();
+        table.bigInteger('expires_at').notNullable();
+        table.index(['expires_at']);
+      });
+    },
+    async down(knex) {
+      await knex.schema.dropTableIfExists(t.usedAssertions);
+      await knex.schema.alterTable(t.clients, (table) => {
+        table.dropColumn('jwks_uri');
+        table.dropColumn('jwks');
+        table.dropColumn('token_endpoint_auth_method');
+      });
+    },
+  };
+}
+
 /**
  * The bundled migrations as a Knex migration source, so they run from the compiled package with no
  * file paths, under their own migrations table (`<prefix>migrations`).
@@ -105,6 +136,7 @@ export function migrationSource(t: TableNames): Knex.MigrationSource<string> {
   const all: Record<string, Migration> = {
     '20261122000000_initial': initial(t),
     '20261206000000_key_retention': keyRetention(t),
+    '20261220000000_client_authentication': clientAuthentication(t),
   };
   return {
     getMigrations: async () => Object.keys(all).sort(),

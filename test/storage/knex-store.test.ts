@@ -121,13 +121,15 @@ for (const makeDb of databases) {
           secrets: `${db.prefix}client_secrets`,
           keys: `${db.prefix}signing_keys`,
           revisions: `${db.prefix}revisions`,
+          usedAssertions: `${db.prefix}used_assertions`,
           migrations: `${db.prefix}migrations`,
         });
       });
 
       it('uses the m2m_ prefix by default', () => {
         expect(createKnexStore(db.knex).tables).to.deep.equal({
-          clients: 'm2m_clients', secrets: 'm2m_client_secrets', keys: 'm2m_signing_keys', revisions: 'm2m_revisions', migrations: 'm2m_migrations',
+          clients: 'm2m_clients', secrets: 'm2m_client_secrets', keys: 'm2m_signing_keys', revisions: 'm2m_revisions',
+          usedAssertions: 'm2m_used_assertions', migrations: 'm2m_migrations',
         });
       });
 
@@ -180,6 +182,9 @@ for (const makeDb of databases) {
             grantTypes: ['client_credentials'],
             enabled: false,
             claims: FULL.claims,
+            tokenEndpointAuthMethod: null,
+            jwks: null,
+            jwksUri: null,
             createdAt: new Date(T0),
             updatedAt: new Date(T0),
           },
@@ -210,6 +215,9 @@ for (const makeDb of databases) {
           grantTypes: ['client_credentials'],
           enabled: true,
           claims: {},
+          tokenEndpointAuthMethod: null,
+          jwks: null,
+          jwksUri: null,
           createdAt: new Date(T0),
           updatedAt: new Date(T0),
         };
