@@ -31,6 +31,7 @@ export type {
   IssuerStore, ClientSecretInfo, IssuedSecret, RegisteredClient, CreatedClient, SecretClientRegistration,
   UsedAssertionStore,
 } from './core/store.js';
+export type { AssertionFailure } from './core/client-assertion.js';
 export type { ScopePolicy } from './core/grant.js';
 
 export { createKnexStore } from './storage/knex-store.js';
@@ -41,7 +42,7 @@ export { runMigrations } from './storage/migrations.js';
 export { authorizationServer } from './express/authorization-server.js';
 export type {
   AuthorizationServer, AuthorizationServerOptions, AuthorizationServerEvents, AuthorizationServerEventMap,
-  ClaimsContext, TokenIssuedEvent, AuthenticationFailedEvent, RateLimitedEvent, InternalErrorEvent, PlaintextKeysEvent,
+  ClaimsContext, ClientAssertionOptions, TokenIssuedEvent, AuthenticationFailedEvent, RateLimitedEvent, InternalErrorEvent, PlaintextKeysEvent,
 } from './express/authorization-server.js';
 export type { RateLimitOptions, FailureLimit } from './express/rate-limit.js';
 export type { ClientAuthMethod, ClientAuthFailure } from './express/client-auth.js';
