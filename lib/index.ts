@@ -26,7 +26,7 @@ export type { SigningKeyRecord } from './core/key-set.js';
 export type {
   Client, ClientRegistration, ClientUpdate, GrantType, TokenEndpointAuthMethod, ClientPublicKeys, KeyClientRegistration,
 } from './core/client.js';
-export type { ClientJwk, ClientJwks } from './core/client-jwks.js';
+export type { ClientJwk, ClientJwks, ClientJwksInput } from './core/client-jwks.js';
 export type {
   IssuerStore, ClientSecretInfo, IssuedSecret, RegisteredClient, CreatedClient, SecretClientRegistration,
   UsedAssertionStore,

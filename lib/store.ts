@@ -15,7 +15,7 @@ export type {
   Client, ClientRegistration, ClientUpdate, GrantType, TokenEndpointAuthMethod, ClientPublicKeys, KeyClientRegistration,
 } from './core/client.js';
 export { checkClientJwks, checkClientJwksUri, MAX_CLIENT_KEYS } from './core/client-jwks.js';
-export type { ClientJwk, ClientJwks } from './core/client-jwks.js';
+export type { ClientJwk, ClientJwks, ClientJwksInput } from './core/client-jwks.js';
 export { parseScope, formatScope, isScopeToken } from './core/scope.js';
 export { RESERVED_CLAIMS } from './core/token.js';
 export { ClientNotFoundError, ClientExistsError, ClientAuthMethodError } from './errors.js';

@@ -26,6 +26,14 @@ export interface ClientJwks {
   keys: ClientJwk[];
 }
 
+/**
+ * A key set as given at registration: JWK objects, which {@link checkClientJwks} checks. What
+ * `publicKey.export({ format: 'jwk' })` returns fits.
+ */
+export interface ClientJwksInput {
+  keys: readonly Readonly<Record<string, unknown>>[];
+}
+
 /** Most keys a client may register at once: enough to rotate through, bounded for every lookup. */
 export const MAX_CLIENT_KEYS = 10;
 /** Largest registered key set, as JSON, in characters. */

@@ -1,5 +1,5 @@
 import { ClientAuthMethodError } from '../errors.js';
-import { checkClientJwks, checkClientJwksUri, type ClientJwks } from './client-jwks.js';
+import { checkClientJwks, checkClientJwksUri, type ClientJwks, type ClientJwksInput } from './client-jwks.js';
 import { InvalidOptionError } from './options.js';
 import { normalizeScopes } from './scope.js';
 import { RESERVED_CLAIMS } from './token.js';
@@ -91,7 +91,7 @@ export interface ClientPublicKeys {
    * 8192 bits) or EC (P-256, P-384, P-521) public keys only, at most 10, unique `kid`s. Register
    * the next key beside the current one to rotate without downtime. Not with `jwksUri`.
    */
-  jwks?: ClientJwks | undefined;
+  jwks?: ClientJwksInput | undefined;
   /**
    * Where the client publishes its public keys, for `private_key_jwt`: https (http only on a
    * loopback host), fetched through jwks-rsa. No secret is issued. Not with `jwks`.
@@ -100,7 +100,7 @@ export interface ClientPublicKeys {
 }
 
 /** A registration with public keys: a `private_key_jwt` client, which gets no secret. */
-export type KeyClientRegistration = ClientRegistration & ({ jwks: ClientJwks; jwksUri?: undefined } | { jwksUri: string; jwks?: undefined });
+export type KeyClientRegistration = ClientRegistration & ({ jwks: ClientJwksInput; jwksUri?: undefined } | { jwksUri: string; jwks?: undefined });
 
 /**
  * Fields an admin may change after registration. `tokenEndpointAuthMethod` cannot change; `jwks`

@@ -31,7 +31,7 @@ describe('POST /token with a bad client assertion', () => {
 
   before(async () => {
     issuer = await startIssuer({ rateLimit: false });
-    await issuer.store.clients.create({ ...REGISTRATION, clientId: ID, jwks: { keys: [es.jwk, rs.jwk] as never } });
+    await issuer.store.clients.create({ ...REGISTRATION, clientId: ID, jwks: { keys: [es.jwk, rs.jwk] } });
     secretClient = await issuer.store.clients.create({ ...REGISTRATION, clientId: 'reporter' });
     await issuer.as.ready();
     issuer.as.events.on('client.authentication_failed', (event) => failed.push(event));
@@ -226,7 +226,7 @@ describe('POST /token with client assertions and the failure limiter', () => {
 
   before(async () => {
     issuer = await startIssuer({ rateLimit: { perClient: { points: 2, duration: 600 }, perAddress: false } });
-    await issuer.store.clients.create({ ...REGISTRATION, clientId: ID, jwks: { keys: [key.jwk] as never } });
+    await issuer.store.clients.create({ ...REGISTRATION, clientId: ID, jwks: { keys: [key.jwk] } });
     await issuer.store.clients.create({ ...REGISTRATION, clientId: 'reporter' });
   });
   after(() => issuer.close());

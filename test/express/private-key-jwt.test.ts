@@ -25,7 +25,7 @@ describe('authorizationServer() with private_key_jwt (RFC 7523 §2.2)', () => {
 
   before(async () => {
     issuer = await startIssuer({ rateLimit: false });
-    await issuer.store.clients.create({ ...REGISTRATION, clientId: 'archiver', jwks: { keys: [es.jwk, rs.jwk, ps.jwk] as never } });
+    await issuer.store.clients.create({ ...REGISTRATION, clientId: 'archiver', jwks: { keys: [es.jwk, rs.jwk, ps.jwk] } });
     await issuer.as.ready();
   });
   after(() => issuer.close());
@@ -50,7 +50,7 @@ describe('authorizationServer() with private_key_jwt (RFC 7523 §2.2)', () => {
 
   it('takes the only key of a client when the assertion names none', async () => {
     const only = makeKey('ES256', { kid: 'only', fresh: true });
-    await issuer.store.clients.create({ ...REGISTRATION, clientId: 'single', jwks: { keys: [only.jwk] as never } });
+    await issuer.store.clients.create({ ...REGISTRATION, clientId: 'single', jwks: { keys: [only.jwk] } });
     const res = await postAssertion(issuer.tokenUrl, assertion(only, 'single', issuer.tokenUrl, {}, { kid: undefined }));
     expect(res.status).to.equal(200);
   });
@@ -58,11 +58,11 @@ describe('authorizationServer() with private_key_jwt (RFC 7523 §2.2)', () => {
   it('rotates keys without downtime: both keys work while both are registered, then only the new one', async () => {
     const old = makeKey('ES256', { kid: 'old', fresh: true });
     const next = makeKey('ES256', { kid: 'next', fresh: true });
-    await issuer.store.clients.create({ ...REGISTRATION, clientId: 'rotating', jwks: { keys: [old.jwk] as never } });
-    await issuer.store.clients.update('rotating', { jwks: { keys: [old.jwk, next.jwk] as never } });
+    await issuer.store.clients.create({ ...REGISTRATION, clientId: 'rotating', jwks: { keys: [old.jwk] } });
+    await issuer.store.clients.update('rotating', { jwks: { keys: [old.jwk, next.jwk] } });
     const during = await Promise.all([old, next].map((key) => postAssertion(issuer.tokenUrl, assertion(key, 'rotating', issuer.tokenUrl))));
     expect(during.map((res) => res.status)).to.deep.equal([200, 200]);
-    await issuer.store.clients.update('rotating', { jwks: { keys: [next.jwk] as never } });
+    await issuer.store.clients.update('rotating', { jwks: { keys: [next.jwk] } });
     const failed = collect(issuer, 'client.authentication_failed');
     expectInvalidClient(await postAssertion(issuer.tokenUrl, assertion(old, 'rotating', issuer.tokenUrl)));
     expect((await postAssertion(issuer.tokenUrl, assertion(next, 'rotating', issuer.tokenUrl))).status).to.equal(200);
@@ -82,7 +82,7 @@ describe('authorizationServer() with private_key_jwt (RFC 7523 §2.2)', () => {
 
   it('refuses an assertion of a disabled client with the same answer', async () => {
     const off = makeKey('ES256', { kid: 'off', fresh: true });
-    await issuer.store.clients.create({ ...REGISTRATION, clientId: 'disabled', enabled: false, jwks: { keys: [off.jwk] as never } });
+    await issuer.store.clients.create({ ...REGISTRATION, clientId: 'disabled', enabled: false, jwks: { keys: [off.jwk] } });
     const failed = collect(issuer, 'client.authentication_failed');
     expectInvalidClient(await postAssertion(issuer.tokenUrl, assertion(off, 'disabled', issuer.tokenUrl)));
     expect(failed.map((e) => [e.reason, e.detail])).to.deep.equal([['client_disabled', 'the client is disabled']]);
@@ -207,7 +207,7 @@ describe('authorizationServer() private_key_jwt across instances sharing Postgre
     for (const i of [0, 1]) {
       const store = createKnexStore(db.knex, { tablePrefix: db.prefix });
       await store.migrate();
-      if (i === 0) await store.clients.create({ ...REGISTRATION, clientId: 'archiver', jwks: { keys: [key.jwk] as never } });
+      if (i === 0) await store.clients.create({ ...REGISTRATION, clientId: 'archiver', jwks: { keys: [key.jwk] } });
       routers[i] = authorizationServer({ issuer: issuerId, store, rateLimit: false });
     }
   });
@@ -234,7 +234,7 @@ describe('authorizationServer() metadata and options for private_key_jwt', () =>
       expect([metadata.token_endpoint_auth_methods_supported, metadata.token_endpoint_auth_signing_alg_values_supported]).to.deep.equal([
         ['client_secret_basic', 'client_secret_post', 'private_key_jwt'], ['ES256', 'PS256']]);
       const rsa = makeKey('RS256', { kid: 'rs' });
-      await issuer.store.clients.create({ ...REGISTRATION, clientId: 'rsa', jwks: { keys: [rsa.jwk] as never } });
+      await issuer.store.clients.create({ ...REGISTRATION, clientId: 'rsa', jwks: { keys: [rsa.jwk] } });
       const failed = collect(issuer, 'client.authentication_failed');
       expectInvalidClient(await postAssertion(issuer.tokenUrl, assertion(rsa, 'rsa', issuer.tokenUrl)));
       expect(failed.map((e) => [e.reason, e.detail])).to.deep.equal([['invalid_assertion', 'the client assertion signing algorithm is not accepted']]);
@@ -248,7 +248,7 @@ describe('authorizationServer() metadata and options for private_key_jwt', () =>
     const knexStore = createKnexStore(db.knex);
     await knexStore.migrate();
     const key = makeKey('ES256', { kid: 'k' });
-    await knexStore.clients.create({ ...REGISTRATION, clientId: 'archiver', jwks: { keys: [key.jwk] as never } });
+    await knexStore.clients.create({ ...REGISTRATION, clientId: 'archiver', jwks: { keys: [key.jwk] } });
     const store: IssuerStore = { clients: knexStore.clients, keys: knexStore.keys, migrate: () => knexStore.migrate() };
     const app = express();
     let router: express.Router = express.Router();
