@@ -39,6 +39,7 @@ const COVERED: [string, string][] = [
   ["import { authorizationServer, createKnexStore } from 'express-m2m';", 'readme.test.ts'],
   ['curl -s -u "$CLIENT_ID:$CLIENT_SECRET"', 'readme.test.ts'],
   ['app.get(oauth.metadataPath, oauth.metadata);', 'the metadata handler'],
+  ["jwks: { keys: [{ ...publicKey.export({ format: 'jwk' })", 'the secretless clients'],
   ["createKnexStore(knex, { tablePrefix: 'm2m_' })", 'the store'],
   ["from 'express-m2m/store';", 'the store subpath'],
   ["oauth.events.on('token.issued'", 'the events'],
@@ -119,6 +120,28 @@ await knex.destroy();
     const { status, body } = JSON.parse(out) as { status: number; body: Record<string, unknown> };
     expect(status).to.equal(200);
     expect(body).to.include({ issuer: 'https://auth.internal/oauth', token_endpoint: 'https://auth.internal/oauth/token', jwks_uri: 'https://auth.internal/oauth/jwks.json' });
+  });
+
+  it('runs the secretless clients sample: a client registered with its public key gets a token with an assertion', async () => {
+    const code = sample("jwks: { keys: [{ ...publicKey.export({ format: 'jwk' })").replace("'http://127.0.0.1:3000/oauth/token'", "`${base}/oauth/token`");
+    const out = await runSample(dir, `${SQLITE_PRELUDE(join(dir, 'secretless.sqlite'))}
+import { authorizationServer, createKnexStore } from 'express-m2m';
+const store = createKnexStore(knex);
+await store.migrate();
+const app = express();
+let oauth: express.Router = express.Router();
+app.use('/oauth', (req, res, next) => oauth(req, res, next));
+${LISTEN}
+oauth = authorizationServer({ issuer: \`\${base}/oauth\`, store });
+${code}
+const stored = await store.clients.get(clientId);
+console.log(JSON.stringify({ method: stored?.tokenEndpointAuthMethod, kids: stored?.jwks?.keys.map((k) => k.kid), secrets: (await store.clients.listSecrets(clientId)).length }));
+server.close();
+await knex.destroy();
+`);
+    const [scope, summary] = out.trimEnd().split('\n');
+    expect(scope).to.equal('reports:read');
+    expect(JSON.parse(summary as string)).to.deep.equal({ method: 'private_key_jwt', kids: ['archiver-1'], secrets: 0 });
   });
 
   it('runs the store sample: migrate creates the prefixed tables', async () => {
