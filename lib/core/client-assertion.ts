@@ -197,7 +197,10 @@ export function createAssertionVerifier(options: AssertionVerifierOptions): (ass
     try {
       key = await keys.getKey(client, decoded.kid, decoded.alg);
     } catch (err) {
-      if (err instanceof InvalidTokenError) refuse('unknown_key', err.description);
+      // The registered set and the jwks_uri key source word it differently: one wording here.
+      if (err instanceof InvalidTokenError) {
+        refuse('unknown_key', decoded.kid === undefined ? 'the assertion names no key and the client has several' : 'no key of the client matches the assertion kid');
+      }
       throw err;
     }
     // RFC 7517 §4.4: a key that names its algorithm is used with that one only.

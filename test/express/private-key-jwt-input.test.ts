@@ -149,21 +149,22 @@ describe('POST /token with a bad client assertion', () => {
       expectRefusal(await postAssertion(tokenUrl(), sent), 'invalid_assertion', 'the client assertion header has critical extensions', sent, ID);
     });
 
-    const claimCases: [string, Record<string, unknown>, string, string][] = [
-      ['an expired assertion', { exp: nowSeconds() - 120, iat: nowSeconds() - 180 }, 'expired_assertion', 'the client assertion has expired'],
-      ['an assertion expiring more than 300 seconds ahead', { exp: nowSeconds() + 3600 }, 'invalid_assertion', 'the client assertion expires more than 300 seconds ahead'],
-      ['an assertion without exp', { exp: undefined }, 'invalid_assertion', 'the client assertion has no exp'],
-      ['an assertion with a string exp', { exp: String(nowSeconds() + 60) }, 'invalid_assertion', 'the client assertion has no exp'],
-      ['an assertion not valid yet', { nbf: nowSeconds() + 120 }, 'invalid_assertion', 'the client assertion is not valid yet'],
-      ['an assertion issued in the future', { iat: nowSeconds() + 120 }, 'invalid_assertion', 'the client assertion was issued in the future'],
-      ['an assertion without jti', { jti: undefined }, 'invalid_assertion', 'the client assertion has no jti of 1 to 256 characters'],
-      ['an assertion with a 257-character jti', { jti: 'j'.repeat(257) }, 'invalid_assertion', 'the client assertion has no jti of 1 to 256 characters'],
-      ['an assertion whose iss is not its sub', { iss: 'reporter' }, 'invalid_assertion', 'the client assertion iss differs from its sub'],
-      ['an assertion without iss', { iss: undefined }, 'invalid_assertion', 'the client assertion iss differs from its sub'],
+    // Times are read when each test runs, not when the file loads: the suite may run for minutes.
+    const claimCases: [string, () => Record<string, unknown>, string, string][] = [
+      ['an expired assertion', () => ({ exp: nowSeconds() - 120, iat: nowSeconds() - 180 }), 'expired_assertion', 'the client assertion has expired'],
+      ['an assertion expiring more than 300 seconds ahead', () => ({ exp: nowSeconds() + 3600 }), 'invalid_assertion', 'the client assertion expires more than 300 seconds ahead'],
+      ['an assertion without exp', () => ({ exp: undefined }), 'invalid_assertion', 'the client assertion has no exp'],
+      ['an assertion with a string exp', () => ({ exp: String(nowSeconds() + 60) }), 'invalid_assertion', 'the client assertion has no exp'],
+      ['an assertion not valid yet', () => ({ nbf: nowSeconds() + 120 }), 'invalid_assertion', 'the client assertion is not valid yet'],
+      ['an assertion issued in the future', () => ({ iat: nowSeconds() + 120 }), 'invalid_assertion', 'the client assertion was issued in the future'],
+      ['an assertion without jti', () => ({ jti: undefined }), 'invalid_assertion', 'the client assertion has no jti of 1 to 256 characters'],
+      ['an assertion with a 257-character jti', () => ({ jti: 'j'.repeat(257) }), 'invalid_assertion', 'the client assertion has no jti of 1 to 256 characters'],
+      ['an assertion whose iss is not its sub', () => ({ iss: 'reporter' }), 'invalid_assertion', 'the client assertion iss differs from its sub'],
+      ['an assertion without iss', () => ({ iss: undefined }), 'invalid_assertion', 'the client assertion iss differs from its sub'],
     ];
     for (const [what, extra, reason, detail] of claimCases) {
       it(`refuses ${what}`, async () => {
-        const sent = assertion(es, ID, tokenUrl(), extra);
+        const sent = assertion(es, ID, tokenUrl(), extra());
         expectRefusal(await postAssertion(tokenUrl(), sent), reason, detail, sent, ID);
       });
     }

@@ -168,7 +168,7 @@ describe('authorizationServer() with private_key_jwt clients publishing a jwks_u
     for (let i = 0; i < 3; i++) expectInvalidClient(await postAssertion(issuer.tokenUrl, assertion(stranger, 'remote', issuer.tokenUrl)));
     // The cooldown holds every further unknown kid: at most one fetch per jwksCooldown.
     expect(jwks.requests).to.equal(2);
-    expect(failed.map((e) => e.reason)).to.deep.equal(['unknown_key', 'unknown_key', 'unknown_key']);
+    expect(failed.map((e) => [e.reason, e.detail])).to.deep.equal(Array(3).fill(['unknown_key', 'no key of the client matches the assertion kid']));
   });
 
   it('answers 503 temporarily_unavailable with Retry-After when the client\'s jwks_uri is down, and counts no failure', async () => {
