@@ -10,6 +10,7 @@ import { Passport } from 'passport';
 import { ExtractJwt, Strategy as JwtStrategy } from 'passport-jwt';
 import type * as M2M from '../lib/index.js';
 import { AUDIENCE, ISSUER, REPORT, SCOPE, type GuardInfo, type GuardSpec } from './guard-support.js';
+import { installOtelSdk } from './otel-sdk.js';
 import { closeServer, listenOnLoopback, serveProcess, type StartedProcess } from './support.js';
 
 // The compiled package (npm run build), as users run it.
@@ -74,6 +75,7 @@ function guardFor(spec: GuardSpec): { handlers: RequestHandler[]; verifications?
 }
 
 serveProcess(async (spec: GuardSpec): Promise<StartedProcess<GuardInfo>> => {
+  if (spec.otel) installOtelSdk();
   const app = express();
   const guard = guardFor(spec);
   app.get('/reports', ...guard.handlers, (_req: Request, res: Response) => { res.json(REPORT); });

@@ -21,6 +21,8 @@ export interface GuardSpec {
   kind: GuardKind;
   alg: GuardAlgorithm;
   jwksUri: string;
+  /** Install an OpenTelemetry SDK (bench/otel-sdk.ts) before the guard: what recording costs. */
+  otel?: boolean;
 }
 
 /** What a guard child reports once it listens: the guarded route's URL. */

@@ -16,6 +16,8 @@
 //                           the verified-token cache (1000 by default), every request misses the cache
 //                           and is verified in full: the child counts its signature verifications
 //                           and the count is printed next to the request count
+//   express-m2m ... +otel   the same two rows with an OpenTelemetry SDK installed (bench/otel-sdk.ts:
+//                           spans and metrics recorded, exported to nowhere)
 //   peers                   the same token pool (none of them caches verified tokens)
 //
 // The rows are loaded in turn --rounds times (warm-up in the first round only) and the table shows
@@ -54,11 +56,14 @@ const algorithms = ((list: string[]): GuardAlgorithm[] => {
 const bench = createBenchRun(options);
 
 /** One row of the table. */
-type Scenario = 'ceiling' | 'express-m2m repeated' | 'express-m2m fresh' | 'express-oauth2-jwt-bearer' | 'express-jwt' | 'passport-jwt';
-const SCENARIOS: { scenario: Scenario; kind: GuardKind; fresh: boolean }[] = [
+type Scenario = 'ceiling' | 'express-m2m repeated' | 'express-m2m fresh' | 'express-m2m repeated +otel' | 'express-m2m fresh +otel'
+  | 'express-oauth2-jwt-bearer' | 'express-jwt' | 'passport-jwt';
+const SCENARIOS: { scenario: Scenario; kind: GuardKind; fresh: boolean; otel?: boolean }[] = [
   { scenario: 'ceiling', kind: 'ceiling', fresh: false },
   { scenario: 'express-m2m repeated', kind: 'express-m2m', fresh: false },
   { scenario: 'express-m2m fresh', kind: 'express-m2m', fresh: true },
+  { scenario: 'express-m2m repeated +otel', kind: 'express-m2m', fresh: false, otel: true },
+  { scenario: 'express-m2m fresh +otel', kind: 'express-m2m', fresh: true, otel: true },
   { scenario: 'express-oauth2-jwt-bearer', kind: 'express-oauth2-jwt-bearer', fresh: true },
   { scenario: 'express-jwt', kind: 'express-jwt', fresh: true },
   { scenario: 'passport-jwt', kind: 'passport-jwt', fresh: true },
@@ -190,8 +195,8 @@ async function main(): Promise<void> {
     const pool = await mintPool(key, poolSize);
     console.log(`${Buffer.byteLength(token)}-byte tokens`);
     const started: { scenario: Scenario; child: GuardChild; fresh: boolean }[] = [];
-    for (const { scenario, kind, fresh } of SCENARIOS) {
-      const child = bench.adopt(await startGuardChild({ kind, alg, jwksUri }, `${scenario} ${alg}`));
+    for (const { scenario, kind, fresh, otel } of SCENARIOS) {
+      const child = bench.adopt(await startGuardChild({ kind, alg, jwksUri, ...(otel ? { otel } : {}) }, `${scenario} ${alg}`));
       started.push({ scenario, child, fresh });
     }
     for (const { child } of started) await check(child, token, key);
@@ -219,6 +224,8 @@ async function main(): Promise<void> {
       { name: `${alg} fresh token / express-oauth2-jwt-bearer`, value: fresh / rps('express-oauth2-jwt-bearer', alg), bar: 1.2, percent: false },
       { name: `${alg} fresh token / express-jwt`, value: fresh / rps('express-jwt', alg), percent: false },
       { name: `${alg} fresh token / passport-jwt`, value: fresh / rps('passport-jwt', alg), percent: false },
+      { name: `${alg} repeated token, OpenTelemetry SDK installed / not`, value: rps('express-m2m repeated +otel', alg) / rps('express-m2m repeated', alg), percent: true },
+      { name: `${alg} fresh token, OpenTelemetry SDK installed / not`, value: rps('express-m2m fresh +otel', alg) / rps('express-m2m fresh', alg), percent: true },
     ];
   }));
 }

@@ -25,6 +25,8 @@ export interface ExampleConfig {
   databaseFile: string;
   /** Where the demo client's secret is handed to the nightly job, as a mounted secret file would be. */
   jobSecretFile: string;
+  /** Where the ops client's secret is handed to the admin call. */
+  opsSecretFile: string;
   /** Lifetime of the demo client's tokens, short so that the job shows a refresh. */
   tokenLifetime: number;
   /** Seconds between two runs of the job's read. */
@@ -39,6 +41,7 @@ export function exampleConfig(): ExampleConfig {
     reportsPort: port('REPORTS_PORT', 4001),
     databaseFile,
     jobSecretFile: resolve(process.env.JOB_SECRET_FILE ?? `${databaseFile}.archival-service.secret`),
+    opsSecretFile: resolve(process.env.OPS_SECRET_FILE ?? `${databaseFile}.ops-console.secret`),
     tokenLifetime: seconds('DEMO_TOKEN_LIFETIME', 20),
     jobInterval: seconds('JOB_INTERVAL', 3),
   };

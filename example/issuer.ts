@@ -13,6 +13,7 @@ import express from 'express';
 import knexFactory from 'knex';
 import { authorizationServer, createKnexStore } from '../lib/index.js';
 import { DEMO_CLIENT, REPORTS_AUDIENCE, exampleConfig, type ExampleConfig } from './config.js';
+import { ensureOpsClient, mountAdminApi, prometheusMetrics } from './operations.js';
 
 /** A running example service. */
 export interface Service {
@@ -55,6 +56,9 @@ export async function startIssuerService(config: ExampleConfig, log = console.lo
   app.use('/oauth', oauth);
   app.get(oauth.metadataPath, oauth.metadata);
   app.get('/healthz', (_req, res) => { res.json({ ok: true }); });
+  // Operations: Prometheus metrics, and the admin API behind the package's own guard.
+  app.get('/metrics', prometheusMetrics());
+  mountAdminApi(app, store, issuer);
   await oauth.ready();
   const server = await listen(app, config.issuerPort, config.host);
   log(`[issuer] listening on ${issuer} (database ${config.databaseFile})`);
@@ -78,6 +82,9 @@ export async function startIssuerService(config: ExampleConfig, log = console.lo
     log('[issuer] or with the secret in the form body:');
     log(`  curl -s -d grant_type=client_credentials -d client_id=${DEMO_CLIENT} -d client_secret=${clientSecret} ${issuer}/token`);
   }
+
+  await ensureOpsClient(store, config, log);
+  log(`[issuer] metrics for Prometheus at ${new URL(issuer).origin}/metrics`);
 
   return {
     url: `http://${config.host}:${config.issuerPort}`,

@@ -9,6 +9,7 @@
 import { exampleConfig } from './config.js';
 import { startIssuerService } from './issuer.js';
 import { runNightlyJob } from './nightly-job.js';
+import { listClientsAsOps } from './operations.js';
 import { startReportsApi } from './reports-api.js';
 
 const config = exampleConfig();
@@ -29,6 +30,7 @@ process.once('SIGTERM', () => void stop(0));
 
 try {
   await runNightlyJob(config, issuer.issuer, reports.url);
+  await listClientsAsOps(config, issuer.issuer);
   console.log(`[example] the issuer (${issuer.issuer}) and the reports API (${reports.url}) are still up; Ctrl-C stops them`);
 } catch (err) {
   console.error('[example] the nightly job failed:', err instanceof Error ? err.message : err);

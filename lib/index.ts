@@ -37,6 +37,7 @@ export type { ScopePolicy } from './core/grant.js';
 export { createKnexStore } from './storage/knex-store.js';
 export type { KnexStore, KnexStoreOptions } from './storage/knex-store.js';
 export type { KnexUsedAssertionStore } from './storage/used-assertions.js';
+export type { AuditLog, AuditEntry, AuditAction, AuditQuery } from './storage/audit.js';
 export { runMigrations } from './storage/migrations.js';
 
 export { authorizationServer } from './express/authorization-server.js';
@@ -49,10 +50,16 @@ export type { ClientAuthMethod, ClientAuthFailure } from './express/client-auth.
 export { sendOAuthError } from './express/render.js';
 
 export { createResourceServer, requireScope } from './express/resource-server.js';
+export { adminApi } from './express/admin-api.js';
+export type { AdminApiOptions } from './express/admin-api.js';
 export type {
   ResourceServer, ResourceServerOptions, RequireScopeOptions, AuthenticateOptions, AuthenticatedRequest,
   AuthenticatedRequestFields,
 } from './express/resource-server.js';
+export type {
+  ResourceServerEvents, ResourceServerEventMap, TokenAcceptedEvent, TokenRefusedEvent, GuardRefusalReason, KeysFetchedEvent,
+  KeysUnavailableEvent,
+} from './express/guard-events.js';
 export { ASYMMETRIC_ALGORITHMS, DEFAULT_ALGORITHMS } from './core/verify.js';
 export type {
   VerifiedAccessToken, AccessTokenClaims, AccessTokenHeader, AsymmetricAlgorithm, ClaimRequirement, ScopeMatch,

@@ -6,8 +6,8 @@
  * @module
  */
 export { generateClientSecret, hashSecret, isWellFormedSecret, SECRET_PREFIX } from './core/secrets.js';
-export { selectKeys, DEFAULT_KEY_RETENTION } from './core/key-set.js';
-export type { SigningKeyRecord, KeySetView } from './core/key-set.js';
+export { selectKeys, keyStates, DEFAULT_KEY_RETENTION } from './core/key-set.js';
+export type { SigningKeyRecord, KeySetView, KeyState } from './core/key-set.js';
 export { SIGNING_ALGORITHMS, isSigningAlgorithm } from './core/keys.js';
 export type { SigningAlgorithm, PublicJwk } from './core/keys.js';
 export { isClientId, TOKEN_ENDPOINT_AUTH_METHODS } from './core/client.js';

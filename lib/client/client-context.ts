@@ -3,11 +3,12 @@
  * keys, current entry, token endpoint and events. Built once per client by
  * {@link createClientContext} and handed to the acquisition, retry and single-flight code.
  */
-import { EventEmitter } from 'node:events';
 import { deriveCacheKeys, type CacheKeys } from './cache.js';
 import type { ResolvedOptions } from './options.js';
 import { createEntrySlot, type EntrySlot } from './token-entry.js';
-import { createEmit, type CacheErrorEvent, type Emit } from './token-events.js';
+import { createTypedEmitter } from '../core/events.js';
+import { recordTokenEvent } from './token-telemetry.js';
+import type { CacheErrorEvent, Emit, TokenClientEventMap, TokenClientEvents } from './token-events.js';
 import { createTokenUrl, type Discover, type TokenUrl } from './token-url.js';
 
 /** One client's shared state and helpers. */
@@ -20,8 +21,8 @@ export interface ClientContext {
   readonly lockKey: string;
   readonly slot: EntrySlot;
   readonly tokenUrl: TokenUrl;
-  /** The emitter behind the client's `events`. */
-  readonly emitter: EventEmitter;
+  /** The client's `events`. */
+  readonly events: TokenClientEvents;
   readonly emit: Emit;
   /**
    * Runs one operation on the shared cache; when it fails, reports `cache.error` and resolves to
@@ -37,10 +38,14 @@ export function createClientContext(opts: ResolvedOptions, discover: Discover): 
     opts.tokenUrl ?? `issuer:${opts.issuer ?? ''}`, clientId, opts.authMethod, opts.scope,
     opts.audience.join(' '), opts.resource.join(' '), JSON.stringify(opts.params),
   ]);
-  const emitter = new EventEmitter();
-  const emit = createEmit(emitter);
+  const typed = createTypedEmitter<TokenClientEventMap>();
+  const { events } = typed;
+  const emit: Emit = (name, payload) => {
+    recordTokenEvent(name, payload);
+    typed.emit(name, payload);
+  };
   return {
-    opts, clientId, keys, lockKey: `${keys.id}:lock`, emitter, emit,
+    opts, clientId, keys, lockKey: `${keys.id}:lock`, events, emit,
     slot: createEntrySlot(opts),
     tokenUrl: createTokenUrl(opts, discover),
     async cached(operation, run, fallback) {

@@ -111,7 +111,7 @@ function publicClient(ctx: ClientContext, source: TokenSource): TokenClient {
   const rejected = (event: RejectedRequest) => ctx.emit('token.rejected', { clientId, ...event });
   return {
     clientId,
-    events: ctx.emitter as TokenClientEvents,
+    events: ctx.events,
     getToken: async (options) => {
       const signal = options?.signal;
       if (signal !== undefined && !(signal instanceof AbortSignal)) throw new TypeError('signal must be an AbortSignal');

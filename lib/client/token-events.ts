@@ -1,9 +1,9 @@
 /**
- * The events of a {@link TokenClient}: their payloads, the typed emitter the host subscribes to, and
- * {@link createEmit}, which calls listeners so that a throwing one never breaks token handling.
+ * The events of a {@link TokenClient}: their payloads and the typed emitter the host subscribes to
+ * (lib/core/events.ts, where a throwing listener never breaks token handling).
  * No payload carries a secret, a key, an assertion or a token.
  */
-import type { EventEmitter } from 'node:events';
+import type { EmitFunction, TypedEvents } from '../core/events.js';
 import type { TokenRequestError } from '../errors.js';
 
 /** Payload of `token.fetched`: a token was obtained from the endpoint or taken from a shared cache. */
@@ -70,24 +70,7 @@ export interface TokenClientEventMap {
 }
 
 /** A typed event emitter. A listener that throws is ignored: it never breaks a call. */
-export interface TokenClientEvents {
-  on<K extends keyof TokenClientEventMap>(event: K, listener: (payload: TokenClientEventMap[K]) => void): this;
-  once<K extends keyof TokenClientEventMap>(event: K, listener: (payload: TokenClientEventMap[K]) => void): this;
-  off<K extends keyof TokenClientEventMap>(event: K, listener: (payload: TokenClientEventMap[K]) => void): this;
-}
+export type TokenClientEvents = TypedEvents<TokenClientEventMap>;
 
 /** Sends one event to its listeners. */
-export type Emit = <K extends keyof TokenClientEventMap>(event: K, payload: TokenClientEventMap[K]) => void;
-
-/** An {@link Emit} on `emitter` that calls each listener in turn, ignoring any that throws. */
-export function createEmit(emitter: EventEmitter): Emit {
-  return (event, payload) => {
-    for (const listener of emitter.listeners(event)) {
-      try {
-        (listener as (p: typeof payload) => void)(payload);
-      } catch {
-        // A host's listener must not break token handling.
-      }
-    }
-  };
-}
+export type Emit = EmitFunction<TokenClientEventMap>;

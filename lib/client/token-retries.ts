@@ -8,6 +8,7 @@ import type { ClientContext } from './client-context.js';
 import type { CachedToken } from './cache.js';
 import type { ResolvedOptions } from './options.js';
 import { requestToken, type TokenRequestConfig } from './token-request.js';
+import { tracedFetch } from './token-telemetry.js';
 
 // Referenced on purpose: a job that awaits a token must stay alive through the backoff and end with
 // the error, not exit quietly with an unsettled await (exit code 13). Retries are bounded.
@@ -48,22 +49,29 @@ function retryDelay(opts: ResolvedOptions, error: TokenRequestError, attempt: nu
  *
  * @throws TokenRequestError the last failure, when it is not retryable or the retries are spent.
  */
-export async function fetchWithRetries(ctx: ClientContext): Promise<FetchedToken> {
+export function fetchWithRetries(ctx: ClientContext): Promise<FetchedToken> {
   const { opts, clientId } = ctx;
-  const started = Date.now();
-  for (let attempt = 0; ; attempt++) {
-    try {
-      const url = await ctx.tokenUrl.resolve();
-      const token = await requestToken(requestConfig(opts, url));
-      return { token, attempts: attempt + 1, durationMs: Date.now() - started };
-    } catch (err) {
-      const error = err instanceof TokenRequestError ? err : new TokenRequestError('the token request failed', {
-        reason: 'network_error', tokenUrl: ctx.tokenUrl.known() ?? opts.issuer ?? '', clientId, retryable: false, cause: err,
-      });
-      const delay = retryDelay(opts, error, attempt);
-      if (delay === undefined) throw error;
-      ctx.emit('token.retry_scheduled', { clientId, tokenUrl: ctx.tokenUrl.known(), error, attempt: attempt + 1, delayMs: Math.round(delay) });
-      await sleep(delay);
+  return tracedFetch(clientId, async (span) => {
+    const started = Date.now();
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const url = await ctx.tokenUrl.resolve();
+        span.setAttribute('url.full', url);
+        const token = await requestToken(requestConfig(opts, url));
+        span.setAttribute('m2m.attempts', attempt + 1);
+        return { token, attempts: attempt + 1, durationMs: Date.now() - started };
+      } catch (err) {
+        const error = err instanceof TokenRequestError ? err : new TokenRequestError('the token request failed', {
+          reason: 'network_error', tokenUrl: ctx.tokenUrl.known() ?? opts.issuer ?? '', clientId, retryable: false, cause: err,
+        });
+        const delay = retryDelay(opts, error, attempt);
+        if (delay === undefined) {
+          span.setAttribute('m2m.attempts', attempt + 1);
+          throw error;
+        }
+        ctx.emit('token.retry_scheduled', { clientId, tokenUrl: ctx.tokenUrl.known(), error, attempt: attempt + 1, delayMs: Math.round(delay) });
+        await sleep(delay);
+      }
     }
-  }
+  });
 }

@@ -2,6 +2,7 @@ import { createPublicKey } from 'node:crypto';
 import jwksRsa from 'jwks-rsa';
 import { InvalidTokenError, TemporarilyUnavailableError } from '../errors.js';
 import { discoverMetadata, fetchJson } from './metadata.js';
+import { errorTypeOf, inSpan, instruments } from './telemetry.js';
 import { checkRemoteUrl, RETRY_AFTER_SECONDS } from './urls.js';
 import type { KeyRequest, VerificationKey } from './verify.js';
 
@@ -28,7 +29,14 @@ export interface KeySourceOptions {
   fetch: FetchFunction | undefined;
   /** Current time in milliseconds since the epoch. */
   clock: () => number;
+  /** Told of every JWKS fetch and failed metadata discovery, for events and metrics. */
+  onFetch?: ((outcome: KeyFetchOutcome) => void) | undefined;
 }
+
+/** A JWKS fetch that imported `kids`, or a JWKS or metadata fetch (`url`) that failed. */
+export type KeyFetchOutcome =
+  | { ok: true; url: string; kids: string[]; durationMs: number }
+  | { ok: false; url: string; error: unknown; durationMs: number };
 
 /** Finds verification keys for tokens; see {@link createKeySource}. */
 export interface KeySource {
@@ -127,7 +135,7 @@ function createRemoteKeySet(jwksUri: string, options: KeySourceOptions, registry
 
   async function load(): Promise<KeySet> {
     servedMaxAge = undefined;
-    const signingKeys = await withDeadline(client.getSigningKeys(), timeout);
+    const signingKeys = await inSpan('m2m.jwks.fetch', { 'url.full': jwksUri }, errorTypeOf, () => withDeadline(client.getSigningKeys(), timeout));
     const fetchedAt = clock();
     const maxAge = servedMaxAge === undefined ? cacheMaxAge : Math.min(cacheMaxAge, servedMaxAge * 1000);
     return { ...indexKeys(signingKeys, current), fetchedAt, expiresAt: fetchedAt + maxAge };
@@ -141,8 +149,12 @@ function createRemoteKeySet(jwksUri: string, options: KeySourceOptions, registry
   function refresh(now: number, force = false): Promise<KeySet> {
     if (inflight) return inflight;
     if (!force && lastFailure !== undefined && now - lastFailure.at < cooldown) return Promise.reject(unavailable(lastFailure.cause));
+    const started = performance.now();
+    const took = (): number => performance.now() - started;
     inflight = load().then(
       (set) => {
+        instruments().jwksFetches.add(1, { 'm2m.outcome': 'success' });
+        options.onFetch?.({ ok: true, url: jwksUri, kids: [...set.byKid.keys()], durationMs: took() });
         const kept = new Set(set.all);
         for (const key of current?.all ?? []) if (!kept.has(key)) registry.withdrawn.add(key);
         for (const key of set.all) registry.setOf.set(key, set);
@@ -152,6 +164,8 @@ function createRemoteKeySet(jwksUri: string, options: KeySourceOptions, registry
       },
       (err: unknown) => {
         lastFailure = { at: now, cause: err };
+        instruments().jwksFetches.add(1, { 'm2m.outcome': 'failure', 'error.type': errorTypeOf(err) });
+        options.onFetch?.({ ok: false, url: jwksUri, error: err, durationMs: took() });
         throw unavailable(err);
       },
     ).finally(() => { inflight = undefined; });
@@ -250,9 +264,14 @@ export function createKeySource(options: KeySourceOptions): KeySource {
     const now = options.clock();
     const failed = failedDiscovery.get(issuer);
     if (failed !== undefined && now - failed.at < options.cooldown) return Promise.reject(failed.cause);
+    const started = performance.now();
     pending = discover(issuer).then(
       (uri) => { discovered.set(issuer, uri); failedDiscovery.delete(issuer); return uri; },
-      (err: unknown) => { failedDiscovery.set(issuer, { at: now, cause: err }); throw err; },
+      (err: unknown) => {
+        failedDiscovery.set(issuer, { at: now, cause: err });
+        options.onFetch?.({ ok: false, url: issuer, error: err, durationMs: performance.now() - started });
+        throw err;
+      },
     ).finally(() => discovering.delete(issuer));
     discovering.set(issuer, pending);
     return pending;

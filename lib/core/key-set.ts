@@ -98,3 +98,21 @@ function retentionOf(record: SigningKeyRecord, minRetention: number): number {
   const own = Number.isFinite(record.retention) ? record.retention : DEFAULT_KEY_RETENTION;
   return Math.max(own, minRetention);
 }
+
+/** Where a key stands: signing soon, signing now, still published for its tokens, or done. */
+export type KeyState = 'pending' | 'active' | 'retired-but-published' | 'expired';
+
+/**
+ * Each key's state at `now`, as {@link selectKeys} decides it, by kid. `minRetention` is the
+ * issuer's floor (its `maxTokenLifetime` + 60), as for `selectKeys`.
+ */
+export function keyStates(records: readonly SigningKeyRecord[], now: number, minRetention = 0): Map<string, KeyState> {
+  const view = selectKeys(records, now, minRetention);
+  const published = new Set(view.published.map((k) => k.kid));
+  return new Map(records.map((k): [string, KeyState] => [
+    k.kid,
+    k.kid === view.signing?.kid ? 'active'
+      : k.activatesAt.getTime() > now ? 'pending'
+        : published.has(k.kid) ? 'retired-but-published' : 'expired',
+  ]));
+}

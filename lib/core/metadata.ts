@@ -1,4 +1,5 @@
 import type { FetchFunction } from './jwks.js';
+import { errorTypeOf, inSpan } from './telemetry.js';
 
 /**
  * The metadata locations to try for an issuer, in order: OpenID Connect Discovery 1.0 §4
@@ -56,9 +57,13 @@ export async function fetchJson(fetchFn: FetchFunction, url: string, timeout: nu
  *
  * @returns The metadata object and the URL it came from.
  */
-export async function discoverMetadata(
+export function discoverMetadata(
   fetchFn: FetchFunction, issuer: string, timeout: number,
 ): Promise<{ metadata: Record<string, unknown>; url: string }> {
+  return inSpan('m2m.metadata.fetch', { 'm2m.issuer': issuer }, errorTypeOf, () => readMetadata(fetchFn, issuer, timeout));
+}
+
+async function readMetadata(fetchFn: FetchFunction, issuer: string, timeout: number): Promise<{ metadata: Record<string, unknown>; url: string }> {
   let lastError: unknown;
   for (const url of metadataUrls(issuer)) {
     let metadata: Record<string, unknown>;

@@ -1,3 +1,4 @@
+import type { AuditLog } from './audit.js';
 import type { Client, ClientRegistration, ClientUpdate, KeyClientRegistration } from './client.js';
 import type { SigningAlgorithm } from './keys.js';
 import type { SigningKeyRecord } from './key-set.js';
@@ -178,4 +179,8 @@ export interface IssuerStore {
   usedAssertions?: UsedAssertionStore;
   /** Creates or upgrades the tables. */
   migrate(): Promise<void>;
+  /** The audit trail of administrative changes, when the store keeps one (the Knex store does). */
+  readonly audit?: AuditLog;
+  /** The same store, its changes recorded as made by `actor`; optional for stores of one's own. */
+  withActor?(actor: string): IssuerStore;
 }

@@ -1,8 +1,9 @@
-import { createKeySource, type KeySource } from '../core/jwks.js';
+import { createKeySource, type KeyFetchOutcome, type KeySource } from '../core/jwks.js';
 import {
   booleanOption, checkOptions, choiceOption, functionOption, InvalidOptionError, numberOption,
 } from '../core/options.js';
 import type { ScopeMatch } from '../core/scope.js';
+import { errorTypeOf, inSpan } from '../core/telemetry.js';
 import { checkRemoteUrl } from '../core/urls.js';
 import { checkAlgorithms, createTokenVerifier, type TokenVerifier } from '../core/verify.js';
 import type { ResourceServerOptions } from './resource-server.js';
@@ -41,7 +42,7 @@ function checkRealm(options: ResourceServerOptions): string {
 }
 
 /** The key source: one jwks-rsa client per JWKS URI, given or discovered from each issuer. */
-function keySourceFor(options: ResourceServerOptions, clock: () => number): KeySource {
+function keySourceFor(options: ResourceServerOptions, clock: () => number, onFetch: (outcome: KeyFetchOutcome) => void): KeySource {
   const allowHttp = booleanOption(options.allowHttp, 'allowHttp', false);
   const jwksUri = options.jwksUri === undefined ? undefined : checkRemoteUrl(options.jwksUri, 'jwksUri', allowHttp);
   const issuers = typeof options.issuer === 'string' ? [options.issuer] : [...options.issuer];
@@ -49,7 +50,7 @@ function keySourceFor(options: ResourceServerOptions, clock: () => number): KeyS
     for (const issuer of issuers) checkRemoteUrl(issuer, `issuer ${JSON.stringify(issuer)} (used for discovery without jwksUri)`, allowHttp);
   }
   return createKeySource({
-    issuers, jwksUri, allowHttp, fetch: functionOption(options.fetch, 'fetch'), clock,
+    issuers, jwksUri, allowHttp, fetch: functionOption(options.fetch, 'fetch'), clock, onFetch,
     timeout: seconds(options.jwksTimeout, 'jwksTimeout', 5, 0.001, 60) * 1000,
     cacheMaxAge: seconds(options.jwksCacheMaxAge, 'jwksCacheMaxAge', 600, 1, 86_400) * 1000,
     cooldown: seconds(options.jwksCooldown, 'jwksCooldown', 30, 0, 86_400) * 1000,
@@ -58,11 +59,12 @@ function keySourceFor(options: ResourceServerOptions, clock: () => number): KeyS
 }
 
 /**
- * Checks the options of `createResourceServer()` once and builds its parts.
+ * Checks the options of `createResourceServer()` once and builds its parts; `onFetch` is told of
+ * each key set fetch.
  *
  * @throws {@link InvalidOptionError} (a TypeError) naming the option.
  */
-export function resolveGuardOptions(options: ResourceServerOptions): GuardSettings {
+export function resolveGuardOptions(options: ResourceServerOptions, onFetch: (outcome: KeyFetchOutcome) => void): GuardSettings {
   checkOptions<ResourceServerOptions>(options, 'createResourceServer()', OPTION_NAMES);
   if (options.issuer === undefined) throw new InvalidOptionError('issuer', 'issuer is required: the iss value(s) of accepted tokens');
   if (options.audience === undefined) throw new InvalidOptionError('audience', 'audience is required: the aud value(s) this resource server answers to');
@@ -71,12 +73,13 @@ export function resolveGuardOptions(options: ResourceServerOptions): GuardSettin
   const match = choiceOption(options.match, 'match', MATCHES, 'all');
   const optional = booleanOption(options.optional, 'optional', false);
   const errors = choiceOption(options.errors, 'errors', ['respond', 'next'] as const, 'respond');
-  const keySource = keySourceFor(options, clock);
+  const keySource = keySourceFor(options, clock, onFetch);
   // The verifier validates issuer, audience, algorithms, clock tolerance, claims and cache size.
   const verifier = createTokenVerifier({
     issuer: options.issuer,
     audience: options.audience,
-    getKey: (request) => keySource.getKey(request),
+    getKey: (request) => inSpan('m2m.guard.key_lookup', request.kid === undefined ? {} : { 'm2m.kid': request.kid }, errorTypeOf,
+      () => keySource.getKey(request)),
     isKeyCurrent: (key) => keySource.isCurrent(key),
     ...(options.algorithms !== undefined ? { algorithms: options.algorithms } : {}),
     ...(options.clockTolerance !== undefined ? { clockTolerance: options.clockTolerance } : {}),

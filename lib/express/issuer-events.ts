@@ -1,4 +1,4 @@
-import { EventEmitter } from 'node:events';
+import { createTypedEmitter, type TypedEmitter, type TypedEvents } from '../core/events.js';
 import type { ClientAuthFailure, ClientAuthMethod } from './client-auth.js';
 
 /** Emitted after a token is issued. Holds no token. */
@@ -61,28 +61,10 @@ export interface AuthorizationServerEventMap {
 }
 
 /** A typed event emitter: events never carry secrets or tokens. */
-export interface AuthorizationServerEvents {
-  on<K extends keyof AuthorizationServerEventMap>(event: K, listener: (payload: AuthorizationServerEventMap[K]) => void): this;
-  once<K extends keyof AuthorizationServerEventMap>(event: K, listener: (payload: AuthorizationServerEventMap[K]) => void): this;
-  off<K extends keyof AuthorizationServerEventMap>(event: K, listener: (payload: AuthorizationServerEventMap[K]) => void): this;
-}
+export type AuthorizationServerEvents = TypedEvents<AuthorizationServerEventMap>;
 
-/** A typed emitter whose `emit` never lets a throwing listener reach the caller. */
-export interface IssuerEmitter {
-  events: AuthorizationServerEvents;
-  emit<K extends keyof AuthorizationServerEventMap>(name: K, payload: AuthorizationServerEventMap[K]): void;
-  has(name: keyof AuthorizationServerEventMap): boolean;
-}
+/** The issuer's emitter: `emit` never lets a throwing listener reach the caller. */
+export type IssuerEmitter = TypedEmitter<AuthorizationServerEventMap>;
 
 /** The issuer's event emitter. */
-export function createIssuerEmitter(): IssuerEmitter {
-  const emitter = new EventEmitter();
-  return {
-    events: emitter as unknown as AuthorizationServerEvents,
-    emit(name, payload) {
-      // A throwing listener must not turn a good answer into a failure.
-      try { emitter.emit(name, payload); } catch { /* the host's listener failed; nothing to do here */ }
-    },
-    has: (name) => emitter.listenerCount(name) > 0,
-  };
-}
+export const createIssuerEmitter = (): IssuerEmitter => createTypedEmitter<AuthorizationServerEventMap>();

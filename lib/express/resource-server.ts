@@ -5,6 +5,8 @@ import { InsufficientScopeError, TokenRequiredError } from '../errors.js';
 import { checkRequiredScopes, hasScopes, type ScopeMatch } from '../core/scope.js';
 import { readBearerToken } from './bearer.js';
 import { resolveGuardOptions, resolveRouteOptions } from './guard-settings.js';
+import { createGuardEmitter, type ResourceServerEvents } from './guard-events.js';
+import { startGuardCheck, type GuardCheck } from './guard-observer.js';
 import { createRefusal } from './guard-response.js';
 import { setRequestAuth } from './request-auth.js';
 
@@ -136,6 +138,11 @@ export interface ResourceServer {
    * @throws {@link TemporarilyUnavailableError} when a key set cannot be fetched.
    */
   refreshKeys(): Promise<void>;
+  /**
+   * Typed events: `token.accepted`, `token.refused` (with the reason, never the token),
+   * `keys.fetched` and `keys.unavailable`. A listener that throws never breaks a request.
+   */
+  readonly events: ResourceServerEvents;
 }
 
 /**
@@ -159,31 +166,39 @@ export interface ResourceServer {
  * ```
  */
 export function createResourceServer(options: ResourceServerOptions): ResourceServer {
-  const settings = resolveGuardOptions(options);
+  const emitter = createGuardEmitter();
+  const settings = resolveGuardOptions(options, (outcome) => emitter.fetched(outcome));
   const { verifier, keySource } = settings;
-  const fail = createRefusal(settings.realm, settings.errors);
+  const respond = createRefusal(settings.realm, settings.errors);
+  function fail(check: GuardCheck, res: Response, next: NextFunction, err: unknown, clientId?: string): void {
+    check.refused(err, clientId);
+    respond(res, next, err);
+  }
 
   function guard(required: readonly string[] | undefined, match: ScopeMatch, optional: boolean): RequestHandler {
     const missingScope = match === 'any' && required && required.length > 1
       ? 'the token has none of the accepted scopes' : 'the token lacks a required scope';
     /** Lets the request through when the verified token grants the scopes. */
-    function admit(auth: VerifiedAccessToken, req: Request, res: Response, next: NextFunction): void {
+    function admit(check: GuardCheck, auth: VerifiedAccessToken, req: Request, res: Response, next: NextFunction, cached: boolean): void {
       if (required && !hasScopes(auth.scopes, required, match)) {
-        fail(res, next, new InsufficientScopeError(missingScope, required));
+        fail(check, res, next, new InsufficientScopeError(missingScope, required), auth.clientId);
         return;
       }
       setRequestAuth(req, auth);
+      check.accepted(auth, cached);
       next();
     }
     // Not an async function: a repeated token is answered from the cache without a promise,
     // neither ours nor the one Express would wait on.
     return function requireScopeMiddleware(req: Request, res: Response, next: NextFunction): void {
+      const check = startGuardCheck(emitter, req);
       let token: string | undefined;
       let cached: VerifiedAccessToken | undefined;
       try {
         token = readBearerToken(req);
         if (token === undefined) {
           if (optional) {
+            check.anonymous();
             next();
             return;
           }
@@ -191,14 +206,17 @@ export function createResourceServer(options: ResourceServerOptions): ResourceSe
         }
         cached = verifier.cached(token);
       } catch (err) {
-        fail(res, next, err);
+        fail(check, res, next, err);
         return;
       }
       if (cached !== undefined) {
-        admit(cached, req, res, next);
+        check.cacheHit();
+        admit(check, cached, req, res, next, true);
         return;
       }
-      verifier.verify(token).then((auth) => admit(auth, req, res, next), (err: unknown) => fail(res, next, err));
+      const presented = token;
+      check.verify(() => verifier.verify(presented))
+        .then((auth) => admit(check, auth, req, res, next, false), (err: unknown) => fail(check, res, next, err));
     };
   }
 
@@ -212,8 +230,19 @@ export function createResourceServer(options: ResourceServerOptions): ResourceSe
       const route = resolveRouteOptions(routeOptions, 'authenticate() options', ['optional'], settings);
       return guard(undefined, settings.match, route.optional);
     },
-    verify: (token) => verifier.verify(token),
+    async verify(token) {
+      try {
+        const cached = typeof token === 'string' && verifier.cached(token) !== undefined;
+        const auth = await verifier.verify(token);
+        emitter.accepted(auth, undefined, cached);
+        return auth;
+      } catch (err) {
+        emitter.refused(err, undefined);
+        throw err;
+      }
+    },
     refreshKeys: () => keySource.refresh(),
+    events: emitter.events,
   };
 }
 

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
+import type { Knex } from 'knex';
 import {
-  applyClientUpdate, isClientId, normalizeRegistration, type ClientPublicKeys, type ClientRegistration,
+  applyClientUpdate, isClientId, normalizeRegistration, type Client, type ClientPublicKeys, type ClientRegistration,
 } from '../core/client.js';
 import { InvalidOptionError } from '../core/options.js';
 import type { ClientStore, CreatedClient } from '../core/store.js';
@@ -11,6 +12,22 @@ import { checkExpiry, insertSecret } from './secrets.js';
 
 /** The client part of the {@link ClientStore}: registering, reading, changing and removing clients. */
 export type ClientOperations = Pick<ClientStore, 'create' | 'get' | 'list' | 'update' | 'delete'>;
+
+/**
+ * The audit entries of an update: `client.disabled` or `client.enabled` when that changed, and
+ * `client.updated` with the new value of every other field that changed.
+ */
+async function recordUpdate(ctx: StoreContext, trx: Knex.Transaction, current: Client, next: Omit<Client, 'createdAt' | 'updatedAt'>): Promise<void> {
+  const { clientId } = current;
+  const changed: Record<string, unknown> = {};
+  for (const [field, value] of Object.entries(next) as [keyof typeof next, unknown][]) {
+    if (field !== 'enabled' && JSON.stringify(value) !== JSON.stringify(current[field])) changed[field] = value;
+  }
+  if (Object.keys(changed).length > 0) await ctx.audit.record(trx, { action: 'client.updated', clientId, target: clientId, details: changed });
+  if (next.enabled !== current.enabled) {
+    await ctx.audit.record(trx, { action: next.enabled ? 'client.enabled' : 'client.disabled', clientId, target: clientId, details: {} });
+  }
+}
 
 /** Client operations on the store's tables; every change bumps the registry revision. */
 export function createClientOperations(ctx: StoreContext): ClientOperations {
@@ -29,8 +46,11 @@ export function createClientOperations(ctx: StoreContext): ClientOperations {
       return await ctx.change(async (trx) => {
         await trx(t.clients).insert({ ...clientToRow(client), created_at: now, updated_at: now });
         const created = { ...client, createdAt: new Date(now), updatedAt: new Date(now) };
-        if (keyed) return { clientId: client.clientId, client: created };
-        const issued = await insertSecret(trx, t, client.clientId, now, expiresAt);
+        const { clientId, ...registered } = client;
+        await ctx.audit.record(trx, { action: 'client.created', clientId, target: clientId, details: { ...registered } });
+        if (keyed) return { clientId, client: created };
+        const issued = await insertSecret(trx, t, clientId, now, expiresAt);
+        await ctx.audit.record(trx, { action: 'secret.created', clientId, target: issued.secret.id, details: { expiresAt: issued.secret.expiresAt } });
         return { ...issued, client: created };
       });
     } catch (err) {
@@ -60,6 +80,7 @@ export function createClientOperations(ctx: StoreContext): ClientOperations {
         const next = applyClientUpdate(current, update);
         const now = clock();
         await trx(t.clients).where({ client_id: clientId }).update({ ...clientToRow(next), updated_at: now });
+        await recordUpdate(ctx, trx, current, next);
         return { ...next, createdAt: current.createdAt, updatedAt: new Date(now) };
       });
     },
@@ -70,6 +91,7 @@ export function createClientOperations(ctx: StoreContext): ClientOperations {
         // Secrets first: SQLite enforces ON DELETE CASCADE only when foreign keys are switched on.
         await trx(t.secrets).where({ client_id: clientId }).delete();
         const count = await trx(t.clients).where({ client_id: clientId }).delete();
+        if (count > 0) await ctx.audit.record(trx, { action: 'client.deleted', clientId, target: clientId, details: {} });
         return count > 0;
       });
     },

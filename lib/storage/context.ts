@@ -1,6 +1,7 @@
 import type { Knex } from 'knex';
 import { isClientId } from '../core/client.js';
 import { ClientNotFoundError } from '../errors.js';
+import type { AuditWriter } from './audit.js';
 import type { TableNames } from './migrations.js';
 import type { ClientRow } from './rows.js';
 
@@ -17,6 +18,8 @@ export interface StoreContext {
    * copy see it at once. See `createClientRegistry`.
    */
   change<T>(work: (trx: Knex.Transaction) => Promise<T>): Promise<T>;
+  /** Records administrative changes in the audit trail, inside the change's transaction. */
+  readonly audit: AuditWriter;
 }
 
 /**

@@ -5,10 +5,22 @@ import { PlaintextKeyError } from '../errors.js';
 import { DEFAULT_KEY_RETENTION } from '../core/key-set.js';
 import type { KeyStore } from '../core/store.js';
 import type { StoreContext } from './context.js';
+import { inWriteTransaction } from './registry.js';
 import { keyFromRow, keyToRow, type KeyRow } from './rows.js';
 
 // The retention column is a 32-bit integer on every database.
 const MAX_RETENTION = 2_147_483_647;
+
+/** Inserts a key row with its `key.created` audit entry. */
+function insertKey(ctx: StoreContext, row: KeyRow): Promise<void> {
+  return inWriteTransaction(ctx.knex, async (trx) => {
+    await trx(ctx.tables.keys).insert(row);
+    await ctx.audit.record(trx, {
+      action: 'key.created', clientId: null, target: row.kid,
+      details: { alg: row.alg, activatesAt: new Date(Number(row.activates_at)), retention: Number(row.retention) },
+    });
+  });
+}
 
 /**
  * Refuses to store a private key in plain text when other live keys are stored encrypted: a
@@ -71,7 +83,7 @@ export function createKeyStore(ctx: StoreContext, cipher: KeyCipher): KeyStore &
       const key = await generateSigningKey(alg);
       // Two instances starting together may both insert a key. That is harmless: both are
       // published and every instance picks the same signing key from the same rows.
-      await knex(t.keys).insert(keyToRow(key, { createdAt: now, activatesAt: now, retention: retention ?? DEFAULT_KEY_RETENTION }, cipher));
+      await insertKey(ctx, keyToRow(key, { createdAt: now, activatesAt: now, retention: retention ?? DEFAULT_KEY_RETENTION }, cipher));
     },
 
     async rotate(rotateOptions = {}) {
@@ -93,7 +105,7 @@ export function createKeyStore(ctx: StoreContext, cipher: KeyCipher): KeyStore &
       const key = await generateSigningKey(alg);
       const now = clock();
       const row = keyToRow(key, { createdAt: now, activatesAt: now + Math.round(activateAfter * 1000), retention }, cipher);
-      await knex(t.keys).insert(row);
+      await insertKey(ctx, row);
       return keyFromRow(row, cipher);
     },
 
@@ -104,16 +116,23 @@ export function createKeyStore(ctx: StoreContext, cipher: KeyCipher): KeyStore &
       for (const row of rows) {
         if (isSealed(row.private_key)) continue;
         // Only if still plain text: two sealers at once seal each key once.
-        sealed += await knex(t.keys).where({ kid: row.kid, private_key: row.private_key })
-          .update({ private_key: cipher.seal(row.private_key, row.kid) });
+        sealed += await inWriteTransaction(knex, async (trx) => {
+          const count = await trx(t.keys).where({ kid: row.kid, private_key: row.private_key })
+            .update({ private_key: cipher.seal(row.private_key, row.kid) });
+          if (count > 0) await ctx.audit.record(trx, { action: 'key.sealed', clientId: null, target: row.kid, details: {} });
+          return count;
+        });
       }
       return sealed;
     },
 
     async revoke(kid) {
       if (typeof kid !== 'string' || kid.length > 64) return false;
-      const count = await knex(t.keys).where({ kid }).whereNull('revoked_at').update({ revoked_at: clock() });
-      return count > 0;
+      return inWriteTransaction(knex, async (trx) => {
+        const count = await trx(t.keys).where({ kid }).whereNull('revoked_at').update({ revoked_at: clock() });
+        if (count > 0) await ctx.audit.record(trx, { action: 'key.revoked', clientId: null, target: kid, details: {} });
+        return count > 0;
+      });
     },
   };
 }

@@ -4,6 +4,7 @@ import { checkOptions, functionOption, numberOption } from '../core/options.js';
 import { checkKnexInstance, checkTablePrefix } from '../core/table-prefix.js';
 import { keyCipher } from '../core/key-encryption.js';
 import { createClientOperations } from './clients.js';
+import { auditWriter, checkActor, createAuditLog, type AuditLog } from './audit.js';
 import type { StoreContext } from './context.js';
 import { createKeyStore } from './keys.js';
 import { runMigrations, tableNames, type TableNames } from './migrations.js';
@@ -18,6 +19,7 @@ import { createUsedAssertionStore, type KnexUsedAssertionStore } from './used-as
 //   clients.ts   client create, get, list, update, delete
 //   secrets.ts   secret list, rotate, revoke; authenticate and last-used bookkeeping
 //   keys.ts      signing keys, through the key cipher
+//   audit.ts     the audit trail of administrative changes, written in each change's transaction
 //   used-assertions.ts  the jtis of used client assertions (private_key_jwt)
 
 /** Options of {@link createKnexStore}. */
@@ -51,9 +53,14 @@ export interface KnexStoreOptions {
    * keys are stored as PKCS#8 PEM.
    */
   keyEncryptionKey?: string;
+  /**
+   * How long audit entries are kept, in seconds (1 day to 10 years). Default one year.
+   * `store.audit.prune()` removes older ones; the admin CLI's `audit --prune` runs it.
+   */
+  auditRetention?: number;
 }
 
-const OPTION_NAMES: readonly (keyof KnexStoreOptions)[] = ['tablePrefix', 'clock', 'lastUsedResolution', 'clientCacheTtl', 'keyEncryptionKey'];
+const OPTION_NAMES: readonly (keyof KnexStoreOptions)[] = ['tablePrefix', 'clock', 'lastUsedResolution', 'clientCacheTtl', 'keyEncryptionKey', 'auditRetention'];
 
 /** The Knex-backed {@link IssuerStore}. */
 export interface KnexStore extends IssuerStore {
@@ -65,6 +72,15 @@ export interface KnexStore extends IssuerStore {
   readonly keys: KeyStore & { seal(): Promise<number> };
   /** The jtis of used client assertions, which it can also purge of expired records. */
   readonly usedAssertions: KnexUsedAssertionStore;
+  /** The audit trail of administrative changes. */
+  readonly audit: AuditLog;
+  /**
+   * The same store, its changes recorded in the audit trail as made by `actor` (1 to 200
+   * printable ASCII characters, e.g. `deploy-pipeline` or `ops:alice`); without it, `app`.
+   *
+   * @throws TypeError for a malformed actor.
+   */
+  withActor(actor: string): KnexStore;
 }
 
 /**
@@ -95,22 +111,25 @@ export function createKnexStore(knex: Knex, options: KnexStoreOptions = {}): Kne
   const cacheTtl = numberOption(options.clientCacheTtl, 'clientCacheTtl', { fallback: 1, min: 0, max: 86_400, unit: 'seconds' }) * 1000;
   const t = tableNames(prefix);
   const cipher = keyCipher(options.keyEncryptionKey);
+  const auditRetention = numberOption(options.auditRetention, 'auditRetention', { fallback: 365 * 86_400, min: 86_400, max: 10 * 365 * 86_400, unit: 'seconds' }) * 1000;
 
   const registry = createClientRegistry(knex, t, cacheTtl);
-  const ctx: StoreContext = { knex, tables: t, clock, change: registry.change };
-  const clients: KnexStore['clients'] = {
-    ...createClientOperations(ctx),
-    ...createSecretOperations(ctx),
-    ...createAuthentication(ctx, registry.lookup, resolution),
-  };
+  const contextFor = (actor: string): StoreContext => ({ knex, tables: t, clock, change: registry.change, audit: auditWriter(t, clock, actor) });
+  // Shared by every view: the registry's lookups and the last-used bookkeeping.
+  const authentication = createAuthentication(contextFor('app'), registry.lookup, resolution);
+  const audit = createAuditLog(knex, t, clock, auditRetention);
+  const migrate = async () => { await runMigrations(knex, { tablePrefix: prefix }); };
+  // Assertions are no administrative change: one store for every view, not audited.
+  const usedAssertions = createUsedAssertionStore(contextFor('app'));
 
-  return {
-    tables: t,
-    clients,
-    keys: createKeyStore(ctx, cipher),
-    usedAssertions: createUsedAssertionStore(ctx),
-    async migrate() {
-      await runMigrations(knex, { tablePrefix: prefix });
-    },
-  };
+  /** The store whose changes the audit trail records as made by `actor`. */
+  function view(actor: string): KnexStore {
+    const ctx = contextFor(actor);
+    const clients: KnexStore['clients'] = { ...createClientOperations(ctx), ...createSecretOperations(ctx), ...authentication };
+    return {
+      tables: t, clients, keys: createKeyStore(ctx, cipher), usedAssertions, audit, migrate,
+      withActor: (next) => view(checkActor(next)),
+    };
+  }
+  return view('app');
 }

@@ -9,6 +9,8 @@ export interface TableNames {
   keys: string;
   /** Named counters; `clients` is bumped by every change to clients or secrets. */
   revisions: string;
+  /** The audit trail of administrative changes. */
+  audit: string;
   /** The `jti`s of client assertions already used, until they expire (hashed with the client id). */
   usedAssertions: string;
   migrations: string;
@@ -21,6 +23,7 @@ export function tableNames(prefix: string): TableNames {
     secrets: `${prefix}client_secrets`,
     keys: `${prefix}signing_keys`,
     revisions: `${prefix}revisions`,
+    audit: `${prefix}audit_log`,
     usedAssertions: `${prefix}used_assertions`,
     migrations: `${prefix}migrations`,
   };
@@ -99,6 +102,28 @@ function keyRetention(t: TableNames): Migration {
   };
 }
 
+// The audit trail: not tied to clients or keys by foreign keys, so that it outlives them.
+function auditLog(t: TableNames): Migration {
+  return {
+    async up(knex) {
+      await knex.schema.createTable(t.audit, (table) => {
+        table.bigIncrements('id').primary();
+        table.bigInteger('at').notNullable();
+        table.string('actor', 200).notNullable();
+        table.string('action', 32).notNullable();
+        table.string('client_id', 128).nullable();
+        table.string('target', 128).notNullable();
+        table.text('details').notNullable();
+        table.index(['at']);
+        table.index(['client_id', 'id']);
+      });
+    },
+    async down(knex) {
+      await knex.schema.dropTableIfExists(t.audit);
+    },
+  };
+}
+
 // private_key_jwt (RFC 7523): each client's authentication method and public keys, and the jtis
 // of used assertions. Rows from before keep a null method: either secret method, as before.
 function clientAuthentication(t: TableNames): Migration {
@@ -136,6 +161,7 @@ export function migrationSource(t: TableNames): Knex.MigrationSource<string> {
   const all: Record<string, Migration> = {
     '20261122000000_initial': initial(t),
     '20261206000000_key_retention': keyRetention(t),
+    '20261210000000_audit_log': auditLog(t),
     '20261220000000_client_authentication': clientAuthentication(t),
   };
   return {

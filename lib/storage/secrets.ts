@@ -81,6 +81,10 @@ export function createSecretOperations(ctx: StoreContext): SecretOperations {
           .andWhere((q) => q.whereNull('expires_at').orWhere('expires_at', '>', until))
           .update({ expires_at: until });
         const issued = await insertSecret(trx, t, clientId, now, expiresAt);
+        await ctx.audit.record(trx, {
+          action: 'secret.rotated', clientId, target: issued.secret.id,
+          details: { expiresAt: issued.secret.expiresAt, previousSecretsExpireBy: new Date(until) },
+        });
         return issued;
       });
     },
@@ -89,6 +93,7 @@ export function createSecretOperations(ctx: StoreContext): SecretOperations {
       if (!isClientId(clientId) || typeof secretId !== 'string' || secretId.length > 64) return false;
       return ctx.change(async (trx) => {
         const count = await trx(t.secrets).where({ client_id: clientId, id: secretId }).delete();
+        if (count > 0) await ctx.audit.record(trx, { action: 'secret.revoked', clientId, target: secretId, details: {} });
         return count > 0;
       });
     },

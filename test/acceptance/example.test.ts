@@ -97,6 +97,15 @@ describe('the example (npm run example)', () => {
         '[job] done',
       ]);
       expect(example.output()).to.include('[reports] GET /reports by archival-service');
+      // Operations: one admin call made with the ops client's token, and the metrics it left.
+      expect(example.output()).to.include('[ops] GET /admin/clients with a token: archival-service, ops-console\n');
+      const scraped = await request(`${new URL(issuer).origin}/metrics`);
+      expect(scraped.status).to.equal(200);
+      expect(scraped.headers['content-type']).to.match(/^text\/plain/);
+      expect(scraped.text).to.match(/^m2m_guard_decisions_total\{m2m_outcome="insufficient_scope",otel_scope_name="express-m2m"\} 1$/m);
+      expect(scraped.text).to.match(/^m2m_caller_refreshes_total\{m2m_outcome="success",otel_scope_name="express-m2m"\} [1-9]/m);
+      const unauthenticated = await request(`${new URL(issuer).origin}/admin/clients`);
+      expect(unauthenticated.status).to.equal(401);
 
       // The API as a user would try it: no token, then a token from the printed curl command.
       const anonymous = await request(`${reports}/reports`);

@@ -121,6 +121,7 @@ for (const makeDb of databases) {
           secrets: `${db.prefix}client_secrets`,
           keys: `${db.prefix}signing_keys`,
           revisions: `${db.prefix}revisions`,
+          audit: `${db.prefix}audit_log`,
           usedAssertions: `${db.prefix}used_assertions`,
           migrations: `${db.prefix}migrations`,
         });
@@ -128,7 +129,7 @@ for (const makeDb of databases) {
 
       it('uses the m2m_ prefix by default', () => {
         expect(createKnexStore(db.knex).tables).to.deep.equal({
-          clients: 'm2m_clients', secrets: 'm2m_client_secrets', keys: 'm2m_signing_keys', revisions: 'm2m_revisions',
+          clients: 'm2m_clients', secrets: 'm2m_client_secrets', keys: 'm2m_signing_keys', revisions: 'm2m_revisions', audit: 'm2m_audit_log',
           usedAssertions: 'm2m_used_assertions', migrations: 'm2m_migrations',
         });
       });
