@@ -1,5 +1,6 @@
 import { expect } from 'chai';
 import { itLeavesNothingBehind, readSummary, runScript, type ScriptRun } from '../support/scripts.js';
+import { requiresServers } from '../support/servers.js';
 
 interface Summary {
   ok: boolean;
@@ -20,6 +21,7 @@ const FP = '[0-9a-f]{12}';
 const KID = '[A-Za-z0-9_-]{12}';
 
 describe('the cluster demo (npm run demo:cluster)', function () {
+  requiresServers(this, 'postgres', 'redis');
   this.timeout(60_000);
   let run: ScriptRun;
   let summary: Summary;
