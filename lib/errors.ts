@@ -52,6 +52,9 @@ export type OAuthErrorCode =
  *   that does not exist
  * - `ERR_M2M_CLIENT_EXISTS`: {@link ClientExistsError}, a client is registered with an id that is
  *   taken
+ * - `ERR_M2M_CLIENT_AUTH_METHOD`: {@link ClientAuthMethodError}, an admin operation does not fit
+ *   the way the client authenticates (a secret for a `private_key_jwt` client, keys for a secret
+ *   client, another method)
  * - `ERR_M2M_KEY_DECRYPTION`: {@link KeyDecryptionError}, a stored signing key is encrypted and
  *   there is no `keyEncryptionKey`, or not the one it was stored with
  * - `ERR_M2M_KEY_UNSUPPORTED`: {@link UnsupportedKeyError}, a stored signing key has an algorithm
@@ -65,6 +68,7 @@ export type OAuthErrorCode =
 export type M2MErrorCode =
   | 'ERR_M2M_CLIENT_NOT_FOUND'
   | 'ERR_M2M_CLIENT_EXISTS'
+  | 'ERR_M2M_CLIENT_AUTH_METHOD'
   | 'ERR_M2M_KEY_DECRYPTION'
   | 'ERR_M2M_KEY_UNSUPPORTED'
   | 'ERR_M2M_KEY_PLAINTEXT'
@@ -416,6 +420,37 @@ export class ClientExistsError extends M2MError {
   constructor(clientId: string, options?: { cause?: unknown }) {
     super(`a client with id ${JSON.stringify(clientId)} already exists`, options);
     this.clientId = clientId;
+  }
+}
+
+/**
+ * An admin operation does not fit the way a client authenticates, which is fixed at registration:
+ * code `ERR_M2M_CLIENT_AUTH_METHOD`. Thrown by the store's `clients.update` when it would change
+ * `tokenEndpointAuthMethod` or give keys (`jwks`, `jwksUri`) to a client that authenticates with a
+ * secret, and by `rotateSecret` for a `private_key_jwt` client, which has no secret. Nothing is
+ * changed. An admin API would answer it with 409 Conflict.
+ *
+ * @example
+ * ```ts
+ * try { await store.clients.rotateSecret(clientId); } catch (err) {
+ *   if (err instanceof ClientAuthMethodError) console.error(`${err.clientId} uses ${err.method}`);
+ * }
+ * ```
+ */
+export class ClientAuthMethodError extends M2MError {
+  readonly code = 'ERR_M2M_CLIENT_AUTH_METHOD';
+  /** The client's id. */
+  readonly clientId: string;
+  /**
+   * The client's method: `client_secret_basic`, `client_secret_post`, `private_key_jwt`, or null
+   * for a client that may use either secret method.
+   */
+  readonly method: string | null;
+
+  constructor(clientId: string, method: string | null, message: string) {
+    super(`client ${JSON.stringify(clientId)}: ${message}`);
+    this.clientId = clientId;
+    this.method = method;
   }
 }
 

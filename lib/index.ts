@@ -9,8 +9,8 @@ export {
   M2MError, OAuthError, InvalidRequestError, InvalidClientError, InvalidGrantError, UnauthorizedClientError,
   UnsupportedGrantTypeError, InvalidScopeError, InvalidTargetError, InvalidTokenError, TokenRequiredError, InsufficientScopeError,
   ServerError, TemporarilyUnavailableError, errorClasses, isOAuthError, sanitizeDescription, TokenRequestError,
-  ClientNotFoundError, ClientExistsError, KeyDecryptionError, UnsupportedKeyError, PlaintextKeyError, KeyMismatchError,
-  TokenCacheError, RegistrationNotFoundError,
+  ClientNotFoundError, ClientExistsError, ClientAuthMethodError, KeyDecryptionError, UnsupportedKeyError, PlaintextKeyError,
+  KeyMismatchError, TokenCacheError, RegistrationNotFoundError,
 } from './errors.js';
 export type {
   ErrorCode, OAuthErrorCode, M2MErrorCode, OAuthErrorOptions, TokenRequestFailure, TokenRequestErrorDetails,
@@ -23,19 +23,27 @@ export type { OptionErrorCode } from './core/options.js';
 export { SIGNING_ALGORITHMS } from './core/keys.js';
 export type { SigningAlgorithm, PublicJwk } from './core/keys.js';
 export type { SigningKeyRecord } from './core/key-set.js';
-export type { Client, ClientRegistration, ClientUpdate, GrantType } from './core/client.js';
-export type { IssuerStore, ClientSecretInfo, IssuedSecret } from './core/store.js';
+export type {
+  Client, ClientRegistration, ClientUpdate, GrantType, TokenEndpointAuthMethod, ClientPublicKeys, KeyClientRegistration,
+} from './core/client.js';
+export type { ClientJwk, ClientJwks, ClientJwksInput } from './core/client-jwks.js';
+export type {
+  IssuerStore, ClientSecretInfo, IssuedSecret, RegisteredClient, CreatedClient, SecretClientRegistration,
+  UsedAssertionStore,
+} from './core/store.js';
+export type { AssertionFailure } from './core/client-assertion.js';
 export type { ScopePolicy } from './core/grant.js';
 
 export { createKnexStore } from './storage/knex-store.js';
 export type { KnexStore, KnexStoreOptions } from './storage/knex-store.js';
+export type { KnexUsedAssertionStore } from './storage/used-assertions.js';
 export type { AuditLog, AuditEntry, AuditAction, AuditQuery } from './storage/audit.js';
 export { runMigrations } from './storage/migrations.js';
 
 export { authorizationServer } from './express/authorization-server.js';
 export type {
   AuthorizationServer, AuthorizationServerOptions, AuthorizationServerEvents, AuthorizationServerEventMap,
-  ClaimsContext, TokenIssuedEvent, AuthenticationFailedEvent, RateLimitedEvent, InternalErrorEvent, PlaintextKeysEvent,
+  ClaimsContext, ClientAssertionOptions, TokenIssuedEvent, AuthenticationFailedEvent, RateLimitedEvent, InternalErrorEvent, PlaintextKeysEvent,
 } from './express/authorization-server.js';
 export type { RateLimitOptions, FailureLimit } from './express/rate-limit.js';
 export type { ClientAuthMethod, ClientAuthFailure } from './express/client-auth.js';

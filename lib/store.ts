@@ -10,11 +10,16 @@ export { selectKeys, keyStates, DEFAULT_KEY_RETENTION } from './core/key-set.js'
 export type { SigningKeyRecord, KeySetView, KeyState } from './core/key-set.js';
 export { SIGNING_ALGORITHMS, isSigningAlgorithm } from './core/keys.js';
 export type { SigningAlgorithm, PublicJwk } from './core/keys.js';
-export { isClientId } from './core/client.js';
-export type { Client, ClientRegistration, ClientUpdate, GrantType } from './core/client.js';
+export { isClientId, TOKEN_ENDPOINT_AUTH_METHODS } from './core/client.js';
+export type {
+  Client, ClientRegistration, ClientUpdate, GrantType, TokenEndpointAuthMethod, ClientPublicKeys, KeyClientRegistration,
+} from './core/client.js';
+export { checkClientJwks, checkClientJwksUri, MAX_CLIENT_KEYS } from './core/client-jwks.js';
+export type { ClientJwk, ClientJwks, ClientJwksInput } from './core/client-jwks.js';
 export { parseScope, formatScope, isScopeToken } from './core/scope.js';
 export { RESERVED_CLAIMS } from './core/token.js';
-export { ClientNotFoundError, ClientExistsError } from './errors.js';
+export { ClientNotFoundError, ClientExistsError, ClientAuthMethodError } from './errors.js';
 export type {
   IssuerStore, ClientStore, KeyStore, ClientSecretInfo, IssuedSecret, AuthenticationResult, AuthenticationFailure,
+  RegisteredClient, CreatedClient, SecretClientRegistration, UsedAssertionStore,
 } from './core/store.js';

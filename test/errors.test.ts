@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import {
-  ClientExistsError, ClientNotFoundError, errorClasses, InsufficientScopeError, InvalidRequestError, isOAuthError,
+  ClientAuthMethodError, ClientExistsError, ClientNotFoundError, errorClasses, InsufficientScopeError, InvalidRequestError, isOAuthError,
   KeyDecryptionError, KeyMismatchError, M2MError, PlaintextKeyError, OAuthError, RegistrationNotFoundError, sanitizeDescription, TemporarilyUnavailableError,
   TokenCacheError, TokenRequestError, TokenRequiredError, UnsupportedKeyError, type M2MErrorCode, type OAuthErrorCode,
 } from '../lib/index.js';
@@ -130,6 +130,7 @@ describe('errors', () => {
     const classNames: Record<M2MErrorCode, string> = {
       ERR_M2M_CLIENT_NOT_FOUND: 'ClientNotFoundError',
       ERR_M2M_CLIENT_EXISTS: 'ClientExistsError',
+      ERR_M2M_CLIENT_AUTH_METHOD: 'ClientAuthMethodError',
       ERR_M2M_KEY_DECRYPTION: 'KeyDecryptionError',
       ERR_M2M_KEY_UNSUPPORTED: 'UnsupportedKeyError',
       ERR_M2M_KEY_PLAINTEXT: 'PlaintextKeyError',
@@ -141,6 +142,8 @@ describe('errors', () => {
     const cases: [M2MErrorCode, string, M2MError, string][] = [
       ['ERR_M2M_CLIENT_NOT_FOUND', 'ClientNotFoundError', new ClientNotFoundError('svc', { cause }), 'no client with id "svc"'],
       ['ERR_M2M_CLIENT_EXISTS', 'ClientExistsError', new ClientExistsError('svc', { cause }), 'a client with id "svc" already exists'],
+      ['ERR_M2M_CLIENT_AUTH_METHOD', 'ClientAuthMethodError', new ClientAuthMethodError('svc', 'private_key_jwt', 'it has no secret'),
+        'client "svc": it has no secret'],
       ['ERR_M2M_KEY_DECRYPTION', 'KeyDecryptionError', new KeyDecryptionError('signing key k1 could not be decrypted', 'k1', { cause }),
         'signing key k1 could not be decrypted'],
       ['ERR_M2M_KEY_UNSUPPORTED', 'UnsupportedKeyError', new UnsupportedKeyError('k1', { cause }), 'stored key k1 has an unsupported algorithm'],
@@ -159,7 +162,8 @@ describe('errors', () => {
     for (const [code, name, err, message] of cases) {
       it(`${name} has code ${code}, its name, its message and its cause`, () => {
         expect(err).to.be.instanceOf(M2MError).and.instanceOf(Error).and.not.instanceOf(OAuthError).and.not.instanceOf(TypeError);
-        const withoutCause = err instanceof RegistrationNotFoundError || err instanceof PlaintextKeyError || err instanceof KeyMismatchError;
+        const withoutCause = err instanceof RegistrationNotFoundError || err instanceof PlaintextKeyError || err instanceof KeyMismatchError
+          || err instanceof ClientAuthMethodError;
         const expectedCause = withoutCause ? undefined : cause;
         expect([err.code, err.name, err.message, err.cause]).to.deep.equal([code, name, message, expectedCause]);
         expect(isOAuthError(err)).to.equal(false);
@@ -174,6 +178,7 @@ describe('errors', () => {
     it('keeps the ids they are about', () => {
       expect(new ClientNotFoundError('x'.repeat(300)).clientId).to.have.length(128);
       expect(new ClientExistsError('svc').clientId).to.equal('svc');
+      expect([new ClientAuthMethodError('svc', null, 'm').clientId, new ClientAuthMethodError('svc', null, 'm').method]).to.deep.equal(['svc', null]);
       expect(new KeyDecryptionError('m', 'k1').kid).to.equal('k1');
       expect(new UnsupportedKeyError('k2').kid).to.equal('k2');
       expect(new RegistrationNotFoundError('billing').registration).to.equal('billing');

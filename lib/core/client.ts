@@ -1,8 +1,21 @@
+import { ClientAuthMethodError } from '../errors.js';
+import { checkClientJwks, checkClientJwksUri, type ClientJwks, type ClientJwksInput } from './client-jwks.js';
+import { InvalidOptionError } from './options.js';
 import { normalizeScopes } from './scope.js';
 import { RESERVED_CLAIMS } from './token.js';
 
 /** Grant types a client may be allowed. Only the client credentials grant exists today. */
 export type GrantType = 'client_credentials';
+
+/**
+ * How a client authenticates at the token endpoint (RFC 7591 §2 `token_endpoint_auth_method`):
+ * with a secret in the Authorization header (RFC 6749 §2.3.1) or in the body, or with a JWT
+ * signed by its private key (RFC 7523 §2.2).
+ */
+export type TokenEndpointAuthMethod = 'client_secret_basic' | 'client_secret_post' | 'private_key_jwt';
+
+/** Every {@link TokenEndpointAuthMethod}. */
+export const TOKEN_ENDPOINT_AUTH_METHODS: readonly TokenEndpointAuthMethod[] = ['client_secret_basic', 'client_secret_post', 'private_key_jwt'];
 
 /** A registered client, as the issuer sees it. */
 export interface Client {
@@ -26,6 +39,17 @@ export interface Client {
   enabled: boolean;
   /** Static claims added to every token of this client (never a reserved claim). */
   claims: Record<string, unknown>;
+  /**
+   * The one way the client may authenticate, fixed at registration: `private_key_jwt` for a
+   * client registered with `jwks` or `jwksUri`, the secret method it was registered with, or null:
+   * a client with secrets registered without a method, as every client registered before methods
+   * were recorded, may use either `client_secret_basic` or `client_secret_post`.
+   */
+  tokenEndpointAuthMethod: TokenEndpointAuthMethod | null;
+  /** The public keys of a `private_key_jwt` client registered with a key set, else null. */
+  jwks: ClientJwks | null;
+  /** Where a `private_key_jwt` client publishes its public keys, else null. */
+  jwksUri: string | null;
   createdAt: Date;
   updatedAt: Date;
 }
@@ -52,10 +76,37 @@ export interface ClientRegistration {
   enabled?: boolean;
   /** Static claims added to every token. Reserved claim names are refused. At most 4 kB as JSON. */
   claims?: Readonly<Record<string, unknown>>;
+  /**
+   * How the client authenticates, fixed for its life. Default: `private_key_jwt` when `jwks` or
+   * `jwksUri` is given (see {@link ClientPublicKeys}), else either secret method (see
+   * {@link Client.tokenEndpointAuthMethod}).
+   */
+  tokenEndpointAuthMethod?: TokenEndpointAuthMethod;
 }
 
-/** Fields an admin may change after registration. */
-export type ClientUpdate = Partial<Omit<ClientRegistration, 'clientId'>>;
+/** The public keys of a `private_key_jwt` client (RFC 7523 §2.2): one of `jwks` and `jwksUri`. */
+export interface ClientPublicKeys {
+  /**
+   * The client's public keys, for `private_key_jwt` (RFC 7523): no secret is issued. RSA (2048 to
+   * 8192 bits) or EC (P-256, P-384, P-521) public keys only, at most 10, unique `kid`s. Register
+   * the next key beside the current one to rotate without downtime. Not with `jwksUri`.
+   */
+  jwks?: ClientJwksInput | undefined;
+  /**
+   * Where the client publishes its public keys, for `private_key_jwt`: https (http only on a
+   * loopback host), fetched through jwks-rsa. No secret is issued. Not with `jwks`.
+   */
+  jwksUri?: string | undefined;
+}
+
+/** A registration with public keys: a `private_key_jwt` client, which gets no secret. */
+export type KeyClientRegistration = ClientRegistration & ({ jwks: ClientJwksInput; jwksUri?: undefined } | { jwksUri: string; jwks?: undefined });
+
+/**
+ * Fields an admin may change after registration. `tokenEndpointAuthMethod` cannot change; `jwks`
+ * or `jwksUri` (one replaces the other, to rotate keys) only for a `private_key_jwt` client.
+ */
+export type ClientUpdate = Partial<Omit<ClientRegistration, 'clientId'>> & ClientPublicKeys;
 
 const CLIENT_ID = /^[\x21-\x7E]{1,128}$/;
 // eslint-disable-next-line no-control-regex -- matching control characters is the point
@@ -115,12 +166,52 @@ function checkDefaults(client: Omit<Client, 'createdAt' | 'updatedAt'>): void {
   }
 }
 
+type Authentication = Pick<Client, 'tokenEndpointAuthMethod' | 'jwks' | 'jwksUri'>;
+
+/** The key source of a private_key_jwt client, when `jwks` or `jwksUri` is given. */
+function checkKeySource(jwks: unknown, jwksUri: unknown): Pick<Client, 'jwks' | 'jwksUri'> | undefined {
+  if (jwks !== undefined && jwksUri !== undefined) throw new InvalidOptionError('jwksUri', 'give jwks or jwksUri, not both');
+  if (jwks !== undefined) return { jwks: checkClientJwks(jwks), jwksUri: null };
+  if (jwksUri !== undefined) return { jwks: null, jwksUri: checkClientJwksUri(jwksUri) };
+  return undefined;
+}
+
+function checkAuthentication(input: ClientRegistration & ClientPublicKeys): Authentication {
+  const method = input.tokenEndpointAuthMethod;
+  if (method !== undefined && !TOKEN_ENDPOINT_AUTH_METHODS.includes(method)) {
+    throw new InvalidOptionError('tokenEndpointAuthMethod', 'tokenEndpointAuthMethod must be client_secret_basic, client_secret_post or private_key_jwt');
+  }
+  const keys = checkKeySource(input.jwks, input.jwksUri);
+  if (keys === undefined) {
+    if (method === 'private_key_jwt') throw new InvalidOptionError('jwks', 'a private_key_jwt client needs jwks or jwksUri');
+    return { tokenEndpointAuthMethod: method ?? null, jwks: null, jwksUri: null };
+  }
+  if (method !== undefined && method !== 'private_key_jwt') {
+    throw new InvalidOptionError('tokenEndpointAuthMethod', `jwks and jwksUri are for private_key_jwt clients, not ${method}`);
+  }
+  return { tokenEndpointAuthMethod: 'private_key_jwt', ...keys };
+}
+
+/** The method and keys after an update; the method never changes. */
+function updateAuthentication(client: Client, update: ClientUpdate): Authentication {
+  const { clientId, tokenEndpointAuthMethod: method } = client;
+  if (update.tokenEndpointAuthMethod !== undefined && update.tokenEndpointAuthMethod !== method) {
+    throw new ClientAuthMethodError(clientId, method, 'tokenEndpointAuthMethod is fixed at registration: register a new client to change it');
+  }
+  const keys = checkKeySource(update.jwks, update.jwksUri);
+  if (keys === undefined) return { tokenEndpointAuthMethod: method, jwks: client.jwks, jwksUri: client.jwksUri };
+  if (method !== 'private_key_jwt') {
+    throw new ClientAuthMethodError(clientId, method, 'only a private_key_jwt client has jwks or a jwksUri; this one authenticates with a secret');
+  }
+  return { tokenEndpointAuthMethod: method, ...keys };
+}
+
 /**
  * Validates a registration and fills in defaults.
  *
  * @throws TypeError naming the first bad field.
  */
-export function normalizeRegistration(input: ClientRegistration, generatedId: string): Omit<Client, 'createdAt' | 'updatedAt'> {
+export function normalizeRegistration(input: ClientRegistration & ClientPublicKeys, generatedId: string): Omit<Client, 'createdAt' | 'updatedAt'> {
   if (input === null || typeof input !== 'object') throw new TypeError('client registration must be an object');
   const clientId = input.clientId ?? generatedId;
   if (!isClientId(clientId)) throw new TypeError('clientId must be 1 to 128 printable ASCII characters without spaces');
@@ -139,6 +230,7 @@ export function normalizeRegistration(input: ClientRegistration, generatedId: st
     grantTypes: checkGrantTypes(input.grantTypes),
     enabled: input.enabled ?? true,
     claims: checkClaims(input.claims),
+    ...checkAuthentication(input),
   };
   if (typeof client.enabled !== 'boolean') throw new TypeError('enabled must be a boolean');
   checkDefaults(client);
@@ -148,7 +240,8 @@ export function normalizeRegistration(input: ClientRegistration, generatedId: st
 /**
  * Applies an update to a client, validating the result as a whole.
  *
- * @throws TypeError naming the first bad field.
+ * @throws TypeError naming the first bad field; {@link ClientAuthMethodError} for a change that
+ *   does not fit the client's authentication method.
  */
 export function applyClientUpdate(client: Client, update: ClientUpdate): Omit<Client, 'createdAt' | 'updatedAt'> {
   if (update === null || typeof update !== 'object') throw new TypeError('client update must be an object');
@@ -168,6 +261,7 @@ export function applyClientUpdate(client: Client, update: ClientUpdate): Omit<Cl
     grantTypes: update.grantTypes === undefined ? client.grantTypes : checkGrantTypes(update.grantTypes),
     enabled: update.enabled ?? client.enabled,
     claims: update.claims === undefined ? client.claims : checkClaims(update.claims),
+    ...updateAuthentication(client, update),
   };
   if (typeof next.enabled !== 'boolean') throw new TypeError('enabled must be a boolean');
   checkDefaults(next);

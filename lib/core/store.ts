@@ -1,5 +1,5 @@
 import type { AuditLog } from './audit.js';
-import type { Client, ClientRegistration, ClientUpdate } from './client.js';
+import type { Client, ClientRegistration, ClientUpdate, KeyClientRegistration } from './client.js';
 import type { SigningAlgorithm } from './keys.js';
 import type { SigningKeyRecord } from './key-set.js';
 
@@ -27,6 +27,18 @@ export interface IssuedSecret {
   secret: ClientSecretInfo;
 }
 
+/** A client registered with public keys (`private_key_jwt`): no secret is issued. */
+export interface RegisteredClient {
+  clientId: string;
+  client: Client;
+}
+
+/** What registering a client gives: its first secret, or none for a `private_key_jwt` client. */
+export type CreatedClient = (IssuedSecret & { client: Client }) | RegisteredClient;
+
+/** A registration without keys: a client with a secret, which may expire. */
+export type SecretClientRegistration = ClientRegistration & { jwks?: undefined; jwksUri?: undefined; secretExpiresAt?: Date | null };
+
 /** Why an authentication attempt failed. Private detail for events and logs, never sent to clients. */
 export type AuthenticationFailure =
   | 'unknown_client' | 'invalid_secret' | 'expired_secret' | 'client_disabled' | 'malformed_credentials';
@@ -38,10 +50,30 @@ export type AuthenticationResult =
 
 /** Client registry. */
 export interface ClientStore {
-  /** Registers a client with a first secret. @throws TypeError on invalid input, ClientExistsError for a taken id. */
-  create(input: ClientRegistration & { secretExpiresAt?: Date | null }): Promise<IssuedSecret & { client: Client }>;
+  /**
+   * Registers a client: with a first secret, or, given `jwks` or `jwksUri`, as a `private_key_jwt`
+   * client without any secret (RFC 7523 §2.2).
+   *
+   * @throws TypeError on invalid input (an `InvalidOptionError` naming the field for the
+   *   authentication fields: a private JWK, a jwksUri without https...), ClientExistsError for a
+   *   taken id. Nothing is stored then.
+   * @example
+   * ```ts
+   * const { clientId } = await store.clients.create({ name: 'archiver', scopes: ['reports:read'],
+   *   audiences: ['https://reports.internal'], jwks: { keys: [publicJwk] } });
+   * ```
+   */
+  create(input: KeyClientRegistration): Promise<RegisteredClient>;
+  // Last, so that ReturnType<ClientStore['create']> stays what it was before keys existed.
+  create(input: SecretClientRegistration): Promise<IssuedSecret & { client: Client }>;
   /** The client, or undefined. */
   get(clientId: string): Promise<Client | undefined>;
+  /**
+   * The client as client authentication sees it: from the store's in-memory copy of the registry
+   * when it has one, so that a `private_key_jwt` authentication costs no query for it. Optional:
+   * the issuer uses {@link ClientStore.get} without it.
+   */
+  lookup?(clientId: string): Promise<Client | undefined>;
   /** Every client, ordered by id. */
   list(): Promise<Client[]>;
   /** Changes a client. @throws ClientNotFoundError, TypeError. */
@@ -52,7 +84,8 @@ export interface ClientStore {
   listSecrets(clientId: string): Promise<ClientSecretInfo[]>;
   /**
    * Adds a new secret and lets the older ones expire after a grace period, so callers can switch
-   * without downtime. @throws ClientNotFoundError.
+   * without downtime. @throws ClientNotFoundError, ClientAuthMethodError for a `private_key_jwt`
+   * client (it has no secret).
    */
   rotateSecret(clientId: string, options?: { gracePeriod?: number; expiresAt?: Date | null }): Promise<IssuedSecret>;
   /** Withdraws one secret at once. @returns false when no such secret. */
@@ -120,10 +153,30 @@ export interface KeyStore {
   revoke(kid: string): Promise<boolean>;
 }
 
+/**
+ * The `jti`s of client assertions already used (RFC 7523 §3 item 7), kept until they expire, so
+ * that an assertion authenticates once, whichever instance sharing the store it is sent to.
+ */
+export interface UsedAssertionStore {
+  /**
+   * Records that `clientId` used the assertion `jti`, valid until `expiresAt`; atomically, across
+   * every instance sharing the store.
+   *
+   * @returns true the first time, false when that client used that `jti` before and the record
+   *   has not expired: a replay.
+   */
+  markUsed(clientId: string, jti: string, expiresAt: Date): Promise<boolean>;
+}
+
 /** Everything the issuer keeps. Implemented for Knex by `createKnexStore`; hosts may bring their own. */
 export interface IssuerStore {
   clients: ClientStore;
   keys: KeyStore;
+  /**
+   * Used client-assertion ids. Without it the issuer offers no `private_key_jwt`: it cannot refuse
+   * a replayed assertion.
+   */
+  usedAssertions?: UsedAssertionStore;
   /** Creates or upgrades the tables. */
   migrate(): Promise<void>;
   /** The audit trail of administrative changes, when the store keeps one (the Knex store does). */

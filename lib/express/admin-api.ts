@@ -31,8 +31,11 @@ export interface AdminApiOptions {
   onError?: (error: unknown) => void;
 }
 
-const REGISTRATION_FIELDS = ['clientId', 'name', 'scopes', 'defaultScopes', 'audiences', 'defaultAudience', 'tokenLifetime', 'enabled', 'claims'];
-const UPDATE_FIELDS = ['name', 'scopes', 'defaultScopes', 'audiences', 'defaultAudience', 'tokenLifetime', 'enabled', 'claims'];
+const REGISTRATION_FIELDS = [
+  'clientId', 'name', 'scopes', 'defaultScopes', 'audiences', 'defaultAudience', 'tokenLifetime', 'enabled', 'claims',
+  'tokenEndpointAuthMethod', 'jwks', 'jwksUri',
+];
+const UPDATE_FIELDS = ['name', 'scopes', 'defaultScopes', 'audiences', 'defaultAudience', 'tokenLifetime', 'enabled', 'claims', 'jwks', 'jwksUri'];
 
 type Handler = (req: Request, res: Response) => Promise<void>;
 /** An async route whose errors reach the admin error handler. */

@@ -6,6 +6,7 @@
  */
 import express, { type NextFunction, type Request, type RequestHandler, type Response } from 'express';
 import { closest } from '../core/options.js';
+import { ClientAuthMethodError } from '../errors.js';
 
 /** The largest JSON body the admin API reads, in bytes. */
 export const ADMIN_BODY_LIMIT = 16 * 1024;
@@ -127,6 +128,7 @@ export function adminErrorHandler(onError: (err: unknown) => void) {
     }
     let refusal: AdminApiError;
     if (err instanceof AdminApiError) refusal = err;
+    else if (err instanceof ClientAuthMethodError) refusal = new AdminApiError(409, 'conflict', err.message);
     else if (err instanceof TypeError) refusal = invalidRequest(err.message);
     else {
       onError(err);

@@ -40,14 +40,26 @@ const SCHEMAS = {
   },
   Client: {
     type: 'object', additionalProperties: false,
-    required: ['clientId', 'name', 'scopes', 'defaultScopes', 'audiences', 'defaultAudience', 'tokenLifetime', 'grantTypes', 'enabled', 'claims', 'createdAt', 'updatedAt'],
-    properties: { clientId: { type: 'string' }, ...CLIENT_FIELDS, grantTypes: strings, createdAt: dateTime, updatedAt: dateTime },
+    required: ['clientId', 'name', 'scopes', 'defaultScopes', 'audiences', 'defaultAudience', 'tokenLifetime', 'grantTypes', 'enabled', 'claims',
+      'tokenEndpointAuthMethod', 'jwks', 'jwksUri', 'createdAt', 'updatedAt'],
+    properties: {
+      clientId: { type: 'string' }, ...CLIENT_FIELDS, grantTypes: strings,
+      // How the client authenticates (null: either secret method), and a private_key_jwt client's public keys.
+      tokenEndpointAuthMethod: { enum: ['client_secret_basic', 'client_secret_post', 'private_key_jwt', null] },
+      jwks: { type: ['object', 'null'] },
+      jwksUri: { type: ['string', 'null'] },
+      createdAt: dateTime, updatedAt: dateTime,
+    },
   },
   ClientRegistration: {
     type: 'object', additionalProperties: false, required: ['name', 'scopes', 'audiences'],
-    properties: { clientId: { type: 'string', minLength: 1, maxLength: 128 }, ...CLIENT_FIELDS },
+    properties: {
+      clientId: { type: 'string', minLength: 1, maxLength: 128 }, ...CLIENT_FIELDS,
+      tokenEndpointAuthMethod: { enum: ['client_secret_basic', 'client_secret_post', 'private_key_jwt'] },
+      jwks: { type: 'object', description: 'Public keys for private_key_jwt: no secret is issued' }, jwksUri: { type: 'string' },
+    },
   },
-  ClientUpdate: { type: 'object', additionalProperties: false, properties: CLIENT_FIELDS },
+  ClientUpdate: { type: 'object', additionalProperties: false, properties: { ...CLIENT_FIELDS, jwks: { type: 'object' }, jwksUri: { type: 'string' } } },
   SecretInfo: {
     type: 'object', additionalProperties: false, required: ['id', 'hint', 'createdAt', 'expiresAt', 'lastUsedAt'],
     properties: { id: { type: 'string' }, hint: { type: 'string' }, createdAt: dateTime, expiresAt: nullableDate, lastUsedAt: nullableDate },
@@ -94,22 +106,27 @@ export const ADMIN_OPENAPI = {
   paths: {
     '/clients': {
       get: operation('read', 'List clients', ok(object({ clients: { type: 'array', items: ref('Client') } }))),
-      post: operation('admin', 'Register a client with a first secret (returned once)', {
-        201: answer('Created', { ...object({ client: ref('Client'), clientId: { type: 'string' }, clientSecret: { type: 'string' }, secret: ref('SecretInfo') }) }),
+      post: operation('admin', 'Register a client: with a first secret (returned once), or with its public keys (private_key_jwt)', {
+        201: answer('Created', {
+          type: 'object', additionalProperties: false, required: ['client'],
+          properties: { client: ref('Client'), clientId: { type: 'string' }, clientSecret: { type: 'string' }, secret: ref('SecretInfo') },
+        }),
         409: answer('A client with this id exists', ref('Error')),
       }, { requestBody: body(ref('ClientRegistration')) }),
     },
     '/clients/{clientId}': {
       parameters: [clientId],
       get: operation('read', 'Show a client and its secrets (metadata only)', ok(object({ client: ref('Client'), secrets: { type: 'array', items: ref('SecretInfo') } }))),
-      patch: operation('admin', 'Change a client', ok(object({ client: ref('Client') })), { requestBody: body(ref('ClientUpdate')) }),
+      patch: operation('admin', 'Change a client', { ...ok(object({ client: ref('Client') })), 409: answer('The change does not fit the client\'s authentication method', ref('Error')) }, { requestBody: body(ref('ClientUpdate')) }),
       delete: operation('admin', 'Delete a client and its secrets', { 204: answer('Deleted') }),
     },
     '/clients/{clientId}/disable': { parameters: [clientId], post: operation('admin', 'Disable a client', ok(object({ client: ref('Client') }))) },
     '/clients/{clientId}/enable': { parameters: [clientId], post: operation('admin', 'Enable a client', ok(object({ client: ref('Client') }))) },
     '/clients/{clientId}/secrets': {
       parameters: [clientId],
-      post: operation('admin', 'Add a secret (returned once); older ones expire after gracePeriod seconds', { 201: answer('Created', ref('IssuedSecret')) }, {
+      post: operation('admin', 'Add a secret (returned once); older ones expire after gracePeriod seconds', {
+        201: answer('Created', ref('IssuedSecret')), 409: answer('The client authenticates with keys, not secrets', ref('Error')),
+      }, {
         requestBody: body({ type: 'object', additionalProperties: false, properties: { gracePeriod: { type: 'integer', minimum: 0, maximum: 2_592_000 } } }, false),
       }),
     },

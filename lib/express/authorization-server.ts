@@ -7,7 +7,7 @@ import { sendOAuthError } from './render.js';
 import { createSigningKeys } from './signing-keys.js';
 import { createTokenEndpoint } from './token-endpoint.js';
 
-export type { AuthorizationServerOptions, ClaimsContext } from './issuer-options.js';
+export type { AuthorizationServerOptions, ClaimsContext, ClientAssertionOptions } from './issuer-options.js';
 export type {
   AuthenticationFailedEvent, AuthorizationServerEventMap, AuthorizationServerEvents, InternalErrorEvent, PlaintextKeysEvent,
   RateLimitedEvent, TokenIssuedEvent,
@@ -39,8 +39,8 @@ export type AuthorizationServer = Router & {
  * Creates the authorization server: an Express router with the token endpoint, the JWKS and the
  * RFC 8414 metadata, to mount at the issuer's path.
  *
- * - `POST /token`: the client credentials grant (RFC 6749 §4.4), client_secret_basic or
- *   client_secret_post, RFC 9068 JWT access tokens.
+ * - `POST /token`: the client credentials grant (RFC 6749 §4.4), client_secret_basic,
+ *   client_secret_post or private_key_jwt (RFC 7523 §2.2), RFC 9068 JWT access tokens.
  * - `GET /jwks.json`: the public signing keys (RFC 7517).
  * - `GET /.well-known/oauth-authorization-server`: metadata (RFC 8414).
  *
@@ -55,7 +55,7 @@ export type AuthorizationServer = Router & {
  */
 export function authorizationServer(options: AuthorizationServerOptions): AuthorizationServer {
   const settings = resolveIssuerOptions(options);
-  const { issuer } = settings;
+  const { issuer, store } = settings;
   const emitter = createIssuerEmitter();
   const keys = createSigningKeys(settings, (kids) => emitter.emit('keys.plaintext', { kids }));
   const tokenHandler = createTokenEndpoint(settings, keys, emitter);
@@ -84,7 +84,10 @@ export function authorizationServer(options: AuthorizationServerOptions): Author
     token_endpoint: `${issuer}/token`,
     jwks_uri: `${issuer}/jwks.json`,
     grant_types_supported: ['client_credentials'],
-    token_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post'],
+    // private_key_jwt only where a replayed assertion can be refused (the store keeps used jtis).
+    token_endpoint_auth_methods_supported: store.usedAssertions === undefined
+      ? ['client_secret_basic', 'client_secret_post'] : ['client_secret_basic', 'client_secret_post', 'private_key_jwt'],
+    ...(store.usedAssertions === undefined ? {} : { token_endpoint_auth_signing_alg_values_supported: [...settings.clientAssertion.algorithms] }),
     response_types_supported: [],
     // Tokens may be signed with any supported algorithm after a rotation.
     access_token_signing_alg_values_supported: [...SIGNING_ALGORITHMS],

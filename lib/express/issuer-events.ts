@@ -12,12 +12,21 @@ export interface TokenIssuedEvent {
   method: ClientAuthMethod;
 }
 
-/** Emitted when client authentication fails. `clientId` is the id the request claimed, when it is well formed (1 to 128 printable ASCII characters). */
+/**
+ * Emitted when client authentication fails. `clientId` is the id the request claimed (for an
+ * assertion, its unverified `sub`), when it is well formed (1 to 128 printable ASCII characters).
+ */
 export interface AuthenticationFailedEvent {
   clientId: string | undefined;
   reason: ClientAuthFailure;
   method: ClientAuthMethod | undefined;
   address: string;
+  /**
+   * Why, in words, for a refused `private_key_jwt` assertion or a client registered with another
+   * method: `the client assertion aud is neither the issuer nor its token endpoint`. Never holds
+   * the assertion.
+   */
+  detail?: string;
 }
 
 /** Emitted when a request is refused with 429. */

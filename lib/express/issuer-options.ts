@@ -4,8 +4,10 @@ import { isSigningAlgorithm, type SigningAlgorithm } from '../core/keys.js';
 import {
   checkOptions, choiceOption, functionOption, InvalidOptionError, numberOption,
 } from '../core/options.js';
+import type { FetchFunction } from '../core/jwks.js';
 import type { IssuerStore } from '../core/store.js';
 import { checkIssuerUrl } from '../core/urls.js';
+import { ASYMMETRIC_ALGORITHMS, DEFAULT_ALGORITHMS, type AsymmetricAlgorithm } from '../core/verify.js';
 import { checkRateLimit, type RateLimitOptions, type RateLimitSettings } from './rate-limit.js';
 
 /** What the claims hook is told about the token being issued. */
@@ -13,6 +15,70 @@ export interface ClaimsContext {
   client: Client;
   scopes: readonly string[];
   audience: readonly string[];
+}
+
+/**
+ * How `private_key_jwt` client assertions (RFC 7523 §2.2) are checked. A client's `jwks_uri` is
+ * fetched as the resource server fetches a JWKS: cached, refetched at most once per cooldown for
+ * an unknown `kid`, an outage answered with 503.
+ */
+export interface ClientAssertionOptions {
+  /**
+   * Accepted `alg` values, asymmetric only (never `none` or `HS*`). Default RS256, PS256, ES256.
+   * Published as `token_endpoint_auth_signing_alg_values_supported`.
+   */
+  algorithms?: readonly AsymmetricAlgorithm[];
+  /** Longest time from now to an assertion's `exp`, in seconds, 1 to 3600. Default 300. */
+  maxLifetime?: number;
+  /** Allowed clock skew for `exp`, `nbf` and `iat`, in seconds, 0 to 300. Default 30. */
+  clockTolerance?: number;
+  /** Deadline of one fetch of a client's `jwks_uri`, in seconds. Default 5. */
+  jwksTimeout?: number;
+  /** How long a client's fetched key set is used, in seconds. Default 600. */
+  jwksCacheMaxAge?: number;
+  /** Least time between two fetches of a client's `jwks_uri` for unknown `kid`s or after a failure, in seconds. Default 30. */
+  jwksCooldown?: number;
+  /** The `fetch` used for clients' `jwks_uri`s (a proxy, mTLS). Default: jwks-rsa's client through the platform's fetch. */
+  fetch?: FetchFunction;
+}
+
+/** {@link ClientAssertionOptions} checked, with defaults. Times in seconds. */
+export interface ClientAssertionSettings {
+  algorithms: readonly AsymmetricAlgorithm[];
+  maxLifetime: number;
+  clockTolerance: number;
+  jwksTimeout: number;
+  jwksCacheMaxAge: number;
+  jwksCooldown: number;
+  fetch: FetchFunction | undefined;
+}
+
+const ASSERTION_OPTION_NAMES: readonly (keyof ClientAssertionOptions)[] = [
+  'algorithms', 'maxLifetime', 'clockTolerance', 'jwksTimeout', 'jwksCacheMaxAge', 'jwksCooldown', 'fetch',
+];
+
+function checkAssertionAlgorithms(value: unknown): AsymmetricAlgorithm[] {
+  if (value === undefined) return [...DEFAULT_ALGORITHMS];
+  if (!Array.isArray(value) || value.length === 0 || !value.every((alg) => (ASYMMETRIC_ALGORITHMS as readonly unknown[]).includes(alg))) {
+    throw new InvalidOptionError('clientAssertion.algorithms',
+      `clientAssertion.algorithms must be a non-empty array of ${ASYMMETRIC_ALGORITHMS.join(', ')} (never none or HS*)`);
+  }
+  return [...new Set(value as AsymmetricAlgorithm[])];
+}
+
+function checkClientAssertion(value: unknown): ClientAssertionSettings {
+  const options = value === undefined ? {} : checkOptions<ClientAssertionOptions>(value, 'clientAssertion', ASSERTION_OPTION_NAMES, 'clientAssertion');
+  const within = (name: keyof ClientAssertionOptions, fallback: number, min: number, max: number): number =>
+    numberOption(options[name], `clientAssertion.${name}`, { fallback, min, max, unit: 'seconds' });
+  return {
+    algorithms: checkAssertionAlgorithms(options.algorithms),
+    maxLifetime: numberOption(options.maxLifetime, 'clientAssertion.maxLifetime', { fallback: 300, min: 1, max: 3600, integer: true, unit: 'seconds' }),
+    clockTolerance: within('clockTolerance', 30, 0, 300),
+    jwksTimeout: within('jwksTimeout', 5, 0.001, 60),
+    jwksCacheMaxAge: within('jwksCacheMaxAge', 600, 1, 86_400),
+    jwksCooldown: within('jwksCooldown', 30, 0, 86_400),
+    fetch: functionOption(options.fetch, 'clientAssertion.fetch'),
+  };
 }
 
 /** Options of {@link authorizationServer}. */
@@ -52,13 +118,18 @@ export interface AuthorizationServerOptions {
   jwksMaxAge?: number;
   /** Brute-force protection for client authentication; false to switch off. Default: in memory. */
   rateLimit?: RateLimitOptions | false;
+  /**
+   * How `private_key_jwt` client assertions are checked. That method is offered when the store
+   * keeps used assertions (`store.usedAssertions`, which `createKnexStore` has).
+   */
+  clientAssertion?: ClientAssertionOptions;
   /** Current time in milliseconds since the epoch. Default `Date.now`. For tests. */
   clock?: () => number;
 }
 
 const OPTION_NAMES: readonly (keyof AuthorizationServerOptions)[] = [
   'issuer', 'store', 'tokenLifetime', 'maxTokenLifetime', 'scopePolicy', 'claims', 'signingAlgorithm', 'keyCacheTtl',
-  'jwksMaxAge', 'rateLimit', 'clock',
+  'jwksMaxAge', 'rateLimit', 'clientAssertion', 'clock',
 ];
 
 /** {@link AuthorizationServerOptions} checked, with defaults. Times in seconds. */
@@ -73,6 +144,7 @@ export interface IssuerSettings {
   keyCacheTtl: number;
   jwksMaxAge: number;
   rateLimit: RateLimitSettings | false;
+  clientAssertion: ClientAssertionSettings;
   clock: () => number;
 }
 
@@ -104,6 +176,7 @@ export function resolveIssuerOptions(options: AuthorizationServerOptions): Issue
     claims: functionOption(options.claims, 'claims'),
     signingAlgorithm,
     rateLimit: checkRateLimit(options.rateLimit),
+    clientAssertion: checkClientAssertion(options.clientAssertion),
     clock: functionOption(options.clock, 'clock', Date.now),
   };
 }

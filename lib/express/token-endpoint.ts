@@ -10,6 +10,7 @@ import { clientAuthenticationError, createClientAuthenticator, detectClientCrede
 import { createFormReader, type Form } from './form.js';
 import type { IssuerEmitter } from './issuer-events.js';
 import type { IssuerSettings } from './issuer-options.js';
+import { createAssertionCheck } from './private-key-jwt.js';
 import { createFailureLimiter } from './rate-limit.js';
 import { sendJson, sendOAuthError } from './render.js';
 import type { LoadedKeys, SigningKeys } from './signing-keys.js';
@@ -22,7 +23,14 @@ interface TokenRequest {
 }
 
 /** Parameters that may appear once only (RFC 6749 §3.2: "Request and response parameters MUST NOT be included more than once"). */
-const SINGLE_PARAMETERS = ['grant_type', 'scope', 'audience', 'client_id', 'client_secret'] as const;
+const SINGLE_PARAMETERS = ['grant_type', 'scope', 'audience', 'client_id', 'client_secret', 'client_assertion', 'client_assertion_type'] as const;
+
+/**
+ * Failures that are no guess, so not counted by the limiter: the right secret of a disabled
+ * client, a secret past its expiry, or credentials of a client registered with another method.
+ * Counting those let a misconfigured caller lock every client on its address out.
+ */
+const NOT_GUESSES: ReadonlySet<string> = new Set(['client_disabled', 'expired_secret', 'method_not_allowed']);
 
 function readTokenRequest(form: Form): TokenRequest {
   for (const name of SINGLE_PARAMETERS) {
@@ -53,7 +61,7 @@ export function createTokenEndpoint(settings: IssuerSettings, keys: SigningKeys,
   const limiter = settings.rateLimit === false ? undefined : createFailureLimiter(settings.rateLimit);
   const realm = new URL(issuer).host;
   const readForm = createFormReader({ maxBytes: 4096, maxParameters: 32 });
-  const authenticateClient = createClientAuthenticator(store.clients);
+  const authenticateClient = createClientAuthenticator(store.clients, createAssertionCheck(settings));
   const { emit } = emitter;
 
   function tooMany(clientId: string | undefined, address: string, wait: number): TemporarilyUnavailableError {
@@ -64,8 +72,10 @@ export function createTokenEndpoint(settings: IssuerSettings, keys: SigningKeys,
 
   async function authenticate(req: Request, res: Response, form: Form) {
     const address = req.ip ?? req.socket.remoteAddress ?? 'unknown';
-    const presented = detectClientCredentials(req.headers.authorization,
-      { clientId: form.get('client_id')?.[0], clientSecret: form.get('client_secret')?.[0] });
+    const presented = detectClientCredentials(req.headers.authorization, {
+      clientId: form.get('client_id')?.[0], clientSecret: form.get('client_secret')?.[0],
+      clientAssertion: form.get('client_assertion')?.[0], clientAssertionType: form.get('client_assertion_type')?.[0],
+    });
     // Only well-formed ids become counter keys or reach events: a 10 kB id must not become a
     // 10 kB Redis key, and control characters must not flow into the host's logs.
     const claimedId = isClientId(presented.clientId) ? presented.clientId : undefined;
@@ -77,14 +87,12 @@ export function createTokenEndpoint(settings: IssuerSettings, keys: SigningKeys,
         cause: err, headers: { 'Retry-After': String(RETRY_AFTER_SECONDS) } });
     });
     if (outcome.ok) return outcome;
-    emit('client.authentication_failed', { clientId: claimedId, reason: outcome.reason, method: outcome.method, address });
-    // Counted after the failure, atomically: a spent budget turns this answer into 429. The right
-    // secret of a disabled client, or a secret past its expiry, is no guess: counting those let a
-    // disabled client's callers lock every client on their address out.
-    const guess = outcome.reason !== 'client_disabled' && outcome.reason !== 'expired_secret';
-    const wait = limiter && guess ? await limiter.recordFailure(claimedId, address) : 0;
+    const { reason, method, detail } = outcome;
+    emit('client.authentication_failed', { clientId: claimedId, reason, method, address, ...(detail === undefined ? {} : { detail }) });
+    // Counted after the failure, atomically: a spent budget turns this answer into 429.
+    const wait = limiter && !NOT_GUESSES.has(reason) ? await limiter.recordFailure(claimedId, address) : 0;
     if (wait > 0) throw tooMany(claimedId, address, wait);
-    throw clientAuthenticationError(outcome.method, realm);
+    throw clientAuthenticationError(method, realm);
   }
 
   async function token(req: Request, res: Response): Promise<void> {

@@ -1,20 +1,17 @@
 import { randomUUID } from 'node:crypto';
 import type { Knex } from 'knex';
-import { applyClientUpdate, isClientId, normalizeRegistration, type Client } from '../core/client.js';
-import type { ClientStore } from '../core/store.js';
+import {
+  applyClientUpdate, isClientId, normalizeRegistration, type Client, type ClientPublicKeys, type ClientRegistration,
+} from '../core/client.js';
+import { InvalidOptionError } from '../core/options.js';
+import type { ClientStore, CreatedClient } from '../core/store.js';
 import { ClientExistsError } from '../errors.js';
-import { requireClient, type StoreContext } from './context.js';
+import { isUniqueViolation, requireClient, type StoreContext } from './context.js';
 import { clientFromRow, clientToRow, type ClientRow } from './rows.js';
 import { checkExpiry, insertSecret } from './secrets.js';
 
 /** The client part of the {@link ClientStore}: registering, reading, changing and removing clients. */
 export type ClientOperations = Pick<ClientStore, 'create' | 'get' | 'list' | 'update' | 'delete'>;
-
-/** A duplicate key: PostgreSQL's unique_violation (23505), or SQLite's constraint error (errno 19). */
-function isUniqueViolation(err: unknown): boolean {
-  const e = err as { code?: string; errno?: number } | null;
-  return e?.code === '23505' || e?.code === 'SQLITE_CONSTRAINT' || e?.errno === 19;
-}
 
 /**
  * The audit entries of an update: `client.disabled` or `client.enabled` when that changed, and
@@ -35,25 +32,36 @@ async function recordUpdate(ctx: StoreContext, trx: Knex.Transaction, current: C
 /** Client operations on the store's tables; every change bumps the registry revision. */
 export function createClientOperations(ctx: StoreContext): ClientOperations {
   const { knex, tables: t, clock } = ctx;
+
+  async function create(input: ClientRegistration & ClientPublicKeys & { secretExpiresAt?: Date | null }): Promise<CreatedClient> {
+    const client = normalizeRegistration(input, randomUUID());
+    // A private_key_jwt client authenticates with its keys only: it never gets a secret.
+    const keyed = client.tokenEndpointAuthMethod === 'private_key_jwt';
+    if (keyed && input.secretExpiresAt !== undefined) {
+      throw new InvalidOptionError('secretExpiresAt', 'secretExpiresAt does not apply to a private_key_jwt client, which has no secret');
+    }
+    const expiresAt = keyed ? null : checkExpiry(input.secretExpiresAt, 'secretExpiresAt');
+    const now = clock();
+    try {
+      return await ctx.change(async (trx) => {
+        await trx(t.clients).insert({ ...clientToRow(client), created_at: now, updated_at: now });
+        const created = { ...client, createdAt: new Date(now), updatedAt: new Date(now) };
+        const { clientId, ...registered } = client;
+        await ctx.audit.record(trx, { action: 'client.created', clientId, target: clientId, details: { ...registered } });
+        if (keyed) return { clientId, client: created };
+        const issued = await insertSecret(trx, t, clientId, now, expiresAt);
+        await ctx.audit.record(trx, { action: 'secret.created', clientId, target: issued.secret.id, details: { expiresAt: issued.secret.expiresAt } });
+        return { ...issued, client: created };
+      });
+    } catch (err) {
+      if (isUniqueViolation(err)) throw new ClientExistsError(client.clientId, { cause: err });
+      throw err;
+    }
+  }
+
   return {
-    async create(input) {
-      const client = normalizeRegistration(input, randomUUID());
-      const expiresAt = checkExpiry(input.secretExpiresAt, 'secretExpiresAt');
-      const now = clock();
-      try {
-        return await ctx.change(async (trx) => {
-          await trx(t.clients).insert({ ...clientToRow(client), created_at: now, updated_at: now });
-          const issued = await insertSecret(trx, t, client.clientId, now, expiresAt);
-          const { clientId, ...registered } = client;
-          await ctx.audit.record(trx, { action: 'client.created', clientId, target: clientId, details: { ...registered } });
-          await ctx.audit.record(trx, { action: 'secret.created', clientId, target: issued.secret.id, details: { expiresAt: issued.secret.expiresAt } });
-          return { ...issued, client: { ...client, createdAt: new Date(now), updatedAt: new Date(now) } };
-        });
-      } catch (err) {
-        if (isUniqueViolation(err)) throw new ClientExistsError(client.clientId, { cause: err });
-        throw err;
-      }
-    },
+    // One implementation for the overloads: which result it gives follows from the registration.
+    create: create as ClientStore['create'],
 
     async get(clientId) {
       if (!isClientId(clientId)) return undefined;

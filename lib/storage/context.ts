@@ -34,3 +34,9 @@ export async function requireClient(db: Knex | Knex.Transaction, tables: TableNa
   if (!row) throw new ClientNotFoundError(String(clientId));
   return row;
 }
+
+/** A duplicate key: PostgreSQL's unique_violation (23505), or SQLite's constraint error (errno 19). */
+export function isUniqueViolation(err: unknown): boolean {
+  const e = err as { code?: string; errno?: number } | null;
+  return e?.code === '23505' || e?.code === 'SQLITE_CONSTRAINT' || e?.errno === 19;
+}

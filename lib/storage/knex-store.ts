@@ -10,6 +10,7 @@ import { createKeyStore } from './keys.js';
 import { runMigrations, tableNames, type TableNames } from './migrations.js';
 import { createClientRegistry } from './registry.js';
 import { createAuthentication, createSecretOperations } from './secrets.js';
+import { createUsedAssertionStore, type KnexUsedAssertionStore } from './used-assertions.js';
 
 // The store is built from parts with one job each, sharing one StoreContext:
 //   rows.ts      row types and row <-> domain mappers
@@ -19,6 +20,7 @@ import { createAuthentication, createSecretOperations } from './secrets.js';
 //   secrets.ts   secret list, rotate, revoke; authenticate and last-used bookkeeping
 //   keys.ts      signing keys, through the key cipher
 //   audit.ts     the audit trail of administrative changes, written in each change's transaction
+//   used-assertions.ts  the jtis of used client assertions (private_key_jwt)
 
 /** Options of {@link createKnexStore}. */
 export interface KnexStoreOptions {
@@ -64,8 +66,12 @@ const OPTION_NAMES: readonly (keyof KnexStoreOptions)[] = ['tablePrefix', 'clock
 export interface KnexStore extends IssuerStore {
   /** The table names in use. */
   readonly tables: TableNames;
+  /** Its clients, with {@link ClientStore.lookup} from the in-memory registry. */
+  readonly clients: ClientStore & Required<Pick<ClientStore, 'lookup'>>;
   /** Its signing keys, which it can also seal (see {@link KeyStore.seal}). */
   readonly keys: KeyStore & { seal(): Promise<number> };
+  /** The jtis of used client assertions, which it can also purge of expired records. */
+  readonly usedAssertions: KnexUsedAssertionStore;
   /** The audit trail of administrative changes. */
   readonly audit: AuditLog;
   /**
@@ -78,8 +84,9 @@ export interface KnexStore extends IssuerStore {
 }
 
 /**
- * Creates the issuer's store on a Knex instance: clients, their hashed secrets, and signing keys,
- * in tables prefixed `m2m_` so they never collide with the host's own.
+ * Creates the issuer's store on a Knex instance: clients, their hashed secrets or public keys,
+ * signing keys and used client assertions, in tables prefixed `m2m_` so they never collide with
+ * the host's own.
  *
  * Works on SQLite (sqlite3) and PostgreSQL (pg). Call {@link IssuerStore.migrate} once at start.
  *
@@ -112,13 +119,15 @@ export function createKnexStore(knex: Knex, options: KnexStoreOptions = {}): Kne
   const authentication = createAuthentication(contextFor('app'), registry.lookup, resolution);
   const audit = createAuditLog(knex, t, clock, auditRetention);
   const migrate = async () => { await runMigrations(knex, { tablePrefix: prefix }); };
+  // Assertions are no administrative change: one store for every view, not audited.
+  const usedAssertions = createUsedAssertionStore(contextFor('app'));
 
   /** The store whose changes the audit trail records as made by `actor`. */
   function view(actor: string): KnexStore {
     const ctx = contextFor(actor);
-    const clients: ClientStore = { ...createClientOperations(ctx), ...createSecretOperations(ctx), ...authentication };
+    const clients: KnexStore['clients'] = { ...createClientOperations(ctx), ...createSecretOperations(ctx), ...authentication };
     return {
-      tables: t, clients, keys: createKeyStore(ctx, cipher), audit, migrate,
+      tables: t, clients, keys: createKeyStore(ctx, cipher), usedAssertions, audit, migrate,
       withActor: (next) => view(checkActor(next)),
     };
   }

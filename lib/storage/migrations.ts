@@ -11,6 +11,8 @@ export interface TableNames {
   revisions: string;
   /** The audit trail of administrative changes. */
   audit: string;
+  /** The `jti`s of client assertions already used, until they expire (hashed with the client id). */
+  usedAssertions: string;
   migrations: string;
 }
 
@@ -22,6 +24,7 @@ export function tableNames(prefix: string): TableNames {
     keys: `${prefix}signing_keys`,
     revisions: `${prefix}revisions`,
     audit: `${prefix}audit_log`,
+    usedAssertions: `${prefix}used_assertions`,
     migrations: `${prefix}migrations`,
   };
 }
@@ -121,6 +124,34 @@ function auditLog(t: TableNames): Migration {
   };
 }
 
+// private_key_jwt (RFC 7523): each client's authentication method and public keys, and the jtis
+// of used assertions. Rows from before keep a null method: either secret method, as before.
+function clientAuthentication(t: TableNames): Migration {
+  return {
+    async up(knex) {
+      await knex.schema.alterTable(t.clients, (table) => {
+        table.string('token_endpoint_auth_method', 32).nullable();
+        table.text('jwks').nullable();
+        table.string('jwks_uri', 2048).nullable();
+      });
+      await knex.schema.createTable(t.usedAssertions, (table) => {
+        table.string('id', 64).primary();
+        table.string('client_id', 128).notNullable();
+        table.bigInteger('expires_at').notNullable();
+        table.index(['expires_at']);
+      });
+    },
+    async down(knex) {
+      await knex.schema.dropTableIfExists(t.usedAssertions);
+      await knex.schema.alterTable(t.clients, (table) => {
+        table.dropColumn('jwks_uri');
+        table.dropColumn('jwks');
+        table.dropColumn('token_endpoint_auth_method');
+      });
+    },
+  };
+}
+
 /**
  * The bundled migrations as a Knex migration source, so they run from the compiled package with no
  * file paths, under their own migrations table (`<prefix>migrations`).
@@ -131,6 +162,7 @@ export function migrationSource(t: TableNames): Knex.MigrationSource<string> {
     '20261122000000_initial': initial(t),
     '20261206000000_key_retention': keyRetention(t),
     '20261210000000_audit_log': auditLog(t),
+    '20261220000000_client_authentication': clientAuthentication(t),
   };
   return {
     getMigrations: async () => Object.keys(all).sort(),

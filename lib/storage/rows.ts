@@ -1,4 +1,5 @@
-import type { Client, GrantType } from '../core/client.js';
+import type { Client, GrantType, TokenEndpointAuthMethod } from '../core/client.js';
+import type { ClientJwks } from '../core/client-jwks.js';
 import { isSigningAlgorithm, type GeneratedKey, type PublicJwk } from '../core/keys.js';
 import { DEFAULT_KEY_RETENTION, type SigningKeyRecord } from '../core/key-set.js';
 import { isSealed, type KeyCipher } from '../core/key-encryption.js';
@@ -17,8 +18,20 @@ export interface ClientRow {
   grant_types: string;
   enabled: boolean | number;
   claims: string;
+  /** Null in rows from before the migration that added it: either secret method. */
+  token_endpoint_auth_method: string | null;
+  /** The registered public key set as JSON, or null. */
+  jwks: string | null;
+  jwks_uri: string | null;
   created_at: number | string;
   updated_at: number | string;
+}
+
+/** A row of the used client assertions table: the hash of client id and `jti`, until it expires. */
+export interface UsedAssertionRow {
+  id: string;
+  client_id: string;
+  expires_at: number | string;
 }
 
 /** A row of the client secrets table. It holds the secret's hash, never the secret. */
@@ -65,6 +78,11 @@ export function clientFromRow(row: ClientRow): Client {
     grantTypes: JSON.parse(row.grant_types) as GrantType[],
     enabled: Boolean(row.enabled),
     claims: JSON.parse(row.claims) as Record<string, unknown>,
+    // Undefined too: a database not migrated since the columns were added. An unknown method is
+    // kept as it is, so that it matches no method and the client cannot authenticate.
+    tokenEndpointAuthMethod: (row.token_endpoint_auth_method ?? null) as TokenEndpointAuthMethod | null,
+    jwks: row.jwks === null || row.jwks === undefined ? null : JSON.parse(row.jwks) as ClientJwks,
+    jwksUri: row.jwks_uri ?? null,
     createdAt: toDate(row.created_at),
     updatedAt: toDate(row.updated_at),
   };
@@ -83,6 +101,9 @@ export function clientToRow(client: Omit<Client, 'createdAt' | 'updatedAt'>): Om
     grant_types: JSON.stringify(client.grantTypes),
     enabled: client.enabled,
     claims: JSON.stringify(client.claims),
+    token_endpoint_auth_method: client.tokenEndpointAuthMethod,
+    jwks: client.jwks === null ? null : JSON.stringify(client.jwks),
+    jwks_uri: client.jwksUri,
   };
 }
 

@@ -5,6 +5,7 @@ import {
   generateClientSecret, hashSecret, isWellFormedSecret, matchSecret, DUMMY_SECRET_HASH, SECRET_PREFIX,
 } from '../core/secrets.js';
 import type { ClientStore, IssuedSecret } from '../core/store.js';
+import { ClientAuthMethodError } from '../errors.js';
 import { requireClient, type StoreContext } from './context.js';
 import type { TableNames } from './migrations.js';
 import type { CredentialLookup } from './registry.js';
@@ -14,7 +15,7 @@ import { secretFromRow, type SecretRow } from './rows.js';
 export type SecretOperations = Pick<ClientStore, 'listSecrets' | 'rotateSecret' | 'revokeSecret'>;
 
 /** The authentication part of the {@link ClientStore}, with its last-used bookkeeping. */
-export type Authentication = Pick<ClientStore, 'authenticate' | 'flushUsage'>;
+export type Authentication = Pick<ClientStore, 'authenticate' | 'flushUsage'> & Required<Pick<ClientStore, 'lookup'>>;
 
 /**
  * An optional expiry given by a caller, in milliseconds since the epoch.
@@ -66,7 +67,10 @@ export function createSecretOperations(ctx: StoreContext): SecretOperations {
       }
       const expiresAt = checkExpiry(rotateOptions.expiresAt, 'expiresAt');
       return ctx.change(async (trx) => {
-        await requireClient(trx, t, clientId);
+        const row = await requireClient(trx, t, clientId);
+        if (row.token_endpoint_auth_method === 'private_key_jwt') {
+          throw new ClientAuthMethodError(clientId, row.token_endpoint_auth_method, 'a private_key_jwt client has no secret: register its next key instead (clients.update with jwks)');
+        }
         const now = clock();
         const until = now + grace * 1000;
         // Secrets that have already expired are dead weight for every authentication: drop them.
@@ -151,6 +155,12 @@ export function createAuthentication(ctx: StoreContext, lookup: CredentialLookup
 
     async flushUsage() {
       await usage.flush();
+    },
+
+    async lookup(clientId) {
+      if (!isClientId(clientId)) return undefined;
+      const found = lookup(clientId);
+      return (found instanceof Promise ? await found : found)?.client;
     },
   };
 }

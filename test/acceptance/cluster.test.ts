@@ -74,7 +74,7 @@ describe('the cluster demo (npm run demo:cluster)', function () {
       'balancer: (\\d+)/\\1 token, JWKS and metadata requests answered 200, [1-9]\\d+ of them after the stop',
       'balancer: [1-9]\\d* requests sent on to issuer-2 after a connection error from issuer-1 .*',
       // cleanup
-      `stopped 6 processes, dropped 6 tables ${summary.tablePrefix}\\*, deleted \\d+ Redis keys? ${summary.redisPrefix}\\*`,
+      `stopped 6 processes, dropped 8 tables ${summary.tablePrefix}\\*, deleted \\d+ Redis keys? ${summary.redisPrefix}\\*`,
     ];
     expect(checks).to.have.length(expected.length);
     expected.forEach((pattern, i) => expect(checks[i]).to.match(new RegExp(`^ {2}✓ ${pattern}$`)));

@@ -32,6 +32,7 @@ const COVERED: [string, string][] = [
   ['npm install express-m2m express knex sqlite3', 'package.test.ts'],
   ['curl -s -u "nightly-report:$CLIENT_SECRET"', 'readme.test.ts'],
   ['app.get(oauth.metadataPath, oauth.metadata);', 'the metadata handler'],
+  ["jwks: { keys: [{ ...publicKey.export({ format: 'jwk' })", 'the secretless clients'],
   ["createKnexStore(knex, { tablePrefix: 'm2m_' })", 'the store'],
   ["from 'express-m2m/store';", 'the store subpath'],
   ["oauth.events.on('token.issued'", 'the events'],
@@ -42,6 +43,7 @@ const COVERED: [string, string][] = [
   ["new PrometheusExporter({ preventServerStart: true })", 'the metrics'],
   ["store.withActor('deploy-pipeline')", 'the audit trail'],
   ["adminApi({ store, resourceServer: adminGuard })", 'the admin API'],
+  ["jwks: { keys: [{ ...publicKey.export({ format: 'jwk' })", 'the secretless clients'],
 ];
 
 const SQLITE_PRELUDE = (file: string) => `
@@ -133,6 +135,28 @@ await knex.destroy();
       path: '/.well-known/oauth-authorization-server/oauth', status: 200,
       issuer: 'https://auth.internal/oauth', token_endpoint: 'https://auth.internal/oauth/token', jwks_uri: 'https://auth.internal/oauth/jwks.json',
     });
+  });
+
+  it('runs the secretless clients sample: a client registered with its public key gets a token with an assertion', async () => {
+    const code = sampleWith("jwks: { keys: [{ ...publicKey.export({ format: 'jwk' })").replace("'http://127.0.0.1:3000/oauth/token'", "`${base}/oauth/token`");
+    const out = await runFile(app.dir, excerptFile(), `${SQLITE_PRELUDE(join(dir, 'secretless.sqlite'))}
+import { authorizationServer, createKnexStore } from 'express-m2m';
+const store = createKnexStore(knex);
+await store.migrate();
+const app = express();
+let oauth: express.Router = express.Router();
+app.use('/oauth', (req, res, next) => oauth(req, res, next));
+${LISTEN}
+oauth = authorizationServer({ issuer: \`\${base}/oauth\`, store });
+${code}
+const stored = await store.clients.get(clientId);
+console.log(JSON.stringify({ method: stored?.tokenEndpointAuthMethod, kids: stored?.jwks?.keys.map((k) => k.kid), secrets: (await store.clients.listSecrets(clientId)).length }));
+server.close();
+await knex.destroy();
+`);
+    const [scope, summary] = out.trimEnd().split('\n');
+    expect(scope).to.equal('reports:read');
+    expect(JSON.parse(summary as string)).to.deep.equal({ method: 'private_key_jwt', kids: ['archiver-1'], secrets: 0 });
   });
 
   it('runs the store excerpt: migrate creates the prefixed tables', async () => {

@@ -10,7 +10,7 @@ describe('express-m2m CLI: migrate', function () {
   describe('migrate', function () {
     it('creates the tables in a new SQLite file and names the applied migration', async function () {
       const run = await cli(['migrate'], { env: db.env });
-      expect(run).to.deep.equal({ code: 0, stdout: `Applied 2 migrations:\n${MIGRATIONS.map((m) => `  ${m}\n`).join('')}`, stderr: '' });
+      expect(run).to.deep.equal({ code: 0, stdout: `Applied ${MIGRATIONS.length} migrations:\n${MIGRATIONS.map((m) => `  ${m}\n`).join('')}`, stderr: '' });
       for (const table of ['m2m_clients', 'm2m_client_secrets', 'm2m_signing_keys']) {
         expect(await db.knex.schema.hasTable(table), table).to.equal(true);
       }

@@ -31,6 +31,9 @@ function client(overrides: Partial<Client> = {}): Client {
     grantTypes: ['client_credentials'],
     enabled: true,
     claims: { tenant: 'acme' },
+    tokenEndpointAuthMethod: null,
+    jwks: null,
+    jwksUri: null,
     createdAt: CREATED,
     updatedAt: CREATED,
     ...overrides,
@@ -65,6 +68,9 @@ describe('normalizeRegistration()', () => {
       grantTypes: ['client_credentials'],
       enabled: true,
       claims: {},
+      tokenEndpointAuthMethod: null,
+      jwks: null,
+      jwksUri: null,
     });
   });
 
@@ -80,6 +86,7 @@ describe('normalizeRegistration()', () => {
       grantTypes: ['client_credentials'],
       enabled: false,
       claims: { tenant: 'acme', nested: { list: [1, 'two', null], flag: true } },
+      tokenEndpointAuthMethod: 'client_secret_post',
     };
     expect(normalizeRegistration(input, GENERATED)).to.deep.equal({
       clientId: 'svc-reports',
@@ -92,6 +99,9 @@ describe('normalizeRegistration()', () => {
       grantTypes: ['client_credentials'],
       enabled: false,
       claims: { tenant: 'acme', nested: { list: [1, 'two', null], flag: true } },
+      tokenEndpointAuthMethod: 'client_secret_post',
+      jwks: null,
+      jwksUri: null,
     });
   });
 
@@ -253,6 +263,9 @@ describe('applyClientUpdate()', () => {
       grantTypes: ['client_credentials'],
       enabled: false,
       claims: { region: 'eu' },
+      tokenEndpointAuthMethod: null,
+      jwks: null,
+      jwksUri: null,
     });
   });
 

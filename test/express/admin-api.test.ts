@@ -1,3 +1,4 @@
+import { generateKeyPairSync } from 'node:crypto';
 import { expect } from 'chai';
 import express from 'express';
 import { Ajv2020 } from 'ajv/dist/2020.js';
@@ -144,6 +145,21 @@ describe('adminApi()', () => {
     expect(twice.status).to.equal(404);
     const bad = await call('POST', '/clients/rotating/secrets', { body: { gracePeriod: -1 } });
     expect([bad.status, bad.json]).to.deep.equal([400, { error: 'invalid_request', error_description: 'gracePeriod must be a whole number of seconds from 0 to 2592000' }]);
+  });
+
+  it('registers a secretless client with its public keys, and refuses a secret for it with 409', async () => {
+    const { publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    const jwks = { keys: [{ ...publicKey.export({ format: 'jwk' }), kid: 'archiver-1' }] };
+    const created = await call('POST', '/clients', { body: { clientId: 'archiver', name: 'Archiver', scopes: ['a'], audiences: ['https://a.internal'], jwks } });
+    expect(created.status, created.text).to.equal(201);
+    conforms(created, 'post', '/clients');
+    expect(created.json).not.to.have.property('clientSecret');
+    expect((created.json as { client: { tokenEndpointAuthMethod: string } }).client.tokenEndpointAuthMethod).to.equal('private_key_jwt');
+    const before = await snapshot();
+    const refused = await call('POST', '/clients/archiver/secrets', { body: {} });
+    expect([refused.status, (refused.json as { error: string }).error]).to.deep.equal([409, 'conflict']);
+    conforms(refused, 'post', '/clients/{clientId}/secrets');
+    expect(await snapshot()).to.equal(before);
   });
 
   it('lists, rotates and revokes signing keys without ever showing a private key', async () => {

@@ -405,7 +405,8 @@ describe('authorizationServer()', () => {
           token_endpoint: `${issuer.issuer}/token`,
           jwks_uri: `${issuer.issuer}/jwks.json`,
           grant_types_supported: ['client_credentials'],
-          token_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post'],
+          token_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post', 'private_key_jwt'],
+          token_endpoint_auth_signing_alg_values_supported: ['RS256', 'PS256', 'ES256'],
           response_types_supported: [],
           access_token_signing_alg_values_supported: ['ES256', 'RS256', 'PS256'],
         });

@@ -122,13 +122,15 @@ for (const makeDb of databases) {
           keys: `${db.prefix}signing_keys`,
           revisions: `${db.prefix}revisions`,
           audit: `${db.prefix}audit_log`,
+          usedAssertions: `${db.prefix}used_assertions`,
           migrations: `${db.prefix}migrations`,
         });
       });
 
       it('uses the m2m_ prefix by default', () => {
         expect(createKnexStore(db.knex).tables).to.deep.equal({
-          clients: 'm2m_clients', secrets: 'm2m_client_secrets', keys: 'm2m_signing_keys', revisions: 'm2m_revisions', audit: 'm2m_audit_log', migrations: 'm2m_migrations',
+          clients: 'm2m_clients', secrets: 'm2m_client_secrets', keys: 'm2m_signing_keys', revisions: 'm2m_revisions', audit: 'm2m_audit_log',
+          usedAssertions: 'm2m_used_assertions', migrations: 'm2m_migrations',
         });
       });
 
@@ -181,6 +183,9 @@ for (const makeDb of databases) {
             grantTypes: ['client_credentials'],
             enabled: false,
             claims: FULL.claims,
+            tokenEndpointAuthMethod: null,
+            jwks: null,
+            jwksUri: null,
             createdAt: new Date(T0),
             updatedAt: new Date(T0),
           },
@@ -211,6 +216,9 @@ for (const makeDb of databases) {
           grantTypes: ['client_credentials'],
           enabled: true,
           claims: {},
+          tokenEndpointAuthMethod: null,
+          jwks: null,
+          jwksUri: null,
           createdAt: new Date(T0),
           updatedAt: new Date(T0),
         };

@@ -10,13 +10,14 @@ import { databases, PG_URL, type TestDatabase } from '../support/db.js';
 import { rejectionOf } from '../support/rejection.js';
 
 const T0 = Date.UTC(2026, 0, 1, 12, 0, 0);
-const MIGRATIONS = ['20261122000000_initial', '20261206000000_key_retention', '20261210000000_audit_log'];
+const MIGRATIONS = ['20261122000000_initial', '20261206000000_key_retention', '20261210000000_audit_log', '20261220000000_client_authentication'];
 
 const MINIMAL: ClientRegistration = { name: 'minimal', scopes: ['a'], audiences: ['https://a.internal'] };
 
 /** The table names a prefix gets, with Knex's lock table. */
 const expectedTables = (prefix: string): string[] =>
-  [`${prefix}clients`, `${prefix}client_secrets`, `${prefix}signing_keys`, `${prefix}revisions`, `${prefix}audit_log`, `${prefix}migrations`, `${prefix}migrations_lock`].sort();
+  [`${prefix}clients`, `${prefix}client_secrets`, `${prefix}signing_keys`, `${prefix}revisions`, `${prefix}audit_log`, `${prefix}used_assertions`,
+    `${prefix}migrations`, `${prefix}migrations_lock`].sort();
 
 /**
  * A database that holds nothing but what the test creates, so "only these tables" can be checked:
@@ -285,10 +286,7 @@ for (const makeDb of databases) {
       const store = createKnexStore(db.knex, { tablePrefix: db.prefix, clock: () => T0 });
       await store.migrate();
       const key = await store.keys.rotate({ activateAfter: 0, retention: 360 });
-      await db.knex.migrate.down({ migrationSource: migrationSource(t), tableName: t.migrations });
-      expect(await db.knex.schema.hasTable(t.audit)).to.equal(false);
-      expect(await db.knex.schema.hasColumn(t.keys, 'retention')).to.equal(true);
-      await db.knex.migrate.down({ migrationSource: migrationSource(t), tableName: t.migrations });
+      await db.knex.migrate.down({ migrationSource: migrationSource(t), tableName: t.migrations, name: '20261206000000_key_retention' });
       expect(await db.knex.schema.hasColumn(t.keys, 'retention')).to.equal(false);
       expect(await db.knex(t.keys).pluck('kid')).to.deep.equal([key.kid]);
       await store.migrate();
@@ -299,10 +297,10 @@ for (const makeDb of databases) {
       const t = tableNames(db.prefix);
       await runMigrations(db.knex, { tablePrefix: db.prefix });
       await db.knex.migrate.rollback({ migrationSource: migrationSource(t), tableName: t.migrations }, true);
-      for (const table of [t.clients, t.secrets, t.keys]) expect(await db.knex.schema.hasTable(table), table).to.equal(false);
+      for (const table of [t.clients, t.secrets, t.keys, t.usedAssertions]) expect(await db.knex.schema.hasTable(table), table).to.equal(false);
       expect(await db.knex(t.migrations).select('*')).to.deep.equal([]);
       await runMigrations(db.knex, { tablePrefix: db.prefix });
-      for (const table of [t.clients, t.secrets, t.keys]) expect(await db.knex.schema.hasTable(table), table).to.equal(true);
+      for (const table of [t.clients, t.secrets, t.keys, t.usedAssertions]) expect(await db.knex.schema.hasTable(table), table).to.equal(true);
     });
   });
 }
@@ -325,7 +323,8 @@ describe('migrate() on an error retrying cannot fix', () => {
 describe('tableNames()', () => {
   it('prefixes every table name', () => {
     expect(tableNames('acme_')).to.deep.equal({
-      clients: 'acme_clients', secrets: 'acme_client_secrets', keys: 'acme_signing_keys', revisions: 'acme_revisions', audit: 'acme_audit_log', migrations: 'acme_migrations',
+      clients: 'acme_clients', secrets: 'acme_client_secrets', keys: 'acme_signing_keys', revisions: 'acme_revisions', audit: 'acme_audit_log',
+      usedAssertions: 'acme_used_assertions', migrations: 'acme_migrations',
     });
   });
 });
