@@ -13,7 +13,7 @@ const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const CLI = join(ROOT, 'lib', 'cli', 'main.ts');
 // Resolved here so the CLI also runs from a directory without node_modules (the knexfile tests).
 const TSX = import.meta.resolve('tsx');
-const MIGRATIONS = ['20261122000000_initial', '20261206000000_key_retention'];
+const MIGRATIONS = ['20261122000000_initial', '20261206000000_key_retention', '20261210000000_audit_log', '20261212000000_client_changes'];
 const SECRET = /^m2m_cs_[A-Za-z0-9_-]{43}[0-9a-z]{6}$/;
 const STACK_FRAME = /^\s+at /m;
 
@@ -94,7 +94,7 @@ describe('express-m2m CLI (lib/cli/main.ts)', function () {
   describe('migrate', function () {
     it('creates the tables in a new SQLite file and names the applied migration', async function () {
       const run = await cli(['migrate'], { env });
-      expect(run).to.deep.equal({ code: 0, stdout: `Applied 2 migrations:\n${MIGRATIONS.map((m) => `  ${m}\n`).join('')}`, stderr: '' });
+      expect(run).to.deep.equal({ code: 0, stdout: `Applied ${MIGRATIONS.length} migrations:\n${MIGRATIONS.map((m) => `  ${m}\n`).join('')}`, stderr: '' });
       for (const table of ['m2m_clients', 'm2m_client_secrets', 'm2m_signing_keys']) {
         expect(await knex.schema.hasTable(table), table).to.equal(true);
       }

@@ -1,6 +1,7 @@
 import type { Knex } from 'knex';
 import { checkOptions } from '../core/options.js';
 import { checkKnexInstance, checkTablePrefix } from '../core/table-prefix.js';
+import { createChangeLog, dropChangeLog } from './change-triggers.js';
 
 /** Table names for one prefix. */
 export interface TableNames {
@@ -11,6 +12,8 @@ export interface TableNames {
   revisions: string;
   /** The audit trail of administrative changes. */
   audit: string;
+  /** The client change log: one row per change to a client or its secrets, written by triggers. */
+  changes: string;
   migrations: string;
 }
 
@@ -22,6 +25,7 @@ export function tableNames(prefix: string): TableNames {
     keys: `${prefix}signing_keys`,
     revisions: `${prefix}revisions`,
     audit: `${prefix}audit_log`,
+    changes: `${prefix}client_changes`,
     migrations: `${prefix}migrations`,
   };
 }
@@ -121,6 +125,15 @@ function auditLog(t: TableNames): Migration {
   };
 }
 
+// The change log and its triggers (change-triggers.ts): every change to a client or its secrets,
+// however made, is recorded by the database itself, so that every instance sees it.
+function clientChanges(t: TableNames): Migration {
+  return {
+    up: (knex) => createChangeLog(knex, t),
+    down: (knex) => dropChangeLog(knex, t),
+  };
+}
+
 /**
  * The bundled migrations as a Knex migration source, so they run from the compiled package with no
  * file paths, under their own migrations table (`<prefix>migrations`).
@@ -131,6 +144,7 @@ export function migrationSource(t: TableNames): Knex.MigrationSource<string> {
     '20261122000000_initial': initial(t),
     '20261206000000_key_retention': keyRetention(t),
     '20261210000000_audit_log': auditLog(t),
+    '20261212000000_client_changes': clientChanges(t),
   };
   return {
     getMigrations: async () => Object.keys(all).sort(),

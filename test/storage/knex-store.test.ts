@@ -122,13 +122,15 @@ for (const makeDb of databases) {
           keys: `${db.prefix}signing_keys`,
           revisions: `${db.prefix}revisions`,
           audit: `${db.prefix}audit_log`,
+          changes: `${db.prefix}client_changes`,
           migrations: `${db.prefix}migrations`,
         });
       });
 
       it('uses the m2m_ prefix by default', () => {
         expect(createKnexStore(db.knex).tables).to.deep.equal({
-          clients: 'm2m_clients', secrets: 'm2m_client_secrets', keys: 'm2m_signing_keys', revisions: 'm2m_revisions', audit: 'm2m_audit_log', migrations: 'm2m_migrations',
+          clients: 'm2m_clients', secrets: 'm2m_client_secrets', keys: 'm2m_signing_keys', revisions: 'm2m_revisions', audit: 'm2m_audit_log',
+          changes: 'm2m_client_changes', migrations: 'm2m_migrations',
         });
       });
 

@@ -10,13 +10,13 @@ import { databases, PG_URL, type TestDatabase } from '../support/db.js';
 import { rejectionOf } from '../support/rejection.js';
 
 const T0 = Date.UTC(2026, 0, 1, 12, 0, 0);
-const MIGRATIONS = ['20261122000000_initial', '20261206000000_key_retention', '20261210000000_audit_log'];
+const MIGRATIONS = ['20261122000000_initial', '20261206000000_key_retention', '20261210000000_audit_log', '20261212000000_client_changes'];
 
 const MINIMAL: ClientRegistration = { name: 'minimal', scopes: ['a'], audiences: ['https://a.internal'] };
 
 /** The table names a prefix gets, with Knex's lock table. */
 const expectedTables = (prefix: string): string[] =>
-  [`${prefix}clients`, `${prefix}client_secrets`, `${prefix}signing_keys`, `${prefix}revisions`, `${prefix}audit_log`, `${prefix}migrations`, `${prefix}migrations_lock`].sort();
+  [`${prefix}clients`, `${prefix}client_secrets`, `${prefix}signing_keys`, `${prefix}revisions`, `${prefix}audit_log`, `${prefix}client_changes`, `${prefix}migrations`, `${prefix}migrations_lock`].sort();
 
 /**
  * A database that holds nothing but what the test creates, so "only these tables" can be checked:
@@ -280,11 +280,18 @@ for (const makeDb of databases) {
       expect((await store.keys.list()).map((k) => [k.kid, k.retention])).to.deep.equal([[key.kid, 86_460]]);
     });
 
-    it('rolls back 20261210000000_audit_log, then 20261206000000_key_retention, keeping the keys', async () => {
+    it('rolls back 20261212000000_client_changes, 20261210000000_audit_log, then 20261206000000_key_retention, keeping the keys', async () => {
       const t = tableNames(db.prefix);
       const store = createKnexStore(db.knex, { tablePrefix: db.prefix, clock: () => T0 });
       await store.migrate();
       const key = await store.keys.rotate({ activateAfter: 0, retention: 360 });
+      const { clientId } = await store.clients.create(MINIMAL);
+      await db.knex.migrate.down({ migrationSource: migrationSource(t), tableName: t.migrations });
+      expect(await db.knex.schema.hasTable(t.changes)).to.equal(false);
+      // The triggers went with it: changes to clients write nowhere, and fail nothing.
+      await db.knex(t.clients).where({ client_id: clientId }).update({ name: 'renamed' });
+      await db.knex(t.secrets).where({ client_id: clientId }).delete();
+      await db.knex(t.clients).where({ client_id: clientId }).delete();
       await db.knex.migrate.down({ migrationSource: migrationSource(t), tableName: t.migrations });
       expect(await db.knex.schema.hasTable(t.audit)).to.equal(false);
       expect(await db.knex.schema.hasColumn(t.keys, 'retention')).to.equal(true);
@@ -325,7 +332,8 @@ describe('migrate() on an error retrying cannot fix', () => {
 describe('tableNames()', () => {
   it('prefixes every table name', () => {
     expect(tableNames('acme_')).to.deep.equal({
-      clients: 'acme_clients', secrets: 'acme_client_secrets', keys: 'acme_signing_keys', revisions: 'acme_revisions', audit: 'acme_audit_log', migrations: 'acme_migrations',
+      clients: 'acme_clients', secrets: 'acme_client_secrets', keys: 'acme_signing_keys', revisions: 'acme_revisions', audit: 'acme_audit_log', changes: 'acme_client_changes',
+      migrations: 'acme_migrations',
     });
   });
 });
