@@ -32,7 +32,7 @@ async function recordUpdate(ctx: StoreContext, trx: Knex.Transaction, current: C
   }
 }
 
-/** Client operations on the store's tables; every change bumps the registry revision. */
+/** Client operations on the store's tables; every change goes through the registry's `change`. */
 export function createClientOperations(ctx: StoreContext): ClientOperations {
   const { knex, tables: t, clock } = ctx;
   return {
@@ -41,7 +41,7 @@ export function createClientOperations(ctx: StoreContext): ClientOperations {
       const expiresAt = checkExpiry(input.secretExpiresAt, 'secretExpiresAt');
       const now = clock();
       try {
-        return await ctx.change(async (trx) => {
+        return await ctx.change(client.clientId, async (trx) => {
           await trx(t.clients).insert({ ...clientToRow(client), created_at: now, updated_at: now });
           const issued = await insertSecret(trx, t, client.clientId, now, expiresAt);
           const { clientId, ...registered } = client;
@@ -67,7 +67,7 @@ export function createClientOperations(ctx: StoreContext): ClientOperations {
     },
 
     async update(clientId, update) {
-      return ctx.change(async (trx) => {
+      return ctx.change(clientId, async (trx) => {
         const current = clientFromRow(await requireClient(trx, t, clientId));
         const next = applyClientUpdate(current, update);
         const now = clock();
@@ -79,7 +79,7 @@ export function createClientOperations(ctx: StoreContext): ClientOperations {
 
     async delete(clientId) {
       if (!isClientId(clientId)) return false;
-      return ctx.change(async (trx) => {
+      return ctx.change(clientId, async (trx) => {
         // Secrets first: SQLite enforces ON DELETE CASCADE only when foreign keys are switched on.
         await trx(t.secrets).where({ client_id: clientId }).delete();
         const count = await trx(t.clients).where({ client_id: clientId }).delete();
