@@ -1,11 +1,17 @@
 import type { Knex } from 'knex';
 
 /**
- * The project's own Knex configuration, used by the CLI, the example and the tests.
+ * The repository's own Knex configuration, for the admin CLI run inside this repository:
+ * `npm run m2m -- <command>` runs lib/cli/main.ts under tsx, which can import this file, and the
+ * CLI reads it when neither --database nor DATABASE_URL names a database (the CLI looks for
+ * ./knexfile.js, .mjs, .cjs, then .ts). NODE_ENV picks the environment, default development.
  *
  * - development: a SQLite file (M2M_SQLITE_FILE, default ./express-m2m.sqlite)
  * - test: a SQLite file under the OS temp directory
- * - production: PostgreSQL from DATABASE_URL
+ * - production: PostgreSQL at DATABASE_URL, else postgres://localhost/express_m2m (the CLI itself
+ *   takes a DATABASE_URL that is set, without reading this file)
+ *
+ * The example and the tests open their own databases and do not read it.
  */
 const sqlite = (filename: string): Knex.Config => ({
   client: 'sqlite3',

@@ -1,110 +1,88 @@
-// The command line: global options, help and usage texts, and parsing argv into a command and its
-// arguments. The commands themselves come in as a CommandSet, so this module knows none of them.
+// Parsing argv into a command and its arguments: the command words (with "did you mean"), the
+// options each command takes, and the arguments after `--`. The commands come in as a CommandSet,
+// so this module knows none of them.
 import { parseArgs } from 'node:util';
-import { Args, UsageError, type Command, type OptionSpec } from './command.js';
+import { closest } from '../core/options.js';
+import { Args, type Command, type OptionSpec } from './command.js';
+import { UsageError, quote } from './errors.js';
+import { GLOBAL_OPTIONS, commandHelp, groupHelp, overallHelp, shortUsage, type CommandSet } from './help.js';
 
-/** Options every command takes. */
-export const GLOBAL_OPTIONS: Record<string, OptionSpec> = {
-  database: {
-    type: 'string', value: 'URL',
-    description: 'postgres://..., postgresql://..., sqlite:PATH, file:PATH, or a path ending in .sqlite,\n'
-      + '.sqlite3 or .db (default: $DATABASE_URL, else ./knexfile.js or ./knexfile.mjs)',
-  },
-  'table-prefix': { type: 'string', value: 'PREFIX', description: 'prefix of the express-m2m tables (default m2m_)' },
-  json: { type: 'boolean', description: 'print one JSON document on stdout' },
-  debug: { type: 'boolean', description: 'print stack traces on errors' },
-  help: { type: 'boolean', short: 'h', description: 'show help' },
-};
-
-/** The commands to choose from, in help order, and the first words that name a group of them. */
-export interface CommandSet {
-  commands: readonly Command[];
-  groups: readonly string[];
-}
-
-// ---------------------------------------------------------------------------------------- help --
-
-function optionLines(options: Record<string, OptionSpec>): string {
-  const entries = Object.entries(options).map(([name, spec]): [string, string] => [
-    `${spec.short ? `-${spec.short}, ` : ''}--${name}${spec.value ? ` ${spec.value}` : ''}`,
-    spec.description,
-  ]);
-  const width = Math.max(...entries.map(([flag]) => flag.length));
-  return entries.map(([flag, text]) => `  ${flag.padEnd(width)}  ${text.replaceAll('\n', `\n${' '.repeat(width + 4)}`)}`).join('\n');
-}
-
-function usageLine(command: Command): string {
-  return `Usage: express-m2m ${command.name}${command.synopsis ? ` ${command.synopsis}` : ''} [global options]`;
-}
-
-function commandList(commands: readonly Command[]): string {
-  const width = Math.max(...commands.map((c) => c.name.length));
-  return commands.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`).join('\n');
-}
-
-function commandHelp(command: Command): string {
-  const own = Object.keys(command.options).length > 0 ? `Options:\n${optionLines(command.options)}\n\n` : '';
-  return `${usageLine(command)}\n\n${command.summary}.\n\n${own}Global options:\n${optionLines(GLOBAL_OPTIONS)}\n`;
-}
-
-function groupHelp(group: string, set: CommandSet): string {
-  const commands = set.commands.filter((c) => c.name.startsWith(`${group} `));
-  return `Usage: express-m2m ${group} <command> [options]\n\nCommands:\n${commandList(commands)}\n\n`
-    + `Run 'express-m2m ${group} <command> --help' for a command's options.\n`;
-}
-
-function overallHelp(set: CommandSet): string {
-  return 'Usage: express-m2m <command> [options]\n\n'
-    + 'Admin command line of express-m2m: database migrations, OAuth clients and signing keys.\n\n'
-    + `Commands:\n${commandList(set.commands)}\n\nGlobal options:\n${optionLines(GLOBAL_OPTIONS)}\n\n`
-    + "Run 'express-m2m <command> --help' for a command's options.\n"
-    + 'Exit codes: 0 success, 1 failure, 2 bad usage.\n';
-}
-
-// ------------------------------------------------------------------------------------- parsing --
-
-/** What the command line asks for: a help text to print, or a command to run. */
+/** What the command line asks for: a help text to print, the version, or a command to run. */
 export type Parsed =
   | { kind: 'help'; text: string }
+  | { kind: 'version' }
   | { kind: 'run'; command: Command; args: Args };
 
 type Token = NonNullable<ReturnType<typeof parseArgs>['tokens']>[number];
 
-/**
- * Splits argv into command words, options and positionals. parseArgs runs non-strict so that the
- * command can be found before its own option set is known; the tokens are then checked here,
- * which also gives shorter messages than parseArgs' own.
- */
-export function parseCommandLine(argv: readonly string[], set: CommandSet): Parsed {
-  const allOptions = Object.assign({}, GLOBAL_OPTIONS, ...set.commands.map((c) => c.options)) as Record<string, OptionSpec>;
-  const { tokens } = parseArgs({
-    args: [...argv],
-    options: Object.fromEntries(Object.entries(allOptions).map(([name, spec]) =>
-      [name, { type: spec.type, ...(spec.short ? { short: spec.short } : {}) }])),
-    allowPositionals: true,
-    strict: false,
-    tokens: true,
-  });
-  const positionals = tokens.flatMap((t) => (t.kind === 'positional' ? [t.value] : []));
-  const help = tokens.some((t) => t.kind === 'option' && t.name === 'help');
+const HELP_USAGE = 'Usage: express-m2m help [COMMAND]\n';
 
-  const found = findCommand(positionals, help, set);
-  if (found.kind === 'help') return found;
-  const { command, words } = found;
-  if (help) return { kind: 'help', text: commandHelp(command) };
-
-  const usage = `${usageLine(command)}\nRun 'express-m2m ${command.name} --help' for details.\n`;
-  const values = optionValues(tokens, { ...GLOBAL_OPTIONS, ...command.options }, usage);
-  return { kind: 'run', command, args: new Args(values, positionals.slice(words), usage) };
+/** The parseArgs configuration of every option of every command. */
+function parserOptions(set: CommandSet): Record<string, { type: 'string' | 'boolean'; short?: string }> {
+  const all = new Map<string, OptionSpec>();
+  for (const options of [GLOBAL_OPTIONS, ...set.commands.map((c) => c.options)]) {
+    for (const [name, spec] of Object.entries(options)) {
+      // parseArgs reads every command's options at once: a name must mean one kind of option.
+      if (all.get(name) !== undefined && all.get(name)?.type !== spec.type) throw new Error(`option --${name} has two types`);
+      all.set(name, spec);
+    }
+  }
+  return Object.fromEntries([...all].map(([name, spec]) => [name, { type: spec.type, ...(spec.short ? { short: spec.short } : {}) }]));
 }
 
 /**
- * The command named by the first one or two positionals, and how many words name it; or the help
- * text asked for with `--help` after no command or a group alone.
+ * Splits argv into command words, options and positionals. parseArgs runs non-strict so that the
+ * command can be found before its own option set is known; the tokens are then checked here,
+ * which also gives shorter messages than parseArgs' own, and a "did you mean".
  */
-function findCommand(positionals: readonly string[], help: boolean, set: CommandSet):
-  { kind: 'help'; text: string } | { kind: 'found'; command: Command; words: number } {
-  const [first, second] = positionals;
+export function parseCommandLine(argv: readonly string[], set: CommandSet): Parsed {
+  const { tokens } = parseArgs({ args: [...argv], options: parserOptions(set), allowPositionals: true, strict: false, tokens: true });
+  const end = tokens.findIndex((t) => t.kind === 'option-terminator');
+  const before = end === -1 ? tokens : tokens.slice(0, end);
+  const after = end === -1 ? [] : tokens.slice(end + 1).flatMap((t) => (t.kind === 'positional' ? [t.value] : []));
+  const words = before.flatMap((t) => (t.kind === 'positional' ? [t.value] : []));
+  // -h inside a group of short options (-dash-started-id) is part of an argument written too early,
+  // not a call for help.
+  const indexes = before.flatMap((t) => (t.kind === 'option' ? [t.index] : []));
+  const has = (name: string): boolean => before.some((t) => t.kind === 'option' && t.name === name
+    && indexes.indexOf(t.index) === indexes.lastIndexOf(t.index));
+
+  if (words[0] === 'help') return { kind: 'help', text: helpFor(words.slice(1), set) };
+  if (has('version') && !has('help')) return { kind: 'version' };
+  const found = findCommand(words, set, has('help'));
+  if (found.kind === 'help') return found;
+  const { command, count } = found;
+  if (has('help')) return { kind: 'help', text: commandHelp(command) };
+
+  const usage = shortUsage(command);
+  const allowed = { ...GLOBAL_OPTIONS, ...command.options };
+  const values = optionValues(before, allowed, usage);
+  refuseOptionsAfterTerminator(after, allowed, usage);
+  return { kind: 'run', command, args: new Args(values, [...words.slice(count), ...after], usage) };
+}
+
+/** `express-m2m help [COMMAND]`: the help of the command, group or everything named by `words`. */
+function helpFor(words: readonly string[], set: CommandSet): string {
+  if (words.length === 0 || (words.length === 1 && words[0] === 'help')) return overallHelp(set);
+  const found = findCommand(words, set, true);
+  if (found.kind === 'help') return found.text;
+  const extra = words[found.count];
+  if (extra !== undefined) throw new UsageError(`unexpected argument ${quote(extra)}`, HELP_USAGE);
+  return commandHelp(found.command);
+}
+
+function unknownCommand(shown: string, word: string, candidates: readonly string[], prefix: string, usage: string): UsageError {
+  const hint = closest(word, candidates);
+  return new UsageError(`unknown command ${quote(shown)}${hint ? ` (did you mean ${prefix}${hint}?)` : ''}`, usage, 'ERR_M2M_UNKNOWN_COMMAND');
+}
+
+/**
+ * The command named by the first one or two words, and how many words name it; or the help text
+ * asked for with `--help` after no command or a group alone.
+ */
+function findCommand(words: readonly string[], set: CommandSet, help: boolean):
+  { kind: 'help'; text: string } | { kind: 'found'; command: Command; count: number } {
+  const [first, second] = words;
   if (first === undefined) {
     if (help) return { kind: 'help', text: overallHelp(set) };
     throw new UsageError('missing command', overallHelp(set));
@@ -115,12 +93,30 @@ function findCommand(positionals: readonly string[], help: boolean, set: Command
       throw new UsageError(`missing ${first} command`, groupHelp(first, set));
     }
     const command = set.commands.find((c) => c.name === `${first} ${second}`);
-    if (!command) throw new UsageError(`unknown command ${JSON.stringify(`${first} ${second}`)}`, groupHelp(first, set));
-    return { kind: 'found', command, words: 2 };
+    if (command) return { kind: 'found', command, count: 2 };
+    const subcommands = set.commands.flatMap((c) => (c.name.startsWith(`${first} `) ? [c.name.slice(first.length + 1)] : []));
+    throw unknownCommand(`${first} ${second}`, second, subcommands, `${first} `, groupHelp(first, set));
   }
   const command = set.commands.find((c) => c.name === first);
-  if (!command) throw new UsageError(`unknown command ${JSON.stringify(first)}`, overallHelp(set));
-  return { kind: 'found', command, words: 1 };
+  if (command) return { kind: 'found', command, count: 1 };
+  const names = [...set.groups, ...set.commands.flatMap((c) => (c.name.includes(' ') ? [] : [c.name])), 'help'];
+  throw unknownCommand(first, first, names, '', overallHelp(set));
+}
+
+/** An option's name as typed, or quoted when it holds more than letters, digits and dashes. */
+function shownOption(raw: string): string {
+  return /^--?[\w-]{1,40}$/.test(raw) ? raw : quote(raw);
+}
+
+function unknownOption(token: Extract<Token, { kind: 'option' }>, allowed: Record<string, OptionSpec>, usage: string): UsageError {
+  // A kid or a secret id is base64url and may well start with "-": say how to pass one.
+  if (!token.rawName.startsWith('--')) {
+    const hint = ' (an argument that starts with "-", such as a kid or a secret id, goes after --)';
+    return new UsageError(`unknown option ${shownOption(token.rawName)}${hint}`, usage, 'ERR_M2M_UNKNOWN_OPTION');
+  }
+  const near = closest(token.name, Object.keys(allowed));
+  const hint = near === undefined ? '' : ` (did you mean --${near}?)`;
+  return new UsageError(`unknown option ${shownOption(token.rawName)}${hint}`, usage, 'ERR_M2M_UNKNOWN_OPTION');
 }
 
 /** Checks every option token against the options `allowed` and collects their values. */
@@ -129,11 +125,9 @@ function optionValues(tokens: readonly Token[], allowed: Record<string, OptionSp
   for (const token of tokens) {
     if (token.kind !== 'option') continue;
     const spec = Object.hasOwn(allowed, token.name) ? allowed[token.name] : undefined;
-    if (!spec) {
-      // A kid is base64url and may well start with "-": say how to pass one.
-      const hint = token.rawName.startsWith('--') ? '' : ' (an argument that starts with "-", such as a kid, goes after --)';
-      throw new UsageError(`unknown option ${token.rawName}${hint}`, usage);
-    }
+    if (!spec) throw unknownOption(token, allowed, usage);
+    const previous = values.get(token.name);
+    if (previous !== undefined && !spec.multiple) throw new UsageError(`option --${token.name} given more than once`, usage);
     if (spec.type === 'boolean') {
       if (token.value !== undefined) throw new UsageError(`option --${token.name} takes no value`, usage);
       values.set(token.name, true);
@@ -142,9 +136,22 @@ function optionValues(tokens: readonly Token[], allowed: Record<string, OptionSp
     if (token.value === undefined || (!token.inlineValue && token.value.startsWith('-'))) {
       throw new UsageError(`option --${token.name} needs a value (write --${token.name}=VALUE for one starting with "-")`, usage);
     }
-    const previous = values.get(token.name);
-    if (Array.isArray(previous) && !spec.multiple) throw new UsageError(`option --${token.name} given more than once`, usage);
+    if (token.value === '') throw new UsageError(`option --${token.name} needs a value, not an empty one`, usage);
     values.set(token.name, [...(Array.isArray(previous) ? previous : []), token.value]);
   }
   return values;
+}
+
+/**
+ * Everything after `--` is an argument; an option written there (`keys revoke -- KID --json`) would
+ * silently become one, so it is refused.
+ */
+function refuseOptionsAfterTerminator(after: readonly string[], allowed: Record<string, OptionSpec>, usage: string): void {
+  const shorts = new Map(Object.entries(allowed).flatMap(([name, spec]) => (spec.short ? [[spec.short, name] as const] : [])));
+  for (const arg of after) {
+    const name = /^--([^=]+)/.exec(arg)?.[1] ?? shorts.get(/^-(.)$/.exec(arg)?.[1] ?? '');
+    if (name !== undefined && Object.hasOwn(allowed, name)) {
+      throw new UsageError(`option --${name} after --: everything after -- is an argument, so put options before --`, usage);
+    }
+  }
 }

@@ -1,49 +1,15 @@
-// `express-m2m clients ...`: register, list, show, rotate the secret of, disable, enable and delete
-// OAuth clients. A secret is printed once, when issued; its hash never.
+// `express-m2m clients ...`: register, list, show, disable, enable and delete OAuth clients.
+// Changing a client is ./client-update.ts, its secrets ./client-secrets.ts. A secret is printed
+// once, when issued; its hash never.
 import { createInterface } from 'node:readline/promises';
-import type { Client } from '../core/client.js';
 import { formatScope } from '../core/scope.js';
-import { ClientExistsError, ClientNotFoundError } from '../errors.js';
-import type { KnexStore } from '../storage/knex-store.js';
+import { ClientNotFoundError } from '../errors.js';
+import { EXIT_OK, defineCommand, type CliIo, type Command } from './command.js';
 import {
-  CliError, EXIT_FAILURE, EXIT_OK, UsageError, defineCommand, type Args, type CliIo, type Command,
-} from './command.js';
-import { clientJson, fields, iso, secretJson, shortDate, table, yesNo } from './format.js';
-
-const DEFAULT_GRACE = 86_400;
-const SECRET_NOTICE = 'This secret will not be shown again: store it now.';
-
-/** `--scope "a b" --scope c` → `['a', 'b', 'c']`. */
-function splitScopes(values: readonly string[]): string[] {
-  return values.flatMap((value) => value.split(/\s+/)).filter((scope) => scope !== '');
-}
-
-async function requireClient(store: KnexStore, clientId: string): Promise<Client> {
-  const client = await store.clients.get(clientId);
-  if (!client) throw new ClientNotFoundError(clientId);
-  return client;
-}
-
-// The store's validation names registration fields; the user typed flags.
-const FLAG_FOR_FIELD: Record<string, string> = {
-  clientId: '--client-id', name: '--name', scopes: '--scope', defaultScopes: '--default-scope',
-  audiences: '--audience', defaultAudience: '--default-audience', tokenLifetime: '--token-lifetime', claims: '--claims',
-};
-
-function parseClaims(args: Args): Record<string, unknown> | undefined {
-  const text = args.string('claims');
-  if (text === undefined) return undefined;
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(text);
-  } catch {
-    parsed = undefined;
-  }
-  if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
-    throw new UsageError('--claims must be a JSON object, for example \'{"tenant":"acme"}\'', args.usage);
-  }
-  return parsed as Record<string, unknown>;
-}
+  audienceOption, checkAudience, parseClaims, requireClient, scopeOption, splitScopes, storeRefusal, tokenLifetimeOption,
+} from './client-input.js';
+import { CliError, UsageError, quote } from './errors.js';
+import { SECRET_NOTICE, clientFields, clientJson, fields, secretJson, shortDate, table, yesNo } from './format.js';
 
 /** `clients create`: registers a client and prints its first secret. */
 export const clientsCreate = defineCommand({
@@ -56,7 +22,10 @@ export const clientsCreate = defineCommand({
       type: 'string', value: 'S', multiple: true,
       description: 'scopes the client may request; repeat it or separate with spaces (required)',
     },
-    audience: { type: 'string', value: 'A', multiple: true, description: 'audiences the client may request tokens for; repeatable (required)' },
+    audience: {
+      type: 'string', value: 'A', multiple: true,
+      description: 'audiences the client may request tokens for, absolute URIs such as https://reports.internal;\nrepeatable (required)',
+    },
     'default-scope': {
       type: 'string', value: 'S', multiple: true,
       description: 'scopes granted when a request names none; repeatable (default: all of --scope)',
@@ -72,17 +41,17 @@ export const clientsCreate = defineCommand({
     const name = args.required('name');
     const scopes = splitScopes(args.strings('scope'));
     if (scopes.length === 0) throw new UsageError('missing required option --scope', args.usage);
-    const audiences = args.strings('audience');
+    const audiences = audienceOption(args, 'audience');
     if (audiences.length === 0) throw new UsageError('missing required option --audience', args.usage);
-    const defaultScopes = args.strings('default-scope');
+    const defaultScopes = scopeOption(args, 'default-scope', '');
     const defaultAudience = args.string('default-audience');
     const clientId = args.string('client-id');
-    const tokenLifetime = args.seconds('token-lifetime');
+    const tokenLifetime = tokenLifetimeOption(args);
     const claims = parseClaims(args);
     return {
       name, scopes, audiences,
-      ...(defaultScopes.length > 0 ? { defaultScopes: splitScopes(defaultScopes) } : {}),
-      ...(defaultAudience !== undefined ? { defaultAudience } : {}),
+      ...(defaultScopes !== undefined ? { defaultScopes } : {}),
+      ...(defaultAudience !== undefined ? { defaultAudience: checkAudience(defaultAudience, '--default-audience', args.usage) } : {}),
       ...(clientId !== undefined ? { clientId } : {}),
       ...(tokenLifetime !== undefined ? { tokenLifetime } : {}),
       ...(claims !== undefined ? { claims } : {}),
@@ -93,10 +62,7 @@ export const clientsCreate = defineCommand({
     try {
       created = await ctx.store.clients.create(registration);
     } catch (err) {
-      if (err instanceof ClientExistsError) throw new CliError(err.message, { cause: err });
-      // A configuration mistake: the store's validation, naming the registration field.
-      if (err instanceof TypeError) throw new CliError(err.message.replace(/^\w+/, (word) => FLAG_FOR_FIELD[word] ?? word), { cause: err });
-      throw err;
+      throw storeRefusal(err);
     }
     ctx.print(
       { clientId: created.clientId, clientSecret: created.clientSecret, client: clientJson(created.client), secret: secretJson(created.secret) },
@@ -147,19 +113,7 @@ export const clientsShow = defineCommand({
     const secrets = await ctx.store.clients.listSecrets(clientId);
     ctx.print({ client: clientJson(client), secrets: secrets.map(secretJson) }, () => [
       `Client ${client.clientId}`,
-      fields([
-        ['name', client.name],
-        ['enabled', yesNo(client.enabled)],
-        ['scopes', formatScope(client.scopes) || '-'],
-        ['default scopes', formatScope(client.defaultScopes) || '-'],
-        ['audiences', client.audiences.join(' ')],
-        ['default audience', client.defaultAudience ?? '- (requests must name one)'],
-        ['token lifetime', client.tokenLifetime === null ? "issuer's default" : `${client.tokenLifetime} s`],
-        ['grant types', client.grantTypes.join(' ')],
-        ['claims', JSON.stringify(client.claims)],
-        ['created', shortDate(client.createdAt)],
-        ['updated', shortDate(client.updatedAt)],
-      ]),
+      fields(clientFields(client).map(({ label, value }) => [label, value])),
       '',
       `Secrets (${secrets.length}):`,
       secrets.length === 0 ? '  none' : table(
@@ -167,34 +121,6 @@ export const clientsShow = defineCommand({
         secrets.map((s) => [s.id, `${s.hint}...`, shortDate(s.createdAt), shortDate(s.expiresAt, 'never'), shortDate(s.lastUsedAt, 'never')]),
       ).replace(/^/gm, '  '),
     ].join('\n'));
-    return EXIT_OK;
-  },
-});
-
-/** `clients rotate-secret ID`: issues a new secret and sets when the older ones expire. */
-export const clientsRotateSecret = defineCommand({
-  name: 'clients rotate-secret',
-  synopsis: 'ID [--grace SECONDS]',
-  summary: 'Issue a new secret, printed once; older secrets keep working for a grace period',
-  options: {
-    grace: { type: 'string', value: 'SECONDS', description: `how long older secrets keep working (default ${DEFAULT_GRACE}, one day; 0 ends them now)` },
-  },
-  needsTables: true,
-  parse: (args) => ({ clientId: args.single('client ID'), grace: args.seconds('grace') ?? DEFAULT_GRACE }),
-  async run(ctx, { clientId, grace }) {
-    const issued = await ctx.store.clients.rotateSecret(clientId, { gracePeriod: grace });
-    const olderUntil = new Date(issued.secret.createdAt.getTime() + grace * 1000);
-    ctx.print(
-      { clientId, clientSecret: issued.clientSecret, secret: secretJson(issued.secret), olderSecretsExpireAt: iso(olderUntil) },
-      () => [
-        `New secret for client ${clientId}:`,
-        '',
-        `  ${issued.clientSecret}`,
-        '',
-        SECRET_NOTICE,
-        grace === 0 ? 'Older secrets no longer work.' : `Older secrets keep working until ${shortDate(olderUntil)}.`,
-      ].join('\n'),
-    );
     return EXIT_OK;
   },
 });
@@ -245,15 +171,14 @@ export const clientsDelete = defineCommand({
     const clientId = args.single('client ID');
     const yes = args.flag('yes');
     if (!yes && io.stdin?.isTTY !== true) {
-      throw new UsageError(`refusing to delete client ${JSON.stringify(clientId)} without --yes when not run from a terminal`, args.usage);
+      throw new UsageError(`refusing to delete client ${quote(clientId)} without --yes when not run from a terminal`, args.usage);
     }
     return { clientId, yes };
   },
   async run(ctx, { clientId, yes }) {
     await requireClient(ctx.store, clientId);
     if (!yes && !(await confirm(ctx.io, `Delete client ${clientId} and all its secrets?`))) {
-      ctx.io.stderr.write('Nothing deleted.\n');
-      return EXIT_FAILURE;
+      throw new CliError(`client ${quote(clientId)} not deleted: the deletion was not confirmed`, 'ERR_M2M_NOT_CONFIRMED');
     }
     const deleted = await ctx.store.clients.delete(clientId);
     if (!deleted) throw new ClientNotFoundError(clientId);

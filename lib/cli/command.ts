@@ -1,7 +1,8 @@
-// What a command is: its I/O, its arguments, its exit codes and errors. Every other module of the
-// CLI builds on this one, and it imports none of them.
+// What a command is: its I/O, its arguments and its exit codes. Every other module of the CLI
+// builds on this one, and it imports none of them but ./errors.ts.
 import type { Knex } from 'knex';
 import type { KnexStore } from '../storage/knex-store.js';
+import { UsageError, quote } from './errors.js';
 
 /** Where `main` (./main.ts) reads and writes: the process's streams and environment, or a test's. */
 export interface CliIo {
@@ -13,29 +14,16 @@ export interface CliIo {
   env: Readonly<Record<string, string | undefined>>;
   /** Answers to confirmation prompts; prompts are only shown when this is a TTY. Default: none. */
   stdin?: NodeJS.ReadableStream & { isTTY?: boolean };
-  /** Directory for relative SQLite paths and `./knexfile.js`. Default `process.cwd()`. */
+  /** Directory for relative SQLite paths and the knexfile. Default `process.cwd()`. */
   cwd?: string;
 }
 
+/** Exit code of a command that did what it was asked. */
 export const EXIT_OK = 0;
+/** Exit code of a failure: an unknown client, an unreachable database, a value the store refused. */
 export const EXIT_FAILURE = 1;
+/** Exit code of bad usage: an unknown command or option, a missing or malformed argument. */
 export const EXIT_USAGE = 2;
-
-/** Bad command line: reported with the command's usage, exit code 2. */
-export class UsageError extends Error {
-  constructor(message: string, readonly usage: string) {
-    super(message);
-    this.name = 'UsageError';
-  }
-}
-
-/** An expected failure with a message fit for the user as it is, exit code 1. */
-export class CliError extends Error {
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = 'CliError';
-  }
-}
 
 /** One option of a command, or a global one: how it is parsed and shown in help. */
 export interface OptionSpec {
@@ -55,19 +43,23 @@ export type Values = ReadonlyMap<string, readonly string[] | true>;
 export class Args {
   constructor(readonly values: Values, readonly positionals: readonly string[], readonly usage: string) {}
 
+  /** Whether the boolean option `name` was given. */
   flag(name: string): boolean {
     return this.values.get(name) === true;
   }
 
+  /** Every value of the option `name`, in the order given. */
   strings(name: string): string[] {
     const value = this.values.get(name);
     return Array.isArray(value) ? [...value] : [];
   }
 
+  /** The value of the option `name`, or undefined when it was not given. */
   string(name: string): string | undefined {
     return this.strings(name).at(-1);
   }
 
+  /** The value of the option `name`, which must be given. */
   required(name: string): string {
     const value = this.string(name);
     if (value === undefined) throw new UsageError(`missing required option --${name}`, this.usage);
@@ -79,22 +71,34 @@ export class Args {
     const value = this.string(name);
     if (value === undefined) return undefined;
     if (!/^\d{1,15}$/.test(value)) {
-      throw new UsageError(`--${name} must be a whole number of seconds, got ${JSON.stringify(value)}`, this.usage);
+      throw new UsageError(`--${name} must be a whole number of seconds, got ${quote(value)}`, this.usage, 'ERR_M2M_INVALID_OPTION');
     }
     return Number(value);
   }
 
-  /** The one positional argument after the command words, named `what` in messages. */
-  single(what: string): string {
-    const [value, extra] = this.positionals;
-    if (value === undefined) throw new UsageError(`missing ${what}`, this.usage);
-    if (extra !== undefined) throw new UsageError(`unexpected argument ${JSON.stringify(extra)}`, this.usage);
-    return value;
+  /** Refuses `--a` together with `--b` (a value and its negation, for example). */
+  exclusive(a: string, b: string): void {
+    if (this.values.has(a) && this.values.has(b)) throw new UsageError(`--${a} and --${b} cannot be combined`, this.usage);
   }
 
+  /** The positional arguments after the command words, one per name in `what`, each required. */
+  take(what: readonly string[]): string[] {
+    for (const [i, name] of what.entries()) {
+      if (this.positionals[i] === undefined) throw new UsageError(`missing ${name}`, this.usage);
+    }
+    const extra = this.positionals[what.length];
+    if (extra !== undefined) throw new UsageError(`unexpected argument ${quote(extra)}`, this.usage);
+    return this.positionals.slice(0, what.length);
+  }
+
+  /** The one positional argument after the command words, named `what` in messages. */
+  single(what: string): string {
+    return this.take([what])[0] as string;
+  }
+
+  /** Refuses any positional argument after the command words. */
   none(): void {
-    const [extra] = this.positionals;
-    if (extra !== undefined) throw new UsageError(`unexpected argument ${JSON.stringify(extra)}`, this.usage);
+    this.take([]);
   }
 }
 

@@ -1,13 +1,20 @@
 // How the commands print: dates, tables and `label: value` lines for people, and the JSON shapes
 // of `--json`. The JSON shapes list their fields one by one so that nothing secret slips in.
 import type { Client } from '../core/client.js';
-import type { SigningKeyRecord } from '../core/key-set.js';
+import { formatScope } from '../core/scope.js';
 import type { ClientSecretInfo } from '../core/store.js';
+import type { KeyState as IssuerKeyState } from '../core/key-set.js';
 
+/** Printed under a secret, the one time it is shown. */
+export const SECRET_NOTICE = 'This secret will not be shown again: store it now.';
+
+/** An ISO 8601 date with milliseconds, as `--json` prints dates. */
 export const iso = (date: Date): string => date.toISOString();
+/** {@link iso}, or null for null. */
 export const isoOrNull = (date: Date | null): string | null => (date === null ? null : date.toISOString());
 /** An ISO date without milliseconds, or `none` for null. */
 export const shortDate = (date: Date | null, none = '-'): string => (date === null ? none : date.toISOString().replace(/\.\d{3}Z$/, 'Z'));
+/** `yes` or `no`. */
 export const yesNo = (value: boolean): string => (value ? 'yes' : 'no');
 
 /** Left-aligned columns separated by two spaces. */
@@ -22,6 +29,23 @@ export function table(headers: readonly string[], rows: readonly (readonly strin
 export function fields(entries: readonly (readonly [string, string])[]): string {
   const width = Math.max(...entries.map(([label]) => label.length)) + 1;
   return entries.map(([label, value]) => `  ${`${label}:`.padEnd(width)}  ${value}`).join('\n');
+}
+
+/** A client's settings as `clients show` prints them, each with the field it shows. */
+export function clientFields(client: Client): { field: keyof Client; label: string; value: string }[] {
+  return [
+    { field: 'name', label: 'name', value: client.name },
+    { field: 'enabled', label: 'enabled', value: yesNo(client.enabled) },
+    { field: 'scopes', label: 'scopes', value: formatScope(client.scopes) || '-' },
+    { field: 'defaultScopes', label: 'default scopes', value: formatScope(client.defaultScopes) || '- (requests must name their scopes)' },
+    { field: 'audiences', label: 'audiences', value: client.audiences.join(' ') },
+    { field: 'defaultAudience', label: 'default audience', value: client.defaultAudience ?? '- (requests must name one)' },
+    { field: 'tokenLifetime', label: 'token lifetime', value: client.tokenLifetime === null ? "issuer's default" : `${client.tokenLifetime} s` },
+    { field: 'grantTypes', label: 'grant types', value: client.grantTypes.join(' ') },
+    { field: 'claims', label: 'claims', value: JSON.stringify(client.claims) },
+    { field: 'createdAt', label: 'created', value: shortDate(client.createdAt) },
+    { field: 'updatedAt', label: 'updated', value: shortDate(client.updatedAt) },
+  ];
 }
 
 /** A client as `--json` prints it. */
@@ -53,11 +77,22 @@ export function secretJson(secret: ClientSecretInfo): Record<string, unknown> {
   };
 }
 
-/** A signing key's state as `keys list` shows it. */
-export type KeyState = 'pending' | 'active' | 'retired-but-published' | 'expired';
+/** A signing key's state as `keys list` shows it: the issuer's view, or `revoked`. */
+export type KeyState = IssuerKeyState | 'revoked';
+
+/** What `keys list` shows of a key: never its private key, which the type leaves out. */
+export interface KeyListing {
+  kid: string;
+  alg: string;
+  createdAt: Date;
+  activatesAt: Date;
+  revokedAt: Date | null;
+}
 
 /** A signing key as `--json` prints it. */
-export function keyJson(key: SigningKeyRecord, state: KeyState): Record<string, unknown> {
-  // Deliberately field by field: the record also holds the private key.
-  return { kid: key.kid, alg: key.alg, state, createdAt: iso(key.createdAt), activatesAt: iso(key.activatesAt) };
+export function keyJson(key: KeyListing, state: KeyState): Record<string, unknown> {
+  // Deliberately field by field: a stored key record also holds the private key.
+  return {
+    kid: key.kid, alg: key.alg, state, createdAt: iso(key.createdAt), activatesAt: iso(key.activatesAt), revokedAt: isoOrNull(key.revokedAt),
+  };
 }

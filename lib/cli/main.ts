@@ -1,33 +1,48 @@
 #!/usr/bin/env node
 // The express-m2m bin: parses the command line, opens the database and runs one command.
 import { realpathSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { pathToFileURL } from 'node:url';
 import { parseCommandLine } from './args.js';
-import { CliError, EXIT_FAILURE, EXIT_OK, EXIT_USAGE, UsageError, type CliIo } from './command.js';
+import { EXIT_OK, type CliIo } from './command.js';
 import { COMMANDS } from './commands.js';
-import { redactUrls, resolveDatabase, withDatabase } from './database.js';
+import { redactUrls, resolveDatabase, tablePrefix, withDatabase } from './database.js';
+import { CliError } from './errors.js';
+import { reportError } from './report.js';
 
 export type { CliIo } from './command.js';
 
-function errorText(err: unknown, debug: boolean): string {
-  if (!(err instanceof Error)) return String(err);
-  if (!debug) return err.message;
-  let text = err.stack ?? err.message;
-  for (let cause = err.cause, depth = 0; cause instanceof Error && depth < 5; cause = cause.cause, depth++) {
-    text += `\nCaused by: ${cause.stack ?? cause.message}`;
+/** The version in the package.json of express-m2m, found by the package's own name. */
+function packageVersion(): string {
+  const manifest = createRequire(import.meta.url)('express-m2m/package.json') as { version?: unknown };
+  return String(manifest.version);
+}
+
+/** A flag given before `--`, seen even when the rest of the command line is wrong. */
+function hasFlag(argv: readonly string[], flag: string): boolean {
+  const end = argv.indexOf('--');
+  return (end === -1 ? argv : argv.slice(0, end)).includes(flag);
+}
+
+function keyEncryptionKey(env: CliIo['env']): string | undefined {
+  const kek = env.M2M_KEY_ENCRYPTION_KEY || undefined;
+  if (kek !== undefined && kek.length < 32) {
+    throw new CliError('M2M_KEY_ENCRYPTION_KEY must be at least 32 characters (for example: openssl rand -base64 32)', 'ERR_M2M_INVALID_ENV');
   }
-  return text;
+  return kek;
 }
 
 /**
- * Runs the express-m2m admin command line: `migrate`, `clients create|list|show|rotate-secret|
- * disable|enable|delete`, `keys list|rotate|revoke`. Run `express-m2m --help` for the options.
+ * Runs the express-m2m admin command line: `migrate`, `clients create|list|show|update|
+ * rotate-secret|revoke-secret|disable|enable|delete`, `keys list|rotate|revoke|seal`, `help`.
+ * Run `express-m2m --help` for the options.
  *
- * The database comes from `--database URL`, else `DATABASE_URL`, else `./knexfile.js` or
- * `./knexfile.mjs` (environment chosen by `NODE_ENV`, default `development`). `--json` prints one
- * JSON document on stdout. Secrets are printed once, when issued; secret hashes and private keys
- * never. Errors are one line on stderr, with passwords in URLs redacted and no stack trace unless
- * `--debug`.
+ * The database comes from `--database URL`, else `DATABASE_URL`, else `./knexfile.js`, `.mjs`,
+ * `.cjs` or `.ts` (environment chosen by `NODE_ENV`, default `development`; a `.ts` knexfile needs
+ * tsx or a Node.js that imports TypeScript). `--json` prints one JSON document on stdout, and an
+ * error as one JSON document `{ "error": { "code", "message" } }` on stderr. Secrets are printed
+ * once, when issued; secret hashes and private keys never. Errors are one line on stderr with a
+ * stable code, with passwords in URLs redacted, no SQL, and no stack trace unless `--debug`.
  *
  * @param argv - The arguments after the program name, for example `['clients', 'list', '--json']`.
  * @param io - Output streams, environment and working directory; see {@link CliIo}.
@@ -40,8 +55,7 @@ function errorText(err: unknown, debug: boolean): string {
  * ```
  */
 export async function main(argv: readonly string[], io: CliIo): Promise<number> {
-  const end = argv.indexOf('--');
-  const debug = (end === -1 ? argv : argv.slice(0, end)).includes('--debug');
+  const json = hasFlag(argv, '--json');
   let secrets: string[] = [];
   const scrub = (text: string): string =>
     secrets.filter((s) => s.length >= 4).reduce((acc, s) => acc.split(s).join('***'), redactUrls(text));
@@ -51,21 +65,18 @@ export async function main(argv: readonly string[], io: CliIo): Promise<number> 
       io.stdout.write(parsed.text);
       return EXIT_OK;
     }
-    const run = parsed.command.prepare(parsed.args, io);
-    const kek = io.env.M2M_KEY_ENCRYPTION_KEY || undefined;
-    if (kek !== undefined && kek.length < 32) {
-      throw new CliError('M2M_KEY_ENCRYPTION_KEY must be at least 32 characters (for example: openssl rand -base64 32)');
+    if (parsed.kind === 'version') {
+      io.stdout.write(json ? `${JSON.stringify({ version: packageVersion() }, null, 2)}\n` : `${packageVersion()}\n`);
+      return EXIT_OK;
     }
+    const run = parsed.command.prepare(parsed.args, io);
+    tablePrefix(parsed.args);
+    const kek = keyEncryptionKey(io.env);
     const target = await resolveDatabase(parsed.args, io);
     secrets = [...target.secrets, ...(kek === undefined ? [] : [kek])];
     return await withDatabase(target, parsed.command, parsed.args, io, run);
   } catch (err) {
-    io.stderr.write(`express-m2m: ${scrub(errorText(err, debug))}\n`);
-    if (err instanceof UsageError) {
-      io.stderr.write(`\n${err.usage}`);
-      return EXIT_USAGE;
-    }
-    return EXIT_FAILURE;
+    return reportError(err, io, { json, debug: hasFlag(argv, '--debug'), scrub });
   }
 }
 
@@ -73,7 +84,8 @@ function isRunAsScript(): boolean {
   const entry = process.argv[1];
   if (entry === undefined) return false;
   try {
-    return import.meta.url === pathToFileURL(realpathSync(entry)).href;
+    // The bin is usually a symbolic link; under --preserve-symlinks-main the module keeps its path.
+    return [entry, realpathSync(entry)].some((path) => pathToFileURL(path).href === import.meta.url);
   } catch {
     return false;
   }

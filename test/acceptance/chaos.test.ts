@@ -1,6 +1,7 @@
 import { expect } from 'chai';
 import { itLeavesNothingBehind, readSummary, runScript, type ScriptRun } from '../support/scripts.js';
 import { makePlan, parseArguments } from '../../example/chaos/plan.js';
+import { requiresServers } from '../support/servers.js';
 
 /** The short version of the run, as CI runs it (`npm run chaos -- --duration 20`). */
 const DURATION = 20;
@@ -68,6 +69,7 @@ describe('the chaos run\'s plan', () => {
 });
 
 describe('the chaos run (npm run chaos -- --duration 20)', function () {
+  requiresServers(this, 'postgres', 'redis');
   this.timeout(120_000);
   let run: ScriptRun;
   let summary: Summary;

@@ -1,5 +1,6 @@
 import { expect } from 'chai';
 import { itLeavesNothingBehind, readSummary, runScript, type ScriptRun } from '../support/scripts.js';
+import { requiresServers } from '../support/servers.js';
 
 interface Summary {
   ok: boolean;
@@ -20,6 +21,7 @@ const FP = '[0-9a-f]{12}';
 const KID = '[A-Za-z0-9_-]{12}';
 
 describe('the cluster demo (npm run demo:cluster)', function () {
+  requiresServers(this, 'postgres', 'redis');
   this.timeout(60_000);
   let run: ScriptRun;
   let summary: Summary;
@@ -72,7 +74,7 @@ describe('the cluster demo (npm run demo:cluster)', function () {
       'balancer: (\\d+)/\\1 token, JWKS and metadata requests answered 200, [1-9]\\d+ of them after the stop',
       'balancer: [1-9]\\d* requests sent on to issuer-2 after a connection error from issuer-1 .*',
       // cleanup
-      `stopped 6 processes, dropped 6 tables ${summary.tablePrefix}\\*, deleted \\d+ Redis keys? ${summary.redisPrefix}\\*`,
+      `stopped 6 processes, dropped 8 tables ${summary.tablePrefix}\\*, deleted \\d+ Redis keys? ${summary.redisPrefix}\\*`,
     ];
     expect(checks).to.have.length(expected.length);
     expected.forEach((pattern, i) => expect(checks[i]).to.match(new RegExp(`^ {2}✓ ${pattern}$`)));

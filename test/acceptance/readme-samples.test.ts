@@ -6,6 +6,7 @@ import { promisify } from 'node:util';
 import { expect } from 'chai';
 import { startIssuer, type TestIssuer } from '../support/issuer.js';
 import { PG_URL, REDIS_URL } from '../support/db.js';
+import { requiresServers } from '../support/servers.js';
 import { postForm, basic } from '../support/http.js';
 
 // Every code sample in README.md is run here (the issuer quick start in readme.test.ts), as
@@ -236,7 +237,8 @@ server.close();
       });
     });
 
-    it('runs the several-instances sample on PostgreSQL and Redis', async () => {
+    it('runs the several-instances sample on PostgreSQL and Redis', async function () {
+      requiresServers(this, 'postgres', 'redis');
       const out = await runSample(dir, `
 import express from 'express';
 import knexFactory from 'knex';
@@ -286,7 +288,8 @@ process.exit(0);
       expect(out).to.not.include(readFileSync(secretFile, 'utf8').trim());
     });
 
-    it('runs the caches sample on Redis and PostgreSQL: the client gets its token through the shared cache', async () => {
+    it('runs the caches sample on Redis and PostgreSQL: the client gets its token through the shared cache', async function () {
+      requiresServers(this, 'postgres', 'redis');
       const secret = readFileSync(secretFile, 'utf8').trim();
       const out = await runSample(dir, `${ports(sample('const shared = redisTokenCache('))}
 const token = await reports.getToken();

@@ -5,6 +5,7 @@ import { Redis } from 'ioredis';
 import { TokenCacheError, tokenClient, type TokenCache, type TokenClient, type TokenClientOptions } from '../../lib/index.js';
 import { redisTokenCache, type RedisLike } from '../../lib/client/redis-cache.js';
 import { REDIS_URL } from '../support/db.js';
+import { requiresServers } from '../support/servers.js';
 import { collect, startTokenServer, type TestTokenServer } from './fixtures.js';
 import { runCallers } from './spawn-child.js';
 import { rejectionOf } from '../support/rejection.js';
@@ -35,7 +36,8 @@ async function unreachableRedis(): Promise<Redis> {
   return redis;
 }
 
-describe('redisTokenCache()', () => {
+describe('redisTokenCache()', function () {
+  requiresServers(this, 'redis');
   let redis: Redis;
   let prefix: string;
 

@@ -4,6 +4,7 @@ import { Redis } from 'ioredis';
 import { authorizationServer, createKnexStore } from '../../lib/index.js';
 import { InvalidOptionError } from '../../lib/core/options.js';
 import { REDIS_URL, sqliteDatabase } from '../support/db.js';
+import { requiresServers } from '../support/servers.js';
 import { basic, postForm, type ReadResponse } from '../support/http.js';
 import { startIssuer, type TestIssuer } from '../support/issuer.js';
 
@@ -135,7 +136,8 @@ describe('authorizationServer() rate limiting', () => {
     });
   });
 
-  describe('in Redis, shared between instances', () => {
+  describe('in Redis, shared between instances', function () {
+    requiresServers(this, 'redis');
     const shared = useRedis();
     let redis: Redis;
     let keyPrefix: string;
@@ -192,7 +194,8 @@ describe('authorizationServer() rate limiting', () => {
     });
   });
 
-  describe('under concurrency', () => {
+  describe('under concurrency', function () {
+    requiresServers(this, 'redis');
     const shared = useRedis();
     let redis: Redis;
     let keyPrefix: string;
