@@ -43,7 +43,6 @@ const COVERED: [string, string][] = [
   ["new PrometheusExporter({ preventServerStart: true })", 'the metrics'],
   ["store.withActor('deploy-pipeline')", 'the audit trail'],
   ["adminApi({ store, resourceServer: adminGuard })", 'the admin API'],
-  ["jwks: { keys: [{ ...publicKey.export({ format: 'jwk' })", 'the secretless clients'],
 ];
 
 const SQLITE_PRELUDE = (file: string) => `
