@@ -25,6 +25,8 @@ export const STALE_LIMIT = 60_000;
 const RETRY_GAP = 1_000;
 /** Longest a request waits on a slow database before the last snapshot answers it, in ms. */
 const STALE_WAIT = 1_000;
+/** Least time between two background checks of the snapshot, in ms. */
+const MIN_POLL = 100;
 
 /**
  * Runs `work` in a transaction, again (up to {@link BUSY_RETRIES} times, after a short random
@@ -110,6 +112,12 @@ async function queryCredentials(knex: Knex, t: TableNames, clientId: string): Pr
  * made meanwhile are seen once the database answers again), so that an outage of a few seconds
  * stops no token issuance.
  *
+ * While lookups use it (one within {@link STALE_LIMIT}), the snapshot is also checked in the
+ * background once per `ttl`, not only when a lookup finds it old: a client disabled while the
+ * database still answered is seen within `ttl` even when no request came before an outage began,
+ * so the stale copy served through the outage never predates a change by more than that. The
+ * timer is unref'd and stops by itself once lookups stop.
+ *
  * @param ttl - Milliseconds the snapshot is trusted before the revision is read again; 0 turns
  *   the snapshot off (one query per lookup).
  */
@@ -165,10 +173,32 @@ export function createClientRegistry(knex: Knex, t: TableNames, ttl: number): Cl
     return promise;
   }
 
+  let poller: NodeJS.Timeout | undefined;
+  let usedAt = 0;
+
+  function poll(): void {
+    if (performance.now() - usedAt > STALE_LIMIT) {
+      clearInterval(poller);
+      poller = undefined;
+      return;
+    }
+    // A failure is remembered in failedAt; lookups then serve the stale snapshot.
+    refresh().catch(() => undefined);
+  }
+
+  /** Notes a lookup, and keeps the snapshot checked in the background while lookups come. */
+  function used(now: number): void {
+    usedAt = now;
+    if (poller !== undefined) return;
+    poller = setInterval(poll, Math.max(ttl, MIN_POLL));
+    poller.unref();
+  }
+
   function currentSnapshot(): Snapshot | Promise<Snapshot> {
     // Freshness runs on the monotonic clock, not the injectable one: a test clock that stands
     // still must not freeze the registry.
     const now = performance.now();
+    used(now);
     if (snapshot && now - snapshot.checkedAt < ttl) return snapshot;
     // While the database fails, the last snapshot keeps answering for a bounded time, and the
     // database is asked again at most once per RETRY_GAP; requests never wait on it for long.

@@ -584,6 +584,24 @@ describe('authorizationServer()', () => {
       }
     });
 
+    it('refuses a client disabled by another process before the outage, though no request came between', async () => {
+      const issuer = await startIssuer({}, undefined, { clientCacheTtl: 0.05 });
+      try {
+        const { clientSecret } = await issuer.store.clients.create({ clientId: 'c', name: 'c', scopes: ['a'], audiences: ['aud'] });
+        const token = () => postForm(issuer.tokenUrl, { grant_type: 'client_credentials' }, { authorization: basic('c', clientSecret) });
+        expect((await token()).status).to.equal(200);
+        // The CLI's store: its own registry, the same tables.
+        await createKnexStore(issuer.db.knex, { tablePrefix: issuer.db.prefix }).clients.update('c', { enabled: false });
+        // No request for a while: only the background check can learn of the change.
+        await new Promise((resolve) => { setTimeout(resolve, 1000); });
+        await issuer.db.knex.schema.dropTable(`${issuer.db.prefix}revisions`);
+        const res = await token();
+        expect([res.status, res.json]).to.deep.equal([401, { error: 'invalid_client', error_description: 'client authentication failed' }]);
+      } finally {
+        await issuer.close();
+      }
+    });
+
     it('answers the JWKS with 503 and Retry-After when no key can be loaded', async () => {
       const issuer = await startIssuer();
       try {
