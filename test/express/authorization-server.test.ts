@@ -597,7 +597,7 @@ describe('authorizationServer()', () => {
         await createKnexStore(issuer.db.knex, { tablePrefix: issuer.db.prefix }).clients.update('c', { enabled: false });
         // No request for a while: only the background check can learn of the change.
         await new Promise((resolve) => { setTimeout(resolve, 1000); });
-        await issuer.db.knex.schema.dropTable(`${issuer.db.prefix}revisions`);
+        await issuer.db.knex.schema.dropTable(`${issuer.db.prefix}client_changes`);
         const res = await token();
         expect([res.status, res.json]).to.deep.equal([401, { error: 'invalid_client', error_description: 'client authentication failed' }]);
       } finally {
