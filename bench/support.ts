@@ -124,6 +124,7 @@ export function parseBenchOptions<E extends Record<string, ExtraOption>>(usage: 
 /** A request from the parent that every child answers with a {@link ReplyMessage}. */
 export type ChildRequest =
   | { type: 'cpu-usage' }
+  | { type: 'memory' }
   | { type: 'count' }
   | { type: 'profile-start' }
   | { type: 'profile-stop'; file: string };
@@ -131,10 +132,11 @@ export type ChildRequest =
 /** What the parent sends to a child: stop, or a request. */
 export type ParentMessage = { type: 'stop' } | ChildRequest;
 
-/** A child's answer: CPU time used so far (all threads, microseconds), its counter, or an error. */
+/** A child's answer: CPU time used so far (all threads, microseconds), its RSS (bytes), its counter, or an error. */
 export interface ReplyMessage {
   type: 'reply';
   cpu?: number;
+  rss?: number;
   count?: number;
   error?: string;
 }
@@ -184,6 +186,8 @@ export function serveProcess<Spec, Info>(start: (spec: Spec) => Promise<StartedP
         const { user, system } = process.cpuUsage();
         return { type: 'reply', cpu: user + system };
       }
+      case 'memory':
+        return { type: 'reply', rss: process.memoryUsage.rss() };
       case 'count': {
         const count = started?.count?.();
         return count === undefined ? { type: 'reply' } : { type: 'reply', count };
@@ -233,6 +237,8 @@ export interface ChildHandle<Spec, Info> {
   pid: number | undefined;
   /** CPU time the child has used so far, all threads, in microseconds (`process.cpuUsage()`). */
   cpuUsage(): Promise<number>;
+  /** The child's resident set size, in bytes. */
+  rss(): Promise<number>;
   /** The child's counter, or undefined when it keeps none. */
   count(): Promise<number | undefined>;
   /** Starts the child's CPU profiler (node:inspector), so that a profile covers exactly one run. */
@@ -311,6 +317,7 @@ export function forkChild<Spec, Info>(script: string, spec: Spec, label: string,
       done({
         spec, label, info: message.info, pid: child.pid, stop,
         cpuUsage: async () => (await ask({ type: 'cpu-usage' })).cpu ?? Number.NaN,
+        rss: async () => (await ask({ type: 'memory' })).rss ?? Number.NaN,
         count: async () => (await ask({ type: 'count' })).count,
         startProfile: async () => { await ask({ type: 'profile-start' }); },
         stopProfile: async (file) => { await ask({ type: 'profile-stop', file }); },

@@ -37,6 +37,7 @@ export type { ScopePolicy } from './core/grant.js';
 export { createKnexStore } from './storage/knex-store.js';
 export type { KnexStore, KnexStoreOptions } from './storage/knex-store.js';
 export type { KnexUsedAssertionStore } from './storage/used-assertions.js';
+export type { StoreEventMap } from './storage/change-feed.js';
 export type { AuditLog, AuditEntry, AuditAction, AuditQuery } from './storage/audit.js';
 export { runMigrations } from './storage/migrations.js';
 

@@ -177,6 +177,10 @@ export async function removeRunData(knex: Knex, redis: Redis | undefined, tableP
   const { rows } = await knex.raw<{ rows: { tablename: string }[] }>(
     "select tablename from pg_tables where schemaname = current_schema() and tablename like ?", [`${tablePrefix}%`]);
   for (const { tablename } of rows) await knex.raw('drop table if exists ?? cascade', [tablename]);
+  // The change log's trigger functions (migration 20261212000000_client_changes) outlive their tables.
+  const functions = await knex.raw<{ rows: { proname: string }[] }>(
+    'select proname from pg_proc where pronamespace = current_schema()::regnamespace and proname like ?', [`${tablePrefix}%`]);
+  for (const { proname } of functions.rows) await knex.raw('drop function if exists ??() cascade', [proname]);
   let keys = 0;
   let cursor = '0';
   do {

@@ -29,7 +29,7 @@ async function recordUpdate(ctx: StoreContext, trx: Knex.Transaction, current: C
   }
 }
 
-/** Client operations on the store's tables; every change bumps the registry revision. */
+/** Client operations on the store's tables; every change goes through the registry's `change`. */
 export function createClientOperations(ctx: StoreContext): ClientOperations {
   const { knex, tables: t, clock } = ctx;
 
@@ -43,7 +43,7 @@ export function createClientOperations(ctx: StoreContext): ClientOperations {
     const expiresAt = keyed ? null : checkExpiry(input.secretExpiresAt, 'secretExpiresAt');
     const now = clock();
     try {
-      return await ctx.change(async (trx) => {
+      return await ctx.change(client.clientId, async (trx) => {
         await trx(t.clients).insert({ ...clientToRow(client), created_at: now, updated_at: now });
         const created = { ...client, createdAt: new Date(now), updatedAt: new Date(now) };
         const { clientId, ...registered } = client;
@@ -75,7 +75,7 @@ export function createClientOperations(ctx: StoreContext): ClientOperations {
     },
 
     async update(clientId, update) {
-      return ctx.change(async (trx) => {
+      return ctx.change(clientId, async (trx) => {
         const current = clientFromRow(await requireClient(trx, t, clientId));
         const next = applyClientUpdate(current, update);
         const now = clock();
@@ -87,7 +87,7 @@ export function createClientOperations(ctx: StoreContext): ClientOperations {
 
     async delete(clientId) {
       if (!isClientId(clientId)) return false;
-      return ctx.change(async (trx) => {
+      return ctx.change(clientId, async (trx) => {
         // Secrets first: SQLite enforces ON DELETE CASCADE only when foreign keys are switched on.
         await trx(t.secrets).where({ client_id: clientId }).delete();
         const count = await trx(t.clients).where({ client_id: clientId }).delete();

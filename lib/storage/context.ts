@@ -14,10 +14,10 @@ export interface StoreContext {
   /** Current time in milliseconds since the epoch (injectable for tests). */
   readonly clock: () => number;
   /**
-   * Runs a change to clients or secrets in one transaction, then makes this instance's registry
-   * copy see it at once. See `createClientRegistry`.
+   * Runs a change to one client or its secrets in one transaction, then drops this instance's
+   * cached entry of it. See `createClientRegistry`.
    */
-  change<T>(work: (trx: Knex.Transaction) => Promise<T>): Promise<T>;
+  change<T>(clientId: string, work: (trx: Knex.Transaction) => Promise<T>): Promise<T>;
   /** Records administrative changes in the audit trail, inside the change's transaction. */
   readonly audit: AuditWriter;
 }

@@ -1,10 +1,12 @@
 import type { Knex } from 'knex';
 import type { ClientStore, IssuerStore, KeyStore } from '../core/store.js';
+import type { TypedEvents } from '../core/events.js';
 import { checkOptions, functionOption, numberOption } from '../core/options.js';
 import { checkKnexInstance, checkTablePrefix } from '../core/table-prefix.js';
 import { keyCipher } from '../core/key-encryption.js';
 import { createClientOperations } from './clients.js';
 import { auditWriter, checkActor, createAuditLog, type AuditLog } from './audit.js';
+import type { StoreEventMap } from './change-feed.js';
 import type { StoreContext } from './context.js';
 import { createKeyStore } from './keys.js';
 import { runMigrations, tableNames, type TableNames } from './migrations.js';
@@ -15,7 +17,10 @@ import { createUsedAssertionStore, type KnexUsedAssertionStore } from './used-as
 // The store is built from parts with one job each, sharing one StoreContext:
 //   rows.ts      row types and row <-> domain mappers
 //   context.ts   the shared context, and the "client must exist" lookup
-//   registry.ts  the in-memory client registry, its revision counter and the change transaction
+//   registry.ts  the bounded client cache, filled on demand, and the change transaction
+//   change-feed.ts       follows the change log: evicts what changed, knows when the database is away
+//   change-triggers.ts   the triggers (PostgreSQL, SQLite) that write the change log
+//   usage.ts     last-used times, noted in memory and written in batches
 //   clients.ts   client create, get, list, update, delete
 //   secrets.ts   secret list, rotate, revoke; authenticate and last-used bookkeeping
 //   keys.ts      signing keys, through the key cipher
@@ -34,17 +39,32 @@ export interface KnexStoreOptions {
    */
   lastUsedResolution?: number;
   /**
-   * How long, in seconds, `authenticate` may rely on this instance's in-memory copy of the client
-   * registry before checking the database's revision counter again (0 to 86 400). Default 1. Every change made
-   * through any store (this instance, another instance, the CLI) bumps the counter, so a disabled
-   * client or a revoked secret stops working everywhere within this time. 0 turns the copy off:
-   * one query per authentication.
-   *
-   * The copy holds every client and secret hash, so that a known and an unknown client id are
-   * both answered from memory, in the same time. For registries of more than about 100 000
-   * clients, consider 0.
+   * Most clients whose entry (the client and its secrets' hashes) an instance keeps in memory, and
+   * as many unknown client ids, each in its own least-recently-used cache (0 to 10 000 000).
+   * Default 10 000. This, not the number of registered clients, bounds the memory the registry
+   * takes. A client not in the cache costs one indexed query. 0 turns the cache off.
+   */
+  clientCacheSize?: number;
+  /**
+   * Age in seconds after which a cached entry is read from the database again, on its next use
+   * (0 to 86 400). Default 300. A safety net: changes reach the cache through the change log
+   * within `changePollInterval`. 0 turns the cache off: one query per authentication.
    */
   clientCacheTtl?: number;
+  /**
+   * How often, in seconds, an instance reads the change log (0.05 to 60). Default 1. Every change
+   * to a client or its secrets, however it is made (this or another instance, the CLI, SQL typed
+   * on the database), is recorded there by the database's triggers, and an instance stops using
+   * what changed within `changePollInterval` + 1 s (2 s by default). Its own changes, at once.
+   */
+  changePollInterval?: number;
+  /**
+   * How long, in seconds, cached entries go on answering after the database stopped answering
+   * (0 to 1800). Default 60. Counted from the last successful read of the change log. The
+   * trade-off: a client disabled meanwhile (on a database this instance cannot reach) keeps
+   * getting tokens from this instance that long. Clients not in the cache get 503.
+   */
+  outageWindow?: number;
   /**
    * A secret of at least 32 characters (for example `openssl rand -base64 32`, kept in a secret
    * manager, never in the database) under which private signing keys are stored encrypted
@@ -60,7 +80,10 @@ export interface KnexStoreOptions {
   auditRetention?: number;
 }
 
-const OPTION_NAMES: readonly (keyof KnexStoreOptions)[] = ['tablePrefix', 'clock', 'lastUsedResolution', 'clientCacheTtl', 'keyEncryptionKey', 'auditRetention'];
+const OPTION_NAMES: readonly (keyof KnexStoreOptions)[] = [
+  'tablePrefix', 'clock', 'lastUsedResolution', 'clientCacheSize', 'clientCacheTtl', 'changePollInterval', 'outageWindow',
+  'keyEncryptionKey', 'auditRetention',
+];
 
 /** The Knex-backed {@link IssuerStore}. */
 export interface KnexStore extends IssuerStore {
@@ -74,6 +97,11 @@ export interface KnexStore extends IssuerStore {
   readonly usedAssertions: KnexUsedAssertionStore;
   /** The audit trail of administrative changes. */
   readonly audit: AuditLog;
+  /**
+   * `degraded` when the database stops answering (cached clients go on getting tokens for up to
+   * `outageWindow`), `recovered` when it answers again. Shared by every {@link KnexStore.withActor} view.
+   */
+  readonly events: TypedEvents<StoreEventMap>;
   /**
    * The same store, its changes recorded in the audit trail as made by `actor` (1 to 200
    * printable ASCII characters, e.g. `deploy-pipeline` or `ops:alice`); without it, `app`.
@@ -108,12 +136,20 @@ export function createKnexStore(knex: Knex, options: KnexStoreOptions = {}): Kne
   const prefix = checkTablePrefix(options.tablePrefix);
   const clock = functionOption(options.clock, 'clock', Date.now);
   const resolution = numberOption(options.lastUsedResolution, 'lastUsedResolution', { fallback: 60, min: 0, max: 86_400, unit: 'seconds' }) * 1000;
-  const cacheTtl = numberOption(options.clientCacheTtl, 'clientCacheTtl', { fallback: 1, min: 0, max: 86_400, unit: 'seconds' }) * 1000;
+  const seconds = (name: keyof KnexStoreOptions, fallback: number, min: number, max: number): number =>
+    numberOption(options[name], name, { fallback, min, max, unit: 'seconds' }) * 1000;
+  const registrySettings = {
+    size: numberOption(options.clientCacheSize, 'clientCacheSize', { fallback: 10_000, min: 0, max: 10_000_000, integer: true }),
+    ttl: seconds('clientCacheTtl', 300, 0, 86_400),
+    pollInterval: seconds('changePollInterval', 1, 0.05, 60),
+    outageWindow: seconds('outageWindow', 60, 0, 1800),
+    clock,
+  };
   const t = tableNames(prefix);
   const cipher = keyCipher(options.keyEncryptionKey);
   const auditRetention = numberOption(options.auditRetention, 'auditRetention', { fallback: 365 * 86_400, min: 86_400, max: 10 * 365 * 86_400, unit: 'seconds' }) * 1000;
 
-  const registry = createClientRegistry(knex, t, cacheTtl);
+  const registry = createClientRegistry(knex, t, registrySettings);
   const contextFor = (actor: string): StoreContext => ({ knex, tables: t, clock, change: registry.change, audit: auditWriter(t, clock, actor) });
   // Shared by every view: the registry's lookups and the last-used bookkeeping.
   const authentication = createAuthentication(contextFor('app'), registry.lookup, resolution);
@@ -127,7 +163,7 @@ export function createKnexStore(knex: Knex, options: KnexStoreOptions = {}): Kne
     const ctx = contextFor(actor);
     const clients: KnexStore['clients'] = { ...createClientOperations(ctx), ...createSecretOperations(ctx), ...authentication };
     return {
-      tables: t, clients, keys: createKeyStore(ctx, cipher), usedAssertions, audit, migrate,
+      tables: t, clients, keys: createKeyStore(ctx, cipher), usedAssertions, audit, migrate, events: registry.events,
       withActor: (next) => view(checkActor(next)),
     };
   }

@@ -1,6 +1,7 @@
 import type { Knex } from 'knex';
 import { checkOptions } from '../core/options.js';
 import { checkKnexInstance, checkTablePrefix } from '../core/table-prefix.js';
+import { createChangeLog, dropChangeLog } from './change-triggers.js';
 
 /** Table names for one prefix. */
 export interface TableNames {
@@ -13,6 +14,8 @@ export interface TableNames {
   audit: string;
   /** The `jti`s of client assertions already used, until they expire (hashed with the client id). */
   usedAssertions: string;
+  /** The client change log: one row per change to a client or its secrets, written by triggers. */
+  changes: string;
   migrations: string;
 }
 
@@ -25,6 +28,7 @@ export function tableNames(prefix: string): TableNames {
     revisions: `${prefix}revisions`,
     audit: `${prefix}audit_log`,
     usedAssertions: `${prefix}used_assertions`,
+    changes: `${prefix}client_changes`,
     migrations: `${prefix}migrations`,
   };
 }
@@ -152,6 +156,15 @@ function clientAuthentication(t: TableNames): Migration {
   };
 }
 
+// The change log and its triggers (change-triggers.ts): every change to a client or its secrets,
+// however made, is recorded by the database itself, so that every instance sees it.
+function clientChanges(t: TableNames): Migration {
+  return {
+    up: (knex) => createChangeLog(knex, t),
+    down: (knex) => dropChangeLog(knex, t),
+  };
+}
+
 /**
  * The bundled migrations as a Knex migration source, so they run from the compiled package with no
  * file paths, under their own migrations table (`<prefix>migrations`).
@@ -162,6 +175,7 @@ export function migrationSource(t: TableNames): Knex.MigrationSource<string> {
     '20261122000000_initial': initial(t),
     '20261206000000_key_retention': keyRetention(t),
     '20261210000000_audit_log': auditLog(t),
+    '20261212000000_client_changes': clientChanges(t),
     '20261220000000_client_authentication': clientAuthentication(t),
   };
   return {

@@ -10,6 +10,7 @@ import { requireClient, type StoreContext } from './context.js';
 import type { TableNames } from './migrations.js';
 import type { CredentialLookup } from './registry.js';
 import { secretFromRow, type SecretRow } from './rows.js';
+import { createUsageRecorder } from './usage.js';
 
 /** The secret management part of the {@link ClientStore}. */
 export type SecretOperations = Pick<ClientStore, 'listSecrets' | 'rotateSecret' | 'revokeSecret'>;
@@ -31,7 +32,7 @@ export function checkExpiry(value: unknown, what: string): number | null {
 
 /**
  * Generates a secret for a client and stores its hash. The plain secret is in the result only,
- * never in the database. The caller bumps the registry revision in the same transaction.
+ * never in the database. The caller runs it in a registry change (see `ClientRegistry.change`).
  */
 export async function insertSecret(
   trx: Knex | Knex.Transaction, t: TableNames, clientId: string, now: number, expiresAt: number | null,
@@ -66,7 +67,7 @@ export function createSecretOperations(ctx: StoreContext): SecretOperations {
         throw new TypeError('gracePeriod must be a number of seconds >= 0');
       }
       const expiresAt = checkExpiry(rotateOptions.expiresAt, 'expiresAt');
-      return ctx.change(async (trx) => {
+      return ctx.change(clientId, async (trx) => {
         const row = await requireClient(trx, t, clientId);
         if (row.token_endpoint_auth_method === 'private_key_jwt') {
           throw new ClientAuthMethodError(clientId, row.token_endpoint_auth_method, 'a private_key_jwt client has no secret: register its next key instead (clients.update with jwks)');
@@ -91,33 +92,11 @@ export function createSecretOperations(ctx: StoreContext): SecretOperations {
 
     async revokeSecret(clientId, secretId) {
       if (!isClientId(clientId) || typeof secretId !== 'string' || secretId.length > 64) return false;
-      return ctx.change(async (trx) => {
+      return ctx.change(clientId, async (trx) => {
         const count = await trx(t.secrets).where({ client_id: clientId, id: secretId }).delete();
         if (count > 0) await ctx.audit.record(trx, { action: 'secret.revoked', clientId, target: secretId, details: {} });
         return count > 0;
       });
-    },
-  };
-}
-
-/** Writes a secret's last-used time at most once per `resolution` milliseconds, after the fact. */
-function createUsageRecorder(knex: Knex, t: TableNames, resolution: number) {
-  const lastWritten = new Map<string, number>();
-  const pendingWrites = new Set<Promise<void>>();
-  return {
-    record(secretId: string, now: number): void {
-      const previous = lastWritten.get(secretId);
-      if (previous !== undefined && now - previous < resolution) return;
-      if (lastWritten.size >= 10_000) lastWritten.clear();
-      lastWritten.set(secretId, now);
-      // Fire and forget: a failed usage write must never fail or slow a token request.
-      const write = knex(t.secrets).where({ id: secretId }).update({ last_used_at: now })
-        .then(() => undefined, () => { lastWritten.delete(secretId); })
-        .finally(() => { pendingWrites.delete(write); });
-      pendingWrites.add(write);
-    },
-    async flush(): Promise<void> {
-      while (pendingWrites.size > 0) await Promise.all([...pendingWrites]);
     },
   };
 }

@@ -566,19 +566,22 @@ describe('authorizationServer()', () => {
       }
     });
 
-    it('goes on issuing from the last registry snapshot while the database cannot be read', async () => {
-      const issuer = await startIssuer({}, undefined, { clientCacheTtl: 0.05 });
+    it('goes on issuing to a cached client while the change log cannot be read', async () => {
+      const issuer = await startIssuer({}, undefined, { changePollInterval: 0.05 });
       try {
         const { clientSecret } = await issuer.store.clients.create({ clientId: 'c', name: 'c', scopes: ['a'], audiences: ['aud'] });
         const token = () => postForm(issuer.tokenUrl, { grant_type: 'client_credentials' }, { authorization: basic('c', clientSecret) });
         expect((await token()).status).to.equal(200);
-        // The revision counter's table gone: every read of the registry fails from now on.
-        await issuer.db.knex.schema.dropTable(`${issuer.db.prefix}revisions`);
+        // The change log gone: every poll fails from now on, and the store says it is degraded.
+        const events: string[] = [];
+        issuer.store.events.on('degraded', () => events.push('degraded'));
+        await issuer.db.knex.schema.dropTable(`${issuer.db.prefix}client_changes`);
         await new Promise((resolve) => { setTimeout(resolve, 100); });
         const during = await Promise.all([token(), token(), token()]);
         expect(during.map((r) => r.status)).to.deep.equal([200, 200, 200]);
         const wrong = await postForm(issuer.tokenUrl, { grant_type: 'client_credentials' }, { authorization: basic('c', 'm2m_cs_wrong') });
         expect(wrong.status).to.equal(401);
+        expect(events).to.deep.equal(['degraded']);
       } finally {
         await issuer.close();
       }
@@ -594,7 +597,7 @@ describe('authorizationServer()', () => {
         await createKnexStore(issuer.db.knex, { tablePrefix: issuer.db.prefix }).clients.update('c', { enabled: false });
         // No request for a while: only the background check can learn of the change.
         await new Promise((resolve) => { setTimeout(resolve, 1000); });
-        await issuer.db.knex.schema.dropTable(`${issuer.db.prefix}revisions`);
+        await issuer.db.knex.schema.dropTable(`${issuer.db.prefix}client_changes`);
         const res = await token();
         expect([res.status, res.json]).to.deep.equal([401, { error: 'invalid_client', error_description: 'client authentication failed' }]);
       } finally {

@@ -123,6 +123,7 @@ for (const makeDb of databases) {
           revisions: `${db.prefix}revisions`,
           audit: `${db.prefix}audit_log`,
           usedAssertions: `${db.prefix}used_assertions`,
+          changes: `${db.prefix}client_changes`,
           migrations: `${db.prefix}migrations`,
         });
       });
@@ -130,7 +131,7 @@ for (const makeDb of databases) {
       it('uses the m2m_ prefix by default', () => {
         expect(createKnexStore(db.knex).tables).to.deep.equal({
           clients: 'm2m_clients', secrets: 'm2m_client_secrets', keys: 'm2m_signing_keys', revisions: 'm2m_revisions', audit: 'm2m_audit_log',
-          usedAssertions: 'm2m_used_assertions', migrations: 'm2m_migrations',
+          usedAssertions: 'm2m_used_assertions', changes: 'm2m_client_changes', migrations: 'm2m_migrations',
         });
       });
 
@@ -662,9 +663,10 @@ for (const makeDb of databases) {
 
       /**
        * Makes one client of each failing kind, then authenticates once per outcome and returns,
-       * per outcome, the first word of each SQL statement sent (the usage write included).
+       * per outcome, the first word of each SQL statement sent (the usage write included). With
+       * `warm`, each outcome is run once before, unmeasured, so the cache holds every client id.
        */
-      async function statementsPerOutcome(): Promise<Record<string, string[]>> {
+      async function statementsPerOutcome(warm = false): Promise<Record<string, string[]>> {
         const off = await store.clients.create({ ...MINIMAL, clientId: 'off', enabled: false });
         const expiring = await store.clients.create({ ...MINIMAL, clientId: 'old', secretExpiresAt: new Date(T0 + 1) });
         now = T0 + 2;
@@ -677,6 +679,8 @@ for (const makeDb of databases) {
           ['svc-reports', issued.clientSecret, 'ok'],
         ];
         const seen: Record<string, string[]> = {};
+        if (warm) for (const [id, secret] of outcomes) await store.clients.authenticate(id, secret);
+        await store.clients.flushUsage();
         for (const [id, secret, outcome] of outcomes) {
           let result: Awaited<ReturnType<KnexStore['clients']['authenticate']>> | undefined;
           const sql = await queriesDuring(async () => {
@@ -697,11 +701,13 @@ for (const makeDb of databases) {
         });
       });
 
-      it('answers every outcome from memory once the registry is loaded: no query but the usage write', async () => {
-        store = makeStore({ clientCacheTtl: 3600 });
-        const load = await queriesDuring(() => store.clients.authenticate('nobody', issued.clientSecret));
-        expect(load).to.have.length(3); // the revision, then clients and secrets
-        expect(await statementsPerOutcome()).to.deep.equal({
+      it('answers every outcome from memory once each client id has been looked up: no query but the usage write', async () => {
+        // A poll interval longer than the test: no change-log read lands among the counted queries.
+        store = makeStore({ clientCacheTtl: 3600, changePollInterval: 60, lastUsedResolution: 0 });
+        const first = await queriesDuring(() => store.clients.authenticate('nobody', issued.clientSecret));
+        // The change log's position, then the client.
+        expect(first.map((q) => /client_changes/.test(q) ? 'log' : 'client')).to.deep.equal(['log', 'client']);
+        expect(await statementsPerOutcome(true)).to.deep.equal({
           unknown_client: [], invalid_secret: [], expired_secret: [], client_disabled: [], ok: ['update'],
         });
       });
@@ -734,25 +740,37 @@ for (const makeDb of databases) {
         expect(await store.clients.authenticate('svc-reports', issued.clientSecret)).to.deep.equal({ ok: false, reason: 'invalid_secret' });
       });
 
-      it('reads only the revision, not the registry, when nothing changed', async () => {
-        store = makeStore({ clientCacheTtl: 0.02 });
+      it('reads only the change log, every changePollInterval, while nothing changes', async () => {
+        store = makeStore({ clientCacheTtl: 3600, changePollInterval: 0.05 });
         await store.clients.authenticate('svc-reports', issued.clientSecret);
         await store.clients.flushUsage();
-        await new Promise((resolve) => setTimeout(resolve, 40));
-        const sql = await queriesDuring(() => store.clients.authenticate('nobody', issued.clientSecret));
-        expect(sql).to.have.length(1);
-        expect(sql[0]).to.match(/^select .*revisions/i);
+        const sql = await queriesDuring(() => new Promise((resolve) => { setTimeout(resolve, 400); }));
+        expect(sql.length).to.be.within(3, 9);
+        for (const q of sql) expect(q).to.match(/^select .* from .*client_changes.* where .*seq/i);
+        expect((await store.clients.authenticate('svc-reports', issued.clientSecret)).ok).to.equal(true);
       });
 
-      it('shares one registry load between concurrent authentications', async () => {
-        store = makeStore({ clientCacheTtl: 3600 });
+      it('shares one load of a client between concurrent authentications', async () => {
+        store = makeStore({ clientCacheTtl: 3600, changePollInterval: 60 });
         const sql = await queriesDuring(() => Promise.all(Array.from({ length: 20 }, () => store.clients.authenticate('svc-reports', issued.clientSecret))));
-        expect(sql.filter((q) => /^select/i.test(q))).to.have.length(3);
+        // The change log's position, then the client, once.
+        expect(sql.filter((q) => /^select/i.test(q))).to.have.length(2);
       });
 
       it('refuses a negative or non-numeric clientCacheTtl with an InvalidOptionError', () => {
         for (const value of [-1, Number.NaN, Infinity, '1', null]) {
           expect(() => makeStore({ clientCacheTtl: value as number })).to.throw(InvalidOptionError, /clientCacheTtl/);
+        }
+      });
+
+      it('refuses a clientCacheSize, changePollInterval or outageWindow out of bounds with an InvalidOptionError naming it', () => {
+        const bad: [keyof KnexStoreOptions, unknown[]][] = [
+          ['clientCacheSize', [-1, 1.5, 10_000_001, '10', null]],
+          ['changePollInterval', [0, 0.01, 61, Number.NaN, '1']],
+          ['outageWindow', [-1, 1801, Infinity, '60']],
+        ];
+        for (const [option, values] of bad) {
+          for (const value of values) expect(() => makeStore({ [option]: value }), `${option} ${String(value)}`).to.throw(InvalidOptionError, option);
         }
       });
 

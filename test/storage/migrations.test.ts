@@ -10,14 +10,14 @@ import { databases, PG_URL, type TestDatabase } from '../support/db.js';
 import { rejectionOf } from '../support/rejection.js';
 
 const T0 = Date.UTC(2026, 0, 1, 12, 0, 0);
-const MIGRATIONS = ['20261122000000_initial', '20261206000000_key_retention', '20261210000000_audit_log', '20261220000000_client_authentication'];
+const MIGRATIONS = ['20261122000000_initial', '20261206000000_key_retention', '20261210000000_audit_log', '20261212000000_client_changes', '20261220000000_client_authentication'];
 
 const MINIMAL: ClientRegistration = { name: 'minimal', scopes: ['a'], audiences: ['https://a.internal'] };
 
 /** The table names a prefix gets, with Knex's lock table. */
 const expectedTables = (prefix: string): string[] =>
   [`${prefix}clients`, `${prefix}client_secrets`, `${prefix}signing_keys`, `${prefix}revisions`, `${prefix}audit_log`, `${prefix}used_assertions`,
-    `${prefix}migrations`, `${prefix}migrations_lock`].sort();
+    `${prefix}client_changes`, `${prefix}migrations`, `${prefix}migrations_lock`].sort();
 
 /**
  * A database that holds nothing but what the test creates, so "only these tables" can be checked:
@@ -281,7 +281,7 @@ for (const makeDb of databases) {
       expect((await store.keys.list()).map((k) => [k.kid, k.retention])).to.deep.equal([[key.kid, 86_460]]);
     });
 
-    it('rolls back 20261210000000_audit_log, then 20261206000000_key_retention, keeping the keys', async () => {
+    it('rolls back 20261212000000_client_changes, 20261210000000_audit_log, then 20261206000000_key_retention, keeping the keys', async () => {
       const t = tableNames(db.prefix);
       const store = createKnexStore(db.knex, { tablePrefix: db.prefix, clock: () => T0 });
       await store.migrate();
@@ -324,7 +324,7 @@ describe('tableNames()', () => {
   it('prefixes every table name', () => {
     expect(tableNames('acme_')).to.deep.equal({
       clients: 'acme_clients', secrets: 'acme_client_secrets', keys: 'acme_signing_keys', revisions: 'acme_revisions', audit: 'acme_audit_log',
-      usedAssertions: 'acme_used_assertions', migrations: 'acme_migrations',
+      usedAssertions: 'acme_used_assertions', changes: 'acme_client_changes', migrations: 'acme_migrations',
     });
   });
 });

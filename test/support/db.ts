@@ -49,6 +49,10 @@ export function postgresDatabase(): TestDatabase {
       const { rows } = await knex.raw<{ rows: { tablename: string }[] }>(
         "select tablename from pg_tables where schemaname = 'public' and tablename like ?", [`${prefix}%`]);
       for (const { tablename } of rows) await knex.raw('drop table if exists ?? cascade', [tablename]);
+      // The change log's trigger functions outlive their tables.
+      const functions = await knex.raw<{ rows: { proname: string }[] }>(
+        "select proname from pg_proc where pronamespace = 'public'::regnamespace and proname like ?", [`${prefix}%`]);
+      for (const { proname } of functions.rows) await knex.raw('drop function if exists ??() cascade', [proname]);
       await knex.destroy();
     },
   };
