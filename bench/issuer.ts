@@ -1,4 +1,6 @@
-// Token-endpoint throughput: express-m2m against node-oidc-provider and a bare Express route.
+// Token-endpoint throughput: express-m2m against node-oidc-provider and a bare Express route, and
+// express-m2m again with an OpenTelemetry SDK installed ("+otel": bench/otel-sdk.ts, spans and
+// metrics recorded, exported to nowhere), with the ratio of the two.
 //
 //   npx tsx bench/issuer.ts [--duration 10] [--warmup 3] [--connections 50] [--rounds 1] [--profile DIR]
 //
@@ -39,11 +41,13 @@ const bench = createBenchRun(options);
 const tmp = mkdtempSync(join(tmpdir(), 'm2m-bench-'));
 bench.onCleanup(() => rmSync(tmp, { recursive: true, force: true }));
 
-async function start(kind: ServerKind, alg: BenchAlgorithm, extra: { bodyBytes?: number } = {}): Promise<ChildServer> {
-  return bench.adopt(await startChild({
-    kind, alg, ...(kind === 'express-m2m' ? { dbFile: join(tmp, `${alg.toLowerCase()}.sqlite`) } : {}), ...extra,
-  }));
+async function start(kind: ServerKind, alg: BenchAlgorithm, extra: { bodyBytes?: number; otel?: boolean } = {}): Promise<ChildServer> {
+  const dbFile = join(tmp, `${alg.toLowerCase()}${extra.otel ? '-otel' : ''}.sqlite`);
+  return bench.adopt(await startChild({ kind, alg, ...(kind === 'express-m2m' ? { dbFile } : {}), ...extra }));
 }
+
+/** A row's name in the table: the server kind, and "+otel" when an OpenTelemetry SDK records in it. */
+const rowName = (server: ChildServer): string => `${server.spec.kind}${server.spec.otel ? ' +otel' : ''}`;
 
 function requestHeaders(server: ChildServer): Record<string, string> {
   return { 'content-type': 'application/x-www-form-urlencoded', authorization: basic(server.clientId, server.clientSecret) };
@@ -85,15 +89,15 @@ async function verify(server: ChildServer): Promise<number> {
   }
   if (problems.length > 0) throw new Error(`${server.label} does not answer a valid token response:\n  ${problems.join('\n  ')}`);
   const bytes = Buffer.byteLength(text);
-  console.log(`  ${server.label.padEnd(20)} 200, ${bytes}-byte body${summary}`);
+  console.log(`  ${server.label.padEnd(26)} 200, ${bytes}-byte body${summary}`);
   return bytes;
 }
 
 async function measure(server: ChildServer, round: number): Promise<Run> {
-  process.stdout.write(`  ${server.label.padEnd(20)} `);
+  process.stdout.write(`  ${server.label.padEnd(26)} `);
   const run = await bench.measure(server, {
     url: server.tokenUrl, method: 'POST', headers: requestHeaders(server), body: TOKEN_REQUEST_BODY,
-  }, round, `${server.spec.kind}-${server.spec.alg}`);
+  }, round, `${rowName(server).replace(' +', '-')}-${server.spec.alg}`);
   console.log(`${run.rps.toFixed(0)} tokens/s, ${run.cpuPerRequest.toFixed(0)} µs CPU/token`);
   return run;
 }
@@ -103,7 +107,7 @@ type Row = Summary & { server: ChildServer };
 
 function printRows(rows: Row[]): void {
   printTable(['server', 'alg', 'tokens/s', 'p99 ms', 'CPU µs/token', ...(rounds > 1 ? ['tokens/s range'] : [])], rows.map((r) => [
-    r.server.spec.kind, r.server.spec.alg, r.rps.toFixed(0), r.p99.toFixed(1), r.cpuPerRequest.toFixed(0),
+    rowName(r.server), r.server.spec.alg, r.rps.toFixed(0), r.p99.toFixed(1), r.cpuPerRequest.toFixed(0),
     ...(rounds > 1 ? [`${r.rpsMin.toFixed(0)}-${r.rpsMax.toFixed(0)}`] : []),
   ]));
 }
@@ -114,21 +118,21 @@ async function main(): Promise<void> {
     + '(autocannon shares them with the server under load)\n');
 
   console.log('starting servers (one process each) ...');
-  const [m2mEs, oidcEs, m2mRs, oidcRs] = await Promise.all([
-    start('express-m2m', 'ES256'), start('oidc-provider', 'ES256'), start('express-m2m', 'RS256'), start('oidc-provider', 'RS256'),
+  const [m2mEs, m2mEsOtel, oidcEs, m2mRs, m2mRsOtel, oidcRs] = await Promise.all([
+    start('express-m2m', 'ES256'), start('express-m2m', 'ES256', { otel: true }), start('oidc-provider', 'ES256'),
+    start('express-m2m', 'RS256'), start('express-m2m', 'RS256', { otel: true }), start('oidc-provider', 'RS256'),
   ]);
   console.log('checking one token request against each ...');
   const tokenBytes = await verify(m2mEs);
-  await verify(oidcEs);
-  await verify(m2mRs);
-  await verify(oidcRs);
+  for (const server of [m2mEsOtel, oidcEs, m2mRs, m2mRsOtel, oidcRs]) await verify(server);
   const ceilingChild = await start('ceiling', 'ES256', { bodyBytes: tokenBytes });
   // The ceiling gets exactly express-m2m's request: same Authorization header, same body.
   const ceiling: ChildServer = { ...ceilingChild, clientId: m2mEs.clientId, clientSecret: m2mEs.clientSecret };
   const ceilingBytes = await verify(ceiling);
   if (ceilingBytes !== tokenBytes) throw new Error(`ceiling answers ${ceilingBytes} bytes, express-m2m ${tokenBytes}`);
 
-  const order = [m2mEs, oidcEs, ceiling, m2mRs, oidcRs];
+  // Each +otel row right after the row it is compared with, so that both meet the same background load.
+  const order = [m2mEs, m2mEsOtel, oidcEs, ceiling, m2mRs, m2mRsOtel, oidcRs];
   const runs = new Map<ChildServer, Run[]>(order.map((s) => [s, []]));
   for (let round = 1; round <= rounds; round++) {
     console.log(rounds > 1 ? `\nround ${round} of ${rounds}: one server at a time ...` : '\nloading one server at a time ...');
@@ -138,8 +142,8 @@ async function main(): Promise<void> {
   const rows: Row[] = order.map((server) => ({ ...summarize(runs.get(server) ?? []), server }));
   console.log('');
   printRows(rows);
-  const row = (kind: ServerKind, alg: BenchAlgorithm): Row | undefined =>
-    rows.find((r) => r.server.spec.kind === kind && r.server.spec.alg === alg);
+  const row = (kind: ServerKind, alg: BenchAlgorithm, otel = false): Row | undefined =>
+    rows.find((r) => r.server.spec.kind === kind && r.server.spec.alg === alg && (r.server.spec.otel ?? false) === otel);
   const ratio = (a: Row | undefined, b: Row | undefined): number => (a && b ? a.rps / b.rps : Number.NaN);
   const m2mEsRow = row('express-m2m', 'ES256');
   console.log('');
@@ -147,6 +151,8 @@ async function main(): Promise<void> {
     { name: 'ES256 express-m2m / oidc-provider', value: ratio(m2mEsRow, row('oidc-provider', 'ES256')), bar: 1.5, percent: false },
     { name: 'ES256 express-m2m / bare ceiling', value: ratio(m2mEsRow, row('ceiling', 'ES256')), bar: 0.75, percent: true },
     { name: 'RS256 express-m2m / oidc-provider', value: ratio(row('express-m2m', 'RS256'), row('oidc-provider', 'RS256')), bar: 1.0, percent: false },
+    { name: 'ES256 express-m2m, OpenTelemetry SDK installed / not', value: ratio(row('express-m2m', 'ES256', true), m2mEsRow), percent: true },
+    { name: 'RS256 express-m2m, OpenTelemetry SDK installed / not', value: ratio(row('express-m2m', 'RS256', true), row('express-m2m', 'RS256')), percent: true },
   ]);
   // Tokens per CPU-second, the same comparison with the load generator and the rest of the
   // machine taken out: information, not a bar.
@@ -154,7 +160,9 @@ async function main(): Promise<void> {
     (a && b ? `${(b.cpuPerRequest / a.cpuPerRequest).toFixed(2)}x` : 'n/a');
   console.log(`\ntokens per server CPU-second, express-m2m relative to: oidc-provider ES256 ${efficiency(m2mEsRow, row('oidc-provider', 'ES256'))}, `
     + `ceiling ${efficiency(m2mEsRow, row('ceiling', 'ES256'))}, `
-    + `oidc-provider RS256 ${efficiency(row('express-m2m', 'RS256'), row('oidc-provider', 'RS256'))}`);
+    + `oidc-provider RS256 ${efficiency(row('express-m2m', 'RS256'), row('oidc-provider', 'RS256'))}; `
+    + `with an OpenTelemetry SDK relative to without: ES256 ${efficiency(row('express-m2m', 'ES256', true), m2mEsRow)}, `
+    + `RS256 ${efficiency(row('express-m2m', 'RS256', true), row('express-m2m', 'RS256'))}`);
 }
 
 await bench.finish(main, (file) => (file.includes('express-m2m') ? 25 : 12));

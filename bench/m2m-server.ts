@@ -1,10 +1,12 @@
 // express-m2m issuer in its own process: an Express 5 app with authorizationServer() at /oauth over
-// a SQLite file, one client. Started by bench/issuer.ts through fork(); never imported.
+// a SQLite file, one client; with `otel`, an OpenTelemetry SDK installed first (bench/otel-sdk.ts).
+// Started by bench/issuer.ts through fork(); never imported.
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import express from 'express';
 import knexFactory from 'knex';
 import type * as M2M from '../lib/index.js';
+import { installOtelSdk } from './otel-sdk.js';
 import { AUDIENCE, SCOPE, serveChild } from './support.js';
 
 // The compiled package (npm run build), as users run it: through tsx the TypeScript source would
@@ -13,6 +15,7 @@ const { authorizationServer, createKnexStore } = (await import(new URL('../dist/
 
 serveChild(async (spec) => {
   if (spec.dbFile === undefined) throw new TypeError('express-m2m needs dbFile');
+  if (spec.otel) installOtelSdk();
   const knex = knexFactory({ client: 'sqlite3', connection: { filename: spec.dbFile }, useNullAsDefault: true });
   const store = createKnexStore(knex);
   await store.migrate();

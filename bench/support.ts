@@ -354,6 +354,8 @@ export interface ChildSpec {
   dbFile?: string;
   /** ceiling: the byte size of the JSON body to answer with. */
   bodyBytes?: number;
+  /** express-m2m: install an OpenTelemetry SDK (bench/otel-sdk.ts) before the issuer: what recording costs. */
+  otel?: boolean;
 }
 
 /** Where a token-endpoint child takes requests, and the client it registered. */
@@ -388,7 +390,7 @@ const SCRIPTS: Record<ServerKind, string> = {
 
 /** Forks the token-endpoint server for `spec` and waits for it to report ready. */
 export async function startChild(spec: ChildSpec): Promise<ChildServer> {
-  const handle = await forkChild<ChildSpec, TokenEndpointInfo>(SCRIPTS[spec.kind], spec, `${spec.kind} ${spec.alg}`);
+  const handle = await forkChild<ChildSpec, TokenEndpointInfo>(SCRIPTS[spec.kind], spec, `${spec.kind}${spec.otel ? ' +otel' : ''} ${spec.alg}`);
   return { ...handle, ...handle.info };
 }
 

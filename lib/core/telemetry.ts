@@ -13,6 +13,14 @@ export const INSTRUMENTATION_SCOPE = 'express-m2m';
 
 /** The metrics this package records. Durations are in seconds, as OpenTelemetry's conventions ask. */
 export interface Instruments {
+  /** `m2m.issuer.token_requests`: answered, by `m2m.outcome` (`issued`, `refused` for a 4xx, `failed` for a 5xx) and `error.type` (the OAuth error code). */
+  issuerRequests: Counter;
+  /** `m2m.issuer.client_authentication.failures`: by `m2m.reason` (the `client.authentication_failed` event's) and `m2m.auth_method`. */
+  clientAuthFailures: Counter;
+  /** `m2m.issuer.rate_limited`: token requests refused with 429. */
+  rateLimited: Counter;
+  /** `m2m.issuer.token_request.duration`: from a token request's arrival to its answer, by `m2m.outcome`. */
+  issuerRequestDuration: Histogram;
   /** `m2m.guard.decisions`: by `m2m.outcome` (`accepted`, `no_token`, `invalid_request`, `invalid_token`, `insufficient_scope`, `unavailable`, and `anonymous` for an `optional` route without credentials). */
   guardDecisions: Counter;
   /** `m2m.guard.token_cache.hits`: requests answered from the verified-token cache. */
@@ -40,6 +48,10 @@ function createInstruments(provider: MeterProvider): Instruments {
   const histogram = (name: string, description: string) =>
     meter.createHistogram(name, { description, unit: 's', advice: { explicitBucketBoundaries: LATENCY_BUCKETS } });
   return {
+    issuerRequests: counter('m2m.issuer.token_requests', 'Token requests answered by the issuer'),
+    clientAuthFailures: counter('m2m.issuer.client_authentication.failures', 'Failed client authentications at the token endpoint'),
+    rateLimited: counter('m2m.issuer.rate_limited', 'Token requests refused with 429'),
+    issuerRequestDuration: histogram('m2m.issuer.token_request.duration', 'Time to answer a token request'),
     guardDecisions: counter('m2m.guard.decisions', 'Requests decided by the resource-server guard'),
     tokenCacheHits: counter('m2m.guard.token_cache.hits', 'Guarded requests answered from the verified-token cache'),
     verificationDuration: histogram('m2m.guard.verification.duration', 'Time to check a token not in the cache'),

@@ -1,5 +1,6 @@
 import { createTypedEmitter, type TypedEmitter, type TypedEvents } from '../core/events.js';
 import type { ClientAuthFailure, ClientAuthMethod } from './client-auth.js';
+import { recordIssuerEvent } from './issuer-observer.js';
 
 /** Emitted after a token is issued. Holds no token. */
 export interface TokenIssuedEvent {
@@ -66,5 +67,15 @@ export type AuthorizationServerEvents = TypedEvents<AuthorizationServerEventMap>
 /** The issuer's emitter: `emit` never lets a throwing listener reach the caller. */
 export type IssuerEmitter = TypedEmitter<AuthorizationServerEventMap>;
 
-/** The issuer's event emitter. */
-export const createIssuerEmitter = (): IssuerEmitter => createTypedEmitter<AuthorizationServerEventMap>();
+/** The issuer's event emitter; each event is also recorded in the issuer's metrics ({@link recordIssuerEvent}). */
+export function createIssuerEmitter(): IssuerEmitter {
+  const typed = createTypedEmitter<AuthorizationServerEventMap>();
+  return {
+    events: typed.events,
+    emit(name, payload) {
+      recordIssuerEvent(name, payload);
+      typed.emit(name, payload);
+    },
+    has: (name) => typed.has(name),
+  };
+}

@@ -1,5 +1,5 @@
 import { selectKeys, type SigningKeyRecord } from '../core/key-set.js';
-import { importPrivateKey, matchesPublicJwk, type PublicJwk } from '../core/keys.js';
+import { importPrivateKey, matchesPublicJwk, type PublicJwk, type SigningAlgorithm } from '../core/keys.js';
 import { createTokenSigner, type TokenSigner } from '../core/token.js';
 import { RETRY_AFTER_SECONDS } from '../core/urls.js';
 import { KeyMismatchError, TemporarilyUnavailableError } from '../errors.js';
@@ -11,6 +11,8 @@ export interface LoadedKeys {
   /** Why the signing key could not be loaded (say, it cannot be decrypted); the JWKS is served all the same. */
   signerError: unknown;
   kid: string | undefined;
+  /** The signing key's algorithm, with `kid`. */
+  alg: SigningAlgorithm | undefined;
   jwks: { keys: PublicJwk[] };
   loadedAt: number;
 }
@@ -89,7 +91,7 @@ export function createSigningKeys(
         signerError = err;
       }
     }
-    return { signer, signerError, kid: key?.kid, jwks: { keys: view.published.map((k) => k.publicJwk) }, loadedAt: now };
+    return { signer, signerError, kid: key?.kid, alg: key?.alg, jwks: { keys: view.published.map((k) => k.publicJwk) }, loadedAt: now };
   }
 
   const fresh = (): LoadedKeys | undefined =>

@@ -1,6 +1,7 @@
 import type { Request, Response } from 'express';
 import { isClientId } from '../core/client.js';
 import { resolveAudience, resolveScopes } from '../core/grant.js';
+import type { SigningAlgorithm } from '../core/keys.js';
 import { buildAccessTokenClaims, type TokenSigner } from '../core/token.js';
 import { RETRY_AFTER_SECONDS } from '../core/urls.js';
 import {
@@ -9,6 +10,7 @@ import {
 import { clientAuthenticationError, createClientAuthenticator, detectClientCredentials } from './client-auth.js';
 import { createFormReader, type Form } from './form.js';
 import type { IssuerEmitter } from './issuer-events.js';
+import { startTokenRequest, type TokenRequestObserver } from './issuer-observer.js';
 import type { IssuerSettings } from './issuer-options.js';
 import { createAssertionCheck } from './private-key-jwt.js';
 import { createFailureLimiter } from './rate-limit.js';
@@ -43,8 +45,8 @@ function readTokenRequest(form: Form): TokenRequest {
   return { grantType, scope: form.get('scope')?.[0], resources: form.get('resource') ?? [], audience: form.get('audience')?.[0] };
 }
 
-function signingKeyOf(keys: LoadedKeys): { signer: TokenSigner; kid: string } {
-  if (keys.signer && keys.kid !== undefined) return { signer: keys.signer, kid: keys.kid };
+function signingKeyOf(keys: LoadedKeys): { signer: TokenSigner; kid: string; alg: SigningAlgorithm } {
+  if (keys.signer && keys.kid !== undefined && keys.alg !== undefined) return { signer: keys.signer, kid: keys.kid, alg: keys.alg };
   const headers = { 'Retry-After': String(RETRY_AFTER_SECONDS) };
   if (keys.signerError !== undefined) throw new TemporarilyUnavailableError('signing keys are unavailable', { cause: keys.signerError, headers });
   throw new TemporarilyUnavailableError('no signing key is active', { headers });
@@ -54,7 +56,9 @@ function signingKeyOf(keys: LoadedKeys): { signer: TokenSigner; kid: string } {
  * Creates the handler of `POST /token` (RFC 6749 §4.4), as an ordered list of small steps: read
  * the form (body-parser), check the grant, find the one client authentication method (RFC 6749
  * §2.3), consult the brute-force limiter, authenticate the client through passport, resolve
- * scopes and audience, sign with jsonwebtoken, answer with `Cache-Control: no-store`.
+ * scopes and audience, sign with jsonwebtoken, answer with `Cache-Control: no-store`. Each request
+ * is traced and counted through OpenTelemetry ({@link startTokenRequest}); the authentication and
+ * the signature are its child spans.
  */
 export function createTokenEndpoint(settings: IssuerSettings, keys: SigningKeys, emitter: IssuerEmitter): (req: Request, res: Response) => void {
   const { issuer, store, clock, claims: claimsHook } = settings;
@@ -70,7 +74,7 @@ export function createTokenEndpoint(settings: IssuerSettings, keys: SigningKeys,
       { status: 429, headers: { 'Retry-After': String(wait) } });
   }
 
-  async function authenticate(req: Request, res: Response, form: Form) {
+  async function authenticate(req: Request, res: Response, form: Form, observer: TokenRequestObserver) {
     const address = req.ip ?? req.socket.remoteAddress ?? 'unknown';
     const presented = detectClientCredentials(req.headers.authorization, {
       clientId: form.get('client_id')?.[0], clientSecret: form.get('client_secret')?.[0],
@@ -81,7 +85,7 @@ export function createTokenEndpoint(settings: IssuerSettings, keys: SigningKeys,
     const claimedId = isClientId(presented.clientId) ? presented.clientId : undefined;
     const blocked = limiter ? await limiter.addressBlockedFor(address) : 0;
     if (blocked > 0) throw tooMany(claimedId, address, blocked);
-    const outcome = await authenticateClient(req, res, presented).catch((err: unknown) => {
+    const outcome = await observer.authenticate(presented.method, () => authenticateClient(req, res, presented)).catch((err: unknown) => {
       // The store failed (a database outage): the request may pass in a moment, so 503, not 500.
       throw new TemporarilyUnavailableError('client authentication is temporarily unavailable', {
         cause: err, headers: { 'Retry-After': String(RETRY_AFTER_SECONDS) } });
@@ -95,10 +99,11 @@ export function createTokenEndpoint(settings: IssuerSettings, keys: SigningKeys,
     throw clientAuthenticationError(method, realm);
   }
 
-  async function token(req: Request, res: Response): Promise<void> {
+  async function token(req: Request, res: Response, observer: TokenRequestObserver): Promise<void> {
     const form = await readForm(req, res);
+    observer.grantType(form.get('grant_type'));
     const request = readTokenRequest(form);
-    const { client, method } = await authenticate(req, res, form);
+    const { client, method } = await authenticate(req, res, form, observer);
     if (!client.grantTypes.includes('client_credentials')) {
       throw new UnauthorizedClientError('the client is not allowed the client_credentials grant');
     }
@@ -107,12 +112,12 @@ export function createTokenEndpoint(settings: IssuerSettings, keys: SigningKeys,
     const lifetime = Math.min(client.tokenLifetime ?? settings.tokenLifetime, settings.maxTokenLifetime);
     // Copies: a hook that changes what it is handed must not change this token or the registry.
     const hookClaims = claimsHook ? await claimsHook({ client: structuredClone(client), scopes: [...scopes], audience: [...audience] }) : undefined;
-    const { signer, kid } = signingKeyOf(keys.fresh() ?? await keys.current());
+    const { signer, kid, alg } = signingKeyOf(keys.fresh() ?? await keys.current());
     const claims = buildAccessTokenClaims({
       issuer, clientId: client.clientId, audience, scopes, lifetime, now: clock(),
       extraClaims: hookClaims === undefined ? client.claims : { ...client.claims, ...hookClaims },
     });
-    const accessToken = await signer(claims);
+    const accessToken = await observer.sign(kid, alg, () => signer(claims));
     sendJson(res, 200, { access_token: accessToken, token_type: 'Bearer', expires_in: lifetime, scope: claims.scope });
     if (emitter.has('token.issued')) {
       emit('token.issued', { clientId: client.clientId, scopes, audience, expiresIn: lifetime, jti: claims.jti as string, kid, method });
@@ -120,9 +125,11 @@ export function createTokenEndpoint(settings: IssuerSettings, keys: SigningKeys,
   }
 
   return function tokenHandler(req, res) {
-    token(req, res).catch((err: unknown) => {
+    const observer = startTokenRequest();
+    observer.run(() => token(req, res, observer)).then(() => observer.issued(), (err: unknown) => {
       if (!(err instanceof OAuthError) || err.status >= 500) emit('internal_error', { error: err, endpoint: 'token' });
       sendOAuthError(res, err);
+      observer.refused(err);
     });
   };
 }
