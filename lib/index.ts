@@ -54,7 +54,7 @@ export { createResourceServer, requireScope } from './express/resource-server.js
 export { adminApi } from './express/admin-api.js';
 export type { AdminApiOptions } from './express/admin-api.js';
 export type {
-  ResourceServer, ResourceServerOptions, RequireScopeOptions, AuthenticateOptions, AuthenticatedRequest,
+  ResourceServer, ResourceServerOptions, RevocationListOptions, RequireScopeOptions, AuthenticateOptions, AuthenticatedRequest,
   AuthenticatedRequestFields,
 } from './express/resource-server.js';
 export type {
