@@ -59,7 +59,7 @@ export type {
 } from './express/resource-server.js';
 export type {
   ResourceServerEvents, ResourceServerEventMap, TokenAcceptedEvent, TokenRefusedEvent, GuardRefusalReason, KeysFetchedEvent,
-  KeysUnavailableEvent,
+  KeysUnavailableEvent, RevocationsFetchedEvent, RevocationsUnavailableEvent,
 } from './express/guard-events.js';
 export { ASYMMETRIC_ALGORITHMS, DEFAULT_ALGORITHMS } from './core/verify.js';
 export type {

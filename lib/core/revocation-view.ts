@@ -32,8 +32,13 @@ export interface RevocationViewSettings {
   /** Current time in ms since the epoch, for dropping expired entries. */
   clock: () => number;
   /** Called after each read, successful or not. */
-  onRefresh?: (outcome: { ok: true; entries: number } | { ok: false; error: unknown }) => void;
+  onRefresh?: (outcome: RevocationReadOutcome) => void;
 }
+
+/** A read of the list: how many entries the view holds after it, or why it failed. */
+export type RevocationReadOutcome =
+  | { ok: true; uri: string; entries: number; durationMs: number }
+  | { ok: false; uri: string; error: unknown; durationMs: number };
 
 /** What the view needs of a token: its `jti`, client and `iat` (seconds). */
 export interface RevocableToken {
@@ -147,11 +152,11 @@ export function createRevocationView(settings: RevocationViewSettings): Revocati
     const started = performance.now();
     reading = read().then(() => {
       syncedAt = started;
-      settings.onRefresh?.({ ok: true, entries: known.size() });
+      settings.onRefresh?.({ ok: true, uri, entries: known.size(), durationMs: performance.now() - started });
     }, (err: unknown) => {
       failedAt = performance.now();
       lastError = err;
-      settings.onRefresh?.({ ok: false, error: err });
+      settings.onRefresh?.({ ok: false, uri, error: err, durationMs: failedAt - started });
       throw unavailable(err);
     }).finally(() => {
       reading = undefined;

@@ -5,7 +5,7 @@ import {
 import type { ScopeMatch } from '../core/scope.js';
 import { errorTypeOf, inSpan } from '../core/telemetry.js';
 import { checkRemoteUrl } from '../core/urls.js';
-import { createRevocationView, type RevocationView } from '../core/revocation-view.js';
+import { createRevocationView, type RevocationReadOutcome, type RevocationView } from '../core/revocation-view.js';
 import { checkAlgorithms, createTokenVerifier, type TokenVerifier } from '../core/verify.js';
 import type { ResourceServerOptions, RevocationListOptions } from './resource-server.js';
 
@@ -65,7 +65,9 @@ function keySourceFor(options: ResourceServerOptions, clock: () => number, onFet
  * The revocation views of the `revocations` option: one per issuer, each reading
  * `<issuer>/revocations` unless `uri` says otherwise (only with a single issuer).
  */
-function revocationViewsFor(options: ResourceServerOptions, clock: () => number): Map<string, RevocationView> {
+function revocationViewsFor(
+  options: ResourceServerOptions, clock: () => number, onRead: (outcome: RevocationReadOutcome) => void,
+): Map<string, RevocationView> {
   const views = new Map<string, RevocationView>();
   if (options.revocations === undefined || options.revocations === false) return views;
   const settings = options.revocations === true ? {}
@@ -82,7 +84,7 @@ function revocationViewsFor(options: ResourceServerOptions, clock: () => number)
   for (const issuer of issuers) {
     const uri = settings.uri ?? `${issuer.replace(/\/+$/, '')}/revocations`;
     views.set(issuer, createRevocationView({
-      uri: checkRemoteUrl(uri, 'revocations.uri', allowHttp), interval, maxStale, clock, fetch: fetchFn,
+      uri: checkRemoteUrl(uri, 'revocations.uri', allowHttp), interval, maxStale, clock, fetch: fetchFn, onRefresh: onRead,
       timeout: seconds(options.jwksTimeout, 'jwksTimeout', 5, 0.001, 60) * 1000,
     }));
   }
@@ -91,11 +93,13 @@ function revocationViewsFor(options: ResourceServerOptions, clock: () => number)
 
 /**
  * Checks the options of `createResourceServer()` once and builds its parts; `onFetch` is told of
- * each key set fetch.
+ * each key set fetch, `onRevocations` of each read of a revocation list.
  *
  * @throws {@link InvalidOptionError} (a TypeError) naming the option.
  */
-export function resolveGuardOptions(options: ResourceServerOptions, onFetch: (outcome: KeyFetchOutcome) => void): GuardSettings {
+export function resolveGuardOptions(
+  options: ResourceServerOptions, onFetch: (outcome: KeyFetchOutcome) => void, onRevocations: (outcome: RevocationReadOutcome) => void,
+): GuardSettings {
   checkOptions<ResourceServerOptions>(options, 'createResourceServer()', OPTION_NAMES);
   if (options.issuer === undefined) throw new InvalidOptionError('issuer', 'issuer is required: the iss value(s) of accepted tokens');
   if (options.audience === undefined) throw new InvalidOptionError('audience', 'audience is required: the aud value(s) this resource server answers to');
@@ -105,7 +109,7 @@ export function resolveGuardOptions(options: ResourceServerOptions, onFetch: (ou
   const optional = booleanOption(options.optional, 'optional', false);
   const errors = choiceOption(options.errors, 'errors', ['respond', 'next'] as const, 'respond');
   const keySource = keySourceFor(options, clock, onFetch);
-  const revocationViews = revocationViewsFor(options, clock);
+  const revocationViews = revocationViewsFor(options, clock, onRevocations);
   // The verifier validates issuer, audience, algorithms, clock tolerance, claims and cache size.
   const verifier = createTokenVerifier({
     issuer: options.issuer,

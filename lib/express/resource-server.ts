@@ -170,7 +170,8 @@ export interface ResourceServer {
   refreshRevocations(): Promise<void>;
   /**
    * Typed events: `token.accepted`, `token.refused` (with the reason, never the token),
-   * `keys.fetched` and `keys.unavailable`. A listener that throws never breaks a request.
+   * `keys.fetched`, `keys.unavailable`, `revocations.fetched` and `revocations.unavailable`. A
+   * listener that throws never breaks a request.
    */
   readonly events: ResourceServerEvents;
 }
@@ -197,7 +198,7 @@ export interface ResourceServer {
  */
 export function createResourceServer(options: ResourceServerOptions): ResourceServer {
   const emitter = createGuardEmitter();
-  const settings = resolveGuardOptions(options, (outcome) => emitter.fetched(outcome));
+  const settings = resolveGuardOptions(options, (outcome) => emitter.fetched(outcome), (outcome) => emitter.revocationsRead(outcome));
   const { verifier, keySource } = settings;
   const respond = createRefusal(settings.realm, settings.errors);
   function fail(check: GuardCheck, res: Response, next: NextFunction, err: unknown, clientId?: string): void {

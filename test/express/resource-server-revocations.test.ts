@@ -186,6 +186,22 @@ describe('createResourceServer() with revocations', () => {
     expect(res.status).to.equal(200);
   });
 
+  it('reports each read through revocations.fetched and revocations.unavailable', async () => {
+    const { rs } = await serve();
+    const seen: unknown[] = [];
+    rs.events.on('revocations.fetched', (e) => seen.push({ event: 'fetched', uri: e.uri, entries: e.entries, timed: e.durationMs >= 0 }));
+    rs.events.on('revocations.unavailable', (e) => seen.push({ event: 'unavailable', uri: e.uri, error: (e.error as Error).message, timed: e.durationMs >= 0 }));
+    list.add({ type: 'token', client_id: 'svc-reports', jti: 'j1', exp: nowSeconds() + 60 });
+    await rs.refreshRevocations();
+    list.mode = 'fail';
+    const failure = await rs.refreshRevocations().then(() => undefined, (err: unknown) => err);
+    expect(failure).to.have.property('code', 'temporarily_unavailable');
+    expect(seen).to.deep.equal([
+      { event: 'fetched', uri: list.uri, entries: 1, timed: true },
+      { event: 'unavailable', uri: list.uri, error: `HTTP 500 from ${list.uri}?since=1`, timed: true },
+    ]);
+  });
+
   it('reads <issuer>/revocations with revocations: true', async () => {
     const rs = createResourceServer({ issuer: `${new URL(list.uri).origin}`, audience: AUDIENCE, jwksUri: jwks.jwksUri, revocations: true });
     await rs.refreshRevocations();
