@@ -71,7 +71,7 @@ function revocationViewsFor(
   const views = new Map<string, RevocationView>();
   if (options.revocations === undefined || options.revocations === false) return views;
   const settings = options.revocations === true ? {}
-    : checkOptions<RevocationListOptions>(options.revocations, 'revocations', ['uri', 'refreshInterval', 'maxStale'], 'revocations');
+    : checkOptions<RevocationListOptions>(options.revocations, 'revocations', ['uri', 'refreshInterval', 'maxStale', 'fetch'], 'revocations');
   const allowHttp = booleanOption(options.allowHttp, 'allowHttp', false);
   const issuers = typeof options.issuer === 'string' ? [options.issuer] : [...options.issuer];
   if (settings.uri !== undefined && issuers.length > 1) {
@@ -80,7 +80,8 @@ function revocationViewsFor(
   const interval = seconds(settings.refreshInterval, 'revocations.refreshInterval', 10, 0.1, 3600) * 1000;
   const maxStale = seconds(settings.maxStale, 'revocations.maxStale', 60, 1, 86_400) * 1000;
   if (maxStale < interval) throw new InvalidOptionError('revocations.maxStale', 'revocations.maxStale must be at least revocations.refreshInterval');
-  const fetchFn = functionOption(options.fetch, 'fetch', (input: string, init: RequestInit) => fetch(input, init));
+  const fetchFn = functionOption(settings.fetch, 'revocations.fetch')
+    ?? functionOption(options.fetch, 'fetch', (input: string, init: RequestInit) => fetch(input, init));
   for (const issuer of issuers) {
     const uri = settings.uri ?? `${issuer.replace(/\/+$/, '')}/revocations`;
     views.set(issuer, createRevocationView({

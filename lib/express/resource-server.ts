@@ -118,6 +118,12 @@ export interface RevocationListOptions {
    * after that every token is refused with 503 until a read succeeds. Default 60; at least `refreshInterval`.
    */
   maxStale?: number;
+  /**
+   * The `fetch` that reads the list. This package's issuer answers it only to a Bearer token with
+   * the `m2m:revocations` scope: pass the `fetch` of a `tokenClient()` that gets one. Default: the
+   * resource server's `fetch`.
+   */
+  fetch?: FetchFunction;
 }
 
 /** Per-route options of {@link ResourceServer.requireScope}. */
