@@ -9,7 +9,7 @@ import {
   audienceOption, checkAudience, parseClaims, requireClient, scopeOption, splitScopes, storeRefusal, tokenLifetimeOption,
 } from './client-input.js';
 import { CliError, UsageError, quote } from './errors.js';
-import { SECRET_NOTICE, clientFields, clientJson, fields, secretJson, shortDate, table, yesNo } from './format.js';
+import { SECRET_NOTICE, clientFields, clientJson, fields, keysColumn, secretJson, shortDate, table, yesNo } from './format.js';
 
 /** `clients create`: registers a client and prints its first secret. */
 export const clientsCreate = defineCommand({
@@ -82,7 +82,7 @@ export const clientsCreate = defineCommand({
 export const clientsList = defineCommand({
   name: 'clients list',
   synopsis: '',
-  summary: 'List clients: id, name, enabled, scopes, audiences',
+  summary: 'List clients: id, name, enabled, auth method, keys, scopes, audiences',
   options: {},
   needsTables: true,
   parse(args) {
@@ -93,33 +93,38 @@ export const clientsList = defineCommand({
     ctx.print({ clients: clients.map(clientJson) }, () => (clients.length === 0
       ? 'No clients.'
       : table(
-        ['CLIENT ID', 'NAME', 'ENABLED', 'SCOPES', 'AUDIENCES'],
-        clients.map((c) => [c.clientId, c.name, yesNo(c.enabled), formatScope(c.scopes), c.audiences.join(' ')]),
+        ['CLIENT ID', 'NAME', 'ENABLED', 'AUTH METHOD', 'KEYS', 'SCOPES', 'AUDIENCES'],
+        clients.map((c) => [c.clientId, c.name, yesNo(c.enabled), c.tokenEndpointAuthMethod ?? 'client_secret_basic|post', keysColumn(c),
+          formatScope(c.scopes), c.audiences.join(' ')]),
       )));
     return EXIT_OK;
   },
 });
 
-/** `clients show ID`: a client's settings and its secrets' metadata. */
+/** `clients show ID`: a client's settings with its public keys, or its secrets' metadata. */
 export const clientsShow = defineCommand({
   name: 'clients show',
   synopsis: 'ID',
-  summary: "Show a client and its secrets' metadata (never a secret or its hash)",
+  summary: "Show a client with its public keys or its secrets' metadata (never a secret or its hash)",
   options: {},
   needsTables: true,
   parse: (args) => args.single('client ID'),
   async run(ctx, clientId) {
     const client = await requireClient(ctx.store, clientId);
     const secrets = await ctx.store.clients.listSecrets(clientId);
+    const keyed = client.tokenEndpointAuthMethod === 'private_key_jwt';
     ctx.print({ client: clientJson(client), secrets: secrets.map(secretJson) }, () => [
       `Client ${client.clientId}`,
       fields(clientFields(client).map(({ label, value }) => [label, value])),
-      '',
-      `Secrets (${secrets.length}):`,
-      secrets.length === 0 ? '  none' : table(
-        ['ID', 'HINT', 'CREATED', 'EXPIRES', 'LAST USED'],
-        secrets.map((s) => [s.id, `${s.hint}...`, shortDate(s.createdAt), shortDate(s.expiresAt, 'never'), shortDate(s.lastUsedAt, 'never')]),
-      ).replace(/^/gm, '  '),
+      // A private_key_jwt client never has a secret: its keys are among its settings.
+      ...keyed ? [] : [
+        '',
+        `Secrets (${secrets.length}):`,
+        secrets.length === 0 ? '  none' : table(
+          ['ID', 'HINT', 'CREATED', 'EXPIRES', 'LAST USED'],
+          secrets.map((s) => [s.id, `${s.hint}...`, shortDate(s.createdAt), shortDate(s.expiresAt, 'never'), shortDate(s.lastUsedAt, 'never')]),
+        ).replace(/^/gm, '  '),
+      ],
     ].join('\n'));
     return EXIT_OK;
   },

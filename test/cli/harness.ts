@@ -73,6 +73,9 @@ export function clientJson(client: Client): Record<string, unknown> {
     tokenLifetime: client.tokenLifetime,
     grantTypes: client.grantTypes,
     claims: client.claims,
+    tokenEndpointAuthMethod: client.tokenEndpointAuthMethod,
+    jwks: client.jwks,
+    jwksUri: client.jwksUri,
     createdAt: client.createdAt.toISOString(),
     updatedAt: client.updatedAt.toISOString(),
   };
