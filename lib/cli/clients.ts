@@ -1,21 +1,25 @@
 // `express-m2m clients ...`: register, list, show, disable, enable and delete OAuth clients.
-// Changing a client is ./client-update.ts, its secrets ./client-secrets.ts. A secret is printed
-// once, when issued; its hash never.
+// Changing a client is ./client-update.ts, its secrets ./client-secrets.ts, reading public keys
+// for a secretless client ./client-keys.ts. A secret is printed once, when issued; its hash never.
 import { createInterface } from 'node:readline/promises';
 import { formatScope } from '../core/scope.js';
 import { ClientNotFoundError } from '../errors.js';
-import { EXIT_OK, defineCommand, type CliIo, type Command } from './command.js';
+import type { Client, ClientRegistration } from '../core/client.js';
+import { EXIT_OK, defineCommand, type CliIo, type Command, type Context } from './command.js';
+import { authMethodOption, keySourceOption } from './client-keys.js';
 import {
   audienceOption, checkAudience, parseClaims, requireClient, scopeOption, splitScopes, storeRefusal, tokenLifetimeOption,
 } from './client-input.js';
 import { CliError, UsageError, quote } from './errors.js';
-import { SECRET_NOTICE, clientFields, clientJson, fields, keysColumn, secretJson, shortDate, table, yesNo } from './format.js';
+import {
+  KEYED_NOTICE, SECRET_NOTICE, clientFields, clientJson, fields, keysColumn, secretJson, shortDate, table, yesNo,
+} from './format.js';
 
-/** `clients create`: registers a client and prints its first secret. */
+/** `clients create`: registers a client and prints its first secret, or, registered with public keys, its keys. */
 export const clientsCreate = defineCommand({
   name: 'clients create',
   synopsis: '--name NAME --scope S... --audience A... [options]',
-  summary: 'Register a client and print its first secret, once',
+  summary: 'Register a client and print its first secret, once (no secret with --jwks-file or --jwks-uri)',
   options: {
     name: { type: 'string', value: 'NAME', description: 'human-readable name (required)' },
     scope: {
@@ -34,9 +38,24 @@ export const clientsCreate = defineCommand({
     'client-id': { type: 'string', value: 'ID', description: 'the client_id (default: a random UUID)' },
     'token-lifetime': { type: 'string', value: 'SECONDS', description: "access-token lifetime, 1 to 86400 (default: the issuer's)" },
     claims: { type: 'string', value: 'JSON', description: 'a JSON object of static claims added to every token' },
+    'jwks-file': {
+      type: 'string', value: 'FILE', stdin: true,
+      description: 'register a secretless (private_key_jwt) client with the public keys of the JWK Set\n'
+        + 'in FILE, {"keys": [...]} (- reads standard input); no secret is issued',
+    },
+    'jwks-uri': {
+      type: 'string', value: 'URL',
+      description: 'register a secretless (private_key_jwt) client whose public keys the issuer fetches\n'
+        + 'from URL (https; http only on localhost); no secret is issued',
+    },
+    'auth-method': {
+      type: 'string', value: 'METHOD',
+      description: 'client_secret_basic or client_secret_post: the one way the client may send its\n'
+        + 'secret (default: either); private_key_jwt comes with --jwks-file or --jwks-uri',
+    },
   },
   needsTables: true,
-  parse(args) {
+  async parse(args, io) {
     args.none();
     const name = args.required('name');
     const scopes = splitScopes(args.strings('scope'));
@@ -48,18 +67,27 @@ export const clientsCreate = defineCommand({
     const clientId = args.string('client-id');
     const tokenLifetime = tokenLifetimeOption(args);
     const claims = parseClaims(args);
-    return {
+    const method = authMethodOption(args);
+    const keys = await keySourceOption(args, io);
+    const registration: ClientRegistration = {
       name, scopes, audiences,
       ...(defaultScopes !== undefined ? { defaultScopes } : {}),
       ...(defaultAudience !== undefined ? { defaultAudience: checkAudience(defaultAudience, '--default-audience', args.usage) } : {}),
       ...(clientId !== undefined ? { clientId } : {}),
       ...(tokenLifetime !== undefined ? { tokenLifetime } : {}),
       ...(claims !== undefined ? { claims } : {}),
+      ...(method !== undefined ? { tokenEndpointAuthMethod: method } : {}),
     };
+    return { registration, keys };
   },
-  async run(ctx, registration) {
+  async run(ctx, { registration, keys }) {
     let created;
     try {
+      if (keys !== undefined) {
+        const registered = await ctx.store.clients.create({ ...registration, ...keys });
+        printKeyed(ctx, registered.client);
+        return EXIT_OK;
+      }
       created = await ctx.store.clients.create(registration);
     } catch (err) {
       throw storeRefusal(err);
@@ -77,6 +105,18 @@ export const clientsCreate = defineCommand({
     return EXIT_OK;
   },
 });
+
+/** What `clients create` prints of a client registered with public keys: no secret. */
+function printKeyed(ctx: Context, client: Client): void {
+  const keys = clientFields(client).filter(({ field }) => field === 'tokenEndpointAuthMethod' || field === 'jwks' || field === 'jwksUri');
+  ctx.print({ clientId: client.clientId, client: clientJson(client) }, () => [
+    `Created client ${JSON.stringify(client.name)}.`,
+    '',
+    fields([['client id', client.clientId], ...keys.map(({ label, value }): [string, string] => [label, value])]),
+    '',
+    KEYED_NOTICE,
+  ].join('\n'));
+}
 
 /** `clients list`: one line per client. */
 export const clientsList = defineCommand({

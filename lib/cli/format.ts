@@ -9,6 +9,8 @@ import type { KeyState as IssuerKeyState } from '../core/key-set.js';
 
 /** Printed under a secret, the one time it is shown. */
 export const SECRET_NOTICE = 'This secret will not be shown again: store it now.';
+/** Printed when a client registered with public keys is created. */
+export const KEYED_NOTICE = 'No secret was issued: the client authenticates with JWTs signed by its private key (private_key_jwt).';
 
 /** An ISO 8601 date with milliseconds, as `--json` prints dates. */
 export const iso = (date: Date): string => date.toISOString();
