@@ -67,7 +67,7 @@ describe('express-m2m CLI: help', function () {
     });
     expect(flag).to.deep.equal(help);
     for (const option of ['--name NAME', '--scope S', '--default-scope S', '--no-default-scope', '--audience A', '--default-audience A',
-      '--no-default-audience', '--token-lifetime SECONDS', '--no-token-lifetime']) {
+      '--no-default-audience', '--token-lifetime SECONDS', '--no-token-lifetime', '--jwks-file FILE', '--jwks-uri URL']) {
       expect(update?.stdout).to.match(new RegExp(`^ {2}${option} +\\S`, 'm'));
     }
   });

@@ -5,10 +5,12 @@ import { expect } from 'chai';
 import { makeKey } from '../express/resource-server-fixtures.js';
 import { badUsage, cliAll, failure, usageOf, type Run } from './harness.js';
 
-// What `clients create` refuses in --jwks-file and --jwks-uri, and how. All of
+// What `clients create` and `clients update` refuse in --jwks-file and --jwks-uri, and how. All of
 // it is refused before the database is opened: the database named here does not exist.
 
 const CREATE_USAGE = usageOf('clients create', '--name NAME --scope S... --audience A... [options]');
+const UPDATE_USAGE = usageOf('clients update', 'ID [--name NAME] [--scope S...] [--default-scope S...] [--audience A...] '
+  + '[--default-audience A] [--token-lifetime SECONDS] [options]');
 const CREATE = ['clients', 'create', '--name', 'archiver', '--scope', 'reports:read', '--audience', 'https://reports.internal'];
 const NEVER_OPENED = { DATABASE_URL: 'postgres://127.0.0.1:1/never-opened' };
 const SET_SHAPE = 'it must hold a JWK Set, {"keys": [...]}';
@@ -95,6 +97,9 @@ describe('express-m2m CLI: bad --jwks-file and --jwks-uri', function () {
       [...CREATE, '--auth-method', 'client_secret_bsic'],
       [...CREATE, '--jwks-fil', 'keys.json'],
       [...CREATE, '--jwks-url', 'https://archiver.internal/jwks.json'],
+      ['clients', 'update', 'archiver', '--jwks-file', 'keys.json', '--jwks-uri', 'https://archiver.internal/jwks.json'],
+      ['clients', 'update', 'archiver', '--jwks-uri', 'http://archiver.internal/jwks.json'],
+      ['clients', 'update', 'archiver', '--jwks', 'keys.json'],
     ]);
     const https = '--jwks-uri must use https (http only on localhost, 127.0.0.1 or [::1])';
     expect(runs).to.deep.equal([
@@ -111,14 +116,17 @@ describe('express-m2m CLI: bad --jwks-file and --jwks-uri', function () {
         + '(did you mean client_secret_basic?)', CREATE_USAGE),
       badUsage('unknown option --jwks-fil (did you mean --jwks-file?)', CREATE_USAGE),
       badUsage('unknown option --jwks-url (did you mean --jwks-uri?)', CREATE_USAGE),
+      badUsage('--jwks-file and --jwks-uri cannot be combined', UPDATE_USAGE),
+      badUsage(`${https}, got "http://archiver.internal/jwks.json"`, UPDATE_USAGE),
+      badUsage('unknown option --jwks', UPDATE_USAGE),
     ]);
   });
 
   it('takes - as a value only for --jwks-file, where it means standard input', async function () {
-    const runs = await runAll([[...CREATE, '--client-id', '-'], [...CREATE, '--jwks-uri', '-']]);
+    const runs = await runAll([[...CREATE, '--client-id', '-'], ['clients', 'update', 'archiver', '--jwks-uri', '-']]);
     expect(runs).to.deep.equal([
       badUsage('option --client-id needs a value (write --client-id=VALUE for one starting with "-")', CREATE_USAGE),
-      badUsage('option --jwks-uri needs a value (write --jwks-uri=VALUE for one starting with "-")', CREATE_USAGE),
+      badUsage('option --jwks-uri needs a value (write --jwks-uri=VALUE for one starting with "-")', UPDATE_USAGE),
     ]);
   });
 });
