@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { expect } from 'chai';
 import type { Client } from '../../lib/index.js';
 import { makeKey } from '../express/resource-server-fixtures.js';
+import { sampleWith } from '../support/readme-samples.js';
 import { requiresServers } from '../support/servers.js';
 import { CLI_DATABASES, clientJson, failure, json, registration, useCliDatabase, type Run } from './harness.js';
 
@@ -169,6 +170,22 @@ for (const database of CLI_DATABASES) {
         });
         expect(json(asJson)).to.deep.equal({ clients: (await target.store.clients.list()).map(clientJson) });
       });
+    });
+
+    it("runs the README's secretless-client lines, as written", async function () {
+      files.write('archiver.jwks.json', { keys: [ec.jwk] });
+      files.write('archiver-rotation.jwks.json', { keys: [ec.jwk, rsa.jwk] });
+      const lines = sampleWith('--jwks-file archiver.jwks.json').split('\n').filter((line) => line.trim() !== '');
+      expect(lines).to.have.length(4);
+      for (const line of lines) {
+        const [npx, bin, ...args] = line.replace(/\s+#.*$/, '').split(/\s+/);
+        expect([npx, bin], line).to.deep.equal(['npx', 'express-m2m']);
+        const run = await target.run(args, { cwd: files.dir });
+        expect([run.code, run.stderr], line).to.deep.equal([0, '']);
+        if (line.includes('clients show')) expect(run.stdout).to.include('  auth method:       private_key_jwt\n');
+      }
+      expect(await target.store.clients.get('archiver')).to.deep.include({ jwks: { keys: [ec.jwk, rsa.jwk] }, jwksUri: null });
+      expect(await target.store.clients.get('fetcher')).to.deep.include({ jwks: null, jwksUri: 'https://fetcher.internal/jwks.json' });
     });
 
     it('refuses a key file that holds a private key, naming the key and never printing its material, creating nothing', async function () {
