@@ -68,7 +68,6 @@ export const clientsCreate = defineCommand({
     const tokenLifetime = tokenLifetimeOption(args);
     const claims = parseClaims(args);
     const method = authMethodOption(args);
-    const keys = await keySourceOption(args, io);
     const registration: ClientRegistration = {
       name, scopes, audiences,
       ...(defaultScopes !== undefined ? { defaultScopes } : {}),
@@ -78,16 +77,22 @@ export const clientsCreate = defineCommand({
       ...(claims !== undefined ? { claims } : {}),
       ...(method !== undefined ? { tokenEndpointAuthMethod: method } : {}),
     };
-    return { registration, keys };
+    // Read last: every mistake on the command line is reported before the file or standard input is read.
+    return { registration, keys: await keySourceOption(args, io) };
   },
   async run(ctx, { registration, keys }) {
+    if (keys !== undefined) {
+      let registered;
+      try {
+        registered = await ctx.store.clients.create({ ...registration, ...keys });
+      } catch (err) {
+        throw storeRefusal(err);
+      }
+      printKeyed(ctx, registered.client);
+      return EXIT_OK;
+    }
     let created;
     try {
-      if (keys !== undefined) {
-        const registered = await ctx.store.clients.create({ ...registration, ...keys });
-        printKeyed(ctx, registered.client);
-        return EXIT_OK;
-      }
       created = await ctx.store.clients.create(registration);
     } catch (err) {
       throw storeRefusal(err);
