@@ -114,18 +114,19 @@ describe('express-m2m CLI: clients', function () {
   });
 
   describe('clients list', function () {
-    it('prints id, name, enabled, scopes and audiences as a table', async function () {
+    it('prints id, name, enabled, authentication method, keys, scopes and audiences as a table', async function () {
       await db.store.clients.create({ ...registration, clientId: 'alpha', scopes: ['a:read', 'a:write'] });
-      await db.store.clients.create({ name: 'beta service', clientId: 'beta', scopes: ['b'], audiences: ['https://b.internal', 'https://c.internal'] });
+      await db.store.clients.create({ name: 'beta service', clientId: 'beta', scopes: ['b'], audiences: ['https://b.internal', 'https://c.internal'],
+        tokenEndpointAuthMethod: 'client_secret_post' });
       await db.store.clients.update('beta', { enabled: false });
       const run = await cli(['clients', 'list'], { env: db.env });
       expect(run).to.deep.equal({
         code: 0,
         stderr: '',
         stdout: [
-          'CLIENT ID  NAME            ENABLED  SCOPES          AUDIENCES',
-          'alpha      nightly-report  yes      a:read a:write  https://reports.internal',
-          'beta       beta service    no       b               https://b.internal https://c.internal',
+          'CLIENT ID  NAME            ENABLED  AUTH METHOD               KEYS  SCOPES          AUDIENCES',
+          'alpha      nightly-report  yes      client_secret_basic|post  -     a:read a:write  https://reports.internal',
+          'beta       beta service    no       client_secret_post        -     b               https://b.internal https://c.internal',
           '',
         ].join('\n'),
       });
@@ -173,7 +174,7 @@ describe('express-m2m CLI: clients', function () {
       expect(run.code).to.equal(0);
       expect(run.stderr).to.equal('');
       const lines = run.stdout.split('\n');
-      expect(lines.slice(0, 14)).to.deep.equal([
+      expect(lines.slice(0, 15)).to.deep.equal([
         'Client shown',
         '  name:              nightly-report',
         '  enabled:           no',
@@ -183,13 +184,14 @@ describe('express-m2m CLI: clients', function () {
         '  default audience:  https://reports.internal',
         "  token lifetime:    issuer's default",
         '  grant types:       client_credentials',
+        '  auth method:       client_secret_basic or client_secret_post',
         '  claims:            {}',
         `  created:           ${seconds(client.createdAt)}`,
         `  updated:           ${seconds(client.updatedAt)}`,
         '',
         'Secrets (1):',
       ]);
-      expect(lines.slice(14)).to.deep.equal([
+      expect(lines.slice(15)).to.deep.equal([
         `  ${'ID'.padEnd(created.secret.id.length)}  HINT            CREATED               EXPIRES  LAST USED`,
         `  ${created.secret.id}  ${created.secret.hint}...  ${seconds(created.secret.createdAt)}  never    never`,
         '',
