@@ -31,6 +31,9 @@ export type {
   IssuerStore, ClientSecretInfo, IssuedSecret, RegisteredClient, CreatedClient, SecretClientRegistration,
   UsedAssertionStore,
 } from './core/store.js';
+export type {
+  RevocationStore, RevocationEntry, RevocationChanges, RevocationQuery, RevocationCheck, TokenRevocation,
+} from './core/revocations.js';
 export type { AssertionFailure } from './core/client-assertion.js';
 export type { ScopePolicy } from './core/grant.js';
 
