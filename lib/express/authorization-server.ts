@@ -1,6 +1,7 @@
 import express, { type Request, type Response, type Router } from 'express';
 import { SIGNING_ALGORITHMS } from '../core/keys.js';
 import { InvalidRequestError } from '../errors.js';
+import { createRequestAuthenticator } from './endpoint-auth.js';
 import { createIssuerEmitter, type AuthorizationServerEvents } from './issuer-events.js';
 import { resolveIssuerOptions, type AuthorizationServerOptions } from './issuer-options.js';
 import { sendOAuthError } from './render.js';
@@ -58,7 +59,8 @@ export function authorizationServer(options: AuthorizationServerOptions): Author
   const { issuer, store } = settings;
   const emitter = createIssuerEmitter();
   const keys = createSigningKeys(settings, (kids) => emitter.emit('keys.plaintext', { kids }));
-  const tokenHandler = createTokenEndpoint(settings, keys, emitter);
+  const authenticate = createRequestAuthenticator(settings, emitter);
+  const tokenHandler = createTokenEndpoint(settings, keys, emitter, authenticate);
 
   function methodNotAllowed(allow: string) {
     return function rejectMethod(_req: Request, res: Response): void {
