@@ -43,10 +43,11 @@ export type { KnexUsedAssertionStore } from './storage/used-assertions.js';
 export type { AuditLog, AuditEntry, AuditAction, AuditQuery } from './storage/audit.js';
 export { runMigrations } from './storage/migrations.js';
 
-export { authorizationServer } from './express/authorization-server.js';
+export { authorizationServer, INTROSPECTION_SCOPE } from './express/authorization-server.js';
 export type {
   AuthorizationServer, AuthorizationServerOptions, AuthorizationServerEvents, AuthorizationServerEventMap,
-  ClaimsContext, ClientAssertionOptions, TokenIssuedEvent, AuthenticationFailedEvent, RateLimitedEvent, InternalErrorEvent, PlaintextKeysEvent,
+  ClaimsContext, ClientAssertionOptions, TokenIssuedEvent, TokenRevokedEvent, AuthenticationFailedEvent, RateLimitedEvent, InternalErrorEvent,
+  PlaintextKeysEvent,
 } from './express/authorization-server.js';
 export type { RateLimitOptions, FailureLimit } from './express/rate-limit.js';
 export type { ClientAuthMethod, ClientAuthFailure } from './express/client-auth.js';
