@@ -61,7 +61,7 @@ export function createIssuedTokenVerifier(options: IssuedTokenVerifierOptions): 
    * verification is on its way would fail that verification.
    */
   const imported = new Map<string, OwnKey>();
-  let current: { text: string; keys: Promise<Map<string, OwnKey>> } | undefined;
+  let current: { set: object; text: string; keys: Promise<Map<string, OwnKey>> } | undefined;
 
   /** The keys of `set` by kid: jwks-rsa makes them of the set as it makes those of a fetched JWKS. */
   async function importKeys(set: { keys: readonly PublicJwk[] }): Promise<Map<string, OwnKey>> {
@@ -86,8 +86,12 @@ export function createIssuedTokenVerifier(options: IssuedTokenVerifierOptions): 
   /** The published key `kid` names, from the set as the issuer last read it. */
   async function keyFor(kid: string): Promise<OwnKey | undefined> {
     const set = await jwks();
-    const text = JSON.stringify(set.keys);
-    if (current?.text !== text) current = { text, keys: importKeys(set) };
+    // The issuer hands the same object until it reads its keys again; a new object with the same
+    // keys keeps the keys made already.
+    if (current?.set !== set) {
+      const text = JSON.stringify(set.keys);
+      current = current?.text === text ? { ...current, set } : { set, text, keys: importKeys(set) };
+    }
     return (await current.keys).get(kid);
   }
 
