@@ -180,7 +180,8 @@ function setEnabled(enabled: boolean): Command {
   return defineCommand({
     name: `clients ${verb}`,
     synopsis: 'ID',
-    summary: enabled ? 'Let a disabled client authenticate again' : 'Stop a client from authenticating (its secrets are kept)',
+    summary: enabled ? 'Let a disabled client authenticate again (the tokens it held stay revoked)'
+      : 'Stop a client from authenticating and revoke the tokens it holds (its secrets are kept)',
     options: {},
     needsTables: true,
     parse: (args) => args.single('client ID'),
@@ -192,7 +193,7 @@ function setEnabled(enabled: boolean): Command {
   });
 }
 
-/** `clients disable ID`: the client can no longer authenticate; its secrets are kept. */
+/** `clients disable ID`: the client can no longer authenticate, and its tokens are revoked; its secrets are kept. */
 export const clientsDisable = setEnabled(false);
 /** `clients enable ID`: undoes `clients disable`. */
 export const clientsEnable = setEnabled(true);
@@ -212,7 +213,7 @@ async function confirm(io: CliIo, question: string): Promise<boolean> {
 export const clientsDelete = defineCommand({
   name: 'clients delete',
   synopsis: 'ID [--yes]',
-  summary: 'Delete a client and all its secrets',
+  summary: 'Delete a client and all its secrets, and revoke the tokens it holds',
   options: {
     yes: { type: 'boolean', description: 'do not ask for confirmation (required when not run from a terminal)' },
   },

@@ -245,11 +245,13 @@ describe('express-m2m CLI: clients', function () {
   });
 
   describe('clients disable and enable', function () {
-    it('disable makes authentication fail with client_disabled', async function () {
+    it('disable makes authentication fail with client_disabled and revokes the tokens the client holds', async function () {
       const created = await db.store.clients.create({ ...registration, clientId: 'switch' });
+      const issuedAt = new Date(Math.floor(Date.now() / 1000) * 1000);
       const run = await cli(['clients', 'disable', 'switch'], { env: db.env });
       expect(run).to.deep.equal({ code: 0, stdout: 'Client switch disabled.\n', stderr: '' });
       expect(await db.store.clients.authenticate('switch', created.clientSecret)).to.deep.equal({ ok: false, reason: 'client_disabled' });
+      expect(await db.store.revocations.isRevoked({ jti: 'any', clientId: 'switch', issuedAt })).to.equal(true);
     });
 
     it('enable lets a disabled client authenticate again and prints it with --json', async function () {
@@ -284,6 +286,8 @@ describe('express-m2m CLI: clients', function () {
       expect(await db.store.clients.authenticate('doomed', created.clientSecret)).to.deep.equal({ ok: false, reason: 'unknown_client' });
       expect(await db.knex('m2m_client_secrets').where({ client_id: 'doomed' }).count({ n: '*' })).to.deep.equal([{ n: 0 }]);
       expect((await db.store.clients.list()).map((c) => c.clientId)).to.deep.equal(['kept']);
+      const { entries } = await db.store.revocations.list();
+      expect(entries.map((e) => [e.type, e.clientId])).to.deep.equal([['client', 'doomed']]);
     });
 
     it('prints the deleted id as JSON with --json', async function () {

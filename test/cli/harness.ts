@@ -15,7 +15,10 @@ export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 export const CLI = join(ROOT, 'lib', 'cli', 'main.ts');
 // Resolved here so the CLI also runs from a directory without node_modules (the knexfile tests).
 export const TSX = import.meta.resolve('tsx');
-export const MIGRATIONS = ['20261122000000_initial', '20261206000000_key_retention', '20261210000000_audit_log', '20261212000000_client_changes', '20261220000000_client_authentication'];
+export const MIGRATIONS = [
+  '20261122000000_initial', '20261206000000_key_retention', '20261210000000_audit_log', '20261212000000_client_changes',
+  '20261220000000_client_authentication', '20261230000000_revocations',
+];
 export const SECRET = /^m2m_cs_[A-Za-z0-9_-]{43}[0-9a-z]{6}$/;
 export const STACK_FRAME = /^\s+at /m;
 

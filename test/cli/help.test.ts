@@ -29,7 +29,7 @@ describe('express-m2m CLI: help', function () {
     expect(run.stderr).to.equal('');
     expect(run.stdout).to.match(/^Usage: express-m2m <command> \[options\]\n/);
     for (const command of ['migrate', 'clients create', 'clients list', 'clients show', 'clients update', 'clients rotate-secret',
-      'clients revoke-secret', 'clients disable', 'clients enable', 'clients delete', 'keys list', 'keys rotate', 'keys revoke',
+      'clients revoke-secret', 'clients revoke-tokens', 'clients disable', 'clients enable', 'clients delete', 'keys list', 'keys rotate', 'keys revoke',
       'keys seal', 'audit', 'help \\[COMMAND\\]']) {
       expect(run.stdout).to.match(new RegExp(`^ {2}${command} +\\S`, 'm'));
     }
