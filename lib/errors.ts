@@ -355,7 +355,10 @@ export class TokenRequestError extends M2MError {
   readonly code = 'ERR_M2M_TOKEN_REQUEST';
   /** What kind of failure this is. */
   readonly reason: TokenRequestFailure;
-  /** The token endpoint URL (it never holds credentials: URLs with userinfo are refused at creation). */
+  /**
+   * The URL the request went to: the token endpoint, or the revocation endpoint for
+   * `TokenClient.revoke()` (it never holds credentials: URLs with userinfo are refused at creation).
+   */
   readonly tokenUrl: string;
   /** The client id the request was made for. */
   readonly clientId: string;

@@ -31,6 +31,9 @@ export type {
   IssuerStore, ClientSecretInfo, IssuedSecret, RegisteredClient, CreatedClient, SecretClientRegistration,
   UsedAssertionStore,
 } from './core/store.js';
+export type {
+  RevocationStore, RevocationEntry, RevocationChanges, RevocationQuery, RevocationCheck, TokenRevocation,
+} from './core/revocations.js';
 export type { AssertionFailure } from './core/client-assertion.js';
 export type { ScopePolicy } from './core/grant.js';
 
@@ -41,10 +44,11 @@ export type { StoreEventMap } from './storage/change-feed.js';
 export type { AuditLog, AuditEntry, AuditAction, AuditQuery } from './storage/audit.js';
 export { runMigrations } from './storage/migrations.js';
 
-export { authorizationServer } from './express/authorization-server.js';
+export { authorizationServer, INTROSPECTION_SCOPE } from './express/authorization-server.js';
 export type {
   AuthorizationServer, AuthorizationServerOptions, AuthorizationServerEvents, AuthorizationServerEventMap,
-  ClaimsContext, ClientAssertionOptions, TokenIssuedEvent, AuthenticationFailedEvent, RateLimitedEvent, InternalErrorEvent, PlaintextKeysEvent,
+  ClaimsContext, ClientAssertionOptions, TokenIssuedEvent, TokenRevokedEvent, AuthenticationFailedEvent, RateLimitedEvent, InternalErrorEvent,
+  PlaintextKeysEvent,
 } from './express/authorization-server.js';
 export type { RateLimitOptions, FailureLimit } from './express/rate-limit.js';
 export type { ClientAuthMethod, ClientAuthFailure } from './express/client-auth.js';

@@ -23,3 +23,6 @@ export type {
   IssuerStore, ClientStore, KeyStore, ClientSecretInfo, IssuedSecret, AuthenticationResult, AuthenticationFailure,
   RegisteredClient, CreatedClient, SecretClientRegistration, UsedAssertionStore,
 } from './core/store.js';
+export type {
+  RevocationStore, RevocationEntry, RevocationChanges, RevocationQuery, RevocationCheck, TokenRevocation,
+} from './core/revocations.js';

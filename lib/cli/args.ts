@@ -133,7 +133,8 @@ function optionValues(tokens: readonly Token[], allowed: Record<string, OptionSp
       values.set(token.name, true);
       continue;
     }
-    if (token.value === undefined || (!token.inlineValue && token.value.startsWith('-'))) {
+    const fromStdin = spec.stdin === true && token.value === '-';
+    if (token.value === undefined || (!token.inlineValue && token.value.startsWith('-') && !fromStdin)) {
       throw new UsageError(`option --${token.name} needs a value (write --${token.name}=VALUE for one starting with "-")`, usage);
     }
     if (token.value === '') throw new UsageError(`option --${token.name} needs a value, not an empty one`, usage);

@@ -90,6 +90,7 @@ export function parseClaims(args: Args): Record<string, unknown> | undefined {
 const FLAG_FOR_FIELD: Record<string, string> = {
   clientId: '--client-id', name: '--name', scopes: '--scope', defaultScopes: '--default-scope',
   audiences: '--audience', defaultAudience: '--default-audience', tokenLifetime: '--token-lifetime', claims: '--claims',
+  jwks: '--jwks-file', jwksUri: '--jwks-uri', tokenEndpointAuthMethod: '--auth-method',
 };
 
 /**
@@ -97,7 +98,9 @@ const FLAG_FOR_FIELD: Record<string, string> = {
  * registration field) becomes a {@link CliError} naming the flag; anything else is kept.
  */
 export function storeRefusal(err: unknown): unknown {
-  if (!(err instanceof TypeError) || err instanceof InvalidOptionError) return err;
+  if (!(err instanceof TypeError)) return err;
+  // The store refuses key options with an InvalidOptionError naming the field (`jwks.keys[0]`); other ones are kept.
+  if (err instanceof InvalidOptionError && !Object.hasOwn(FLAG_FOR_FIELD, err.option.replace(/[.[].*$/, ''))) return err;
   const message = err.message.replace(/^\w+/, (word) => FLAG_FOR_FIELD[word] ?? word);
   return new CliError(message, 'ERR_M2M_INVALID_OPTION', { cause: err });
 }

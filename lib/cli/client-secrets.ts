@@ -1,10 +1,19 @@
 // `express-m2m clients rotate-secret|revoke-secret`: issue a client's next secret, or withdraw one
-// at once. A new secret is printed once; a secret's hash never.
+// at once. A new secret is printed once; a secret's hash never. A private_key_jwt client has no
+// secret: both are refused for it.
+import { ClientAuthMethodError } from '../errors.js';
 import { EXIT_OK, defineCommand } from './command.js';
+import { requireClient } from './client-input.js';
 import { CliError, quote } from './errors.js';
 import { SECRET_NOTICE, iso, secretJson, shortDate } from './format.js';
 
 const DEFAULT_GRACE = 86_400;
+
+/** The refusal of a secret command for a private_key_jwt client, which has no secret. */
+function noSecrets(clientId: string): ClientAuthMethodError {
+  return new ClientAuthMethodError(clientId, 'private_key_jwt', 'it authenticates with private_key_jwt and has no secret: '
+    + `to rotate its keys, register the next key beside the current one with \`express-m2m clients update ${clientId} --jwks-file FILE\``);
+}
 
 /** `clients rotate-secret ID`: issues a new secret and sets when the older ones expire. */
 export const clientsRotateSecret = defineCommand({
@@ -17,7 +26,14 @@ export const clientsRotateSecret = defineCommand({
   needsTables: true,
   parse: (args) => ({ clientId: args.single('client ID'), grace: args.seconds('grace') ?? DEFAULT_GRACE }),
   async run(ctx, { clientId, grace }) {
-    const issued = await ctx.store.clients.rotateSecret(clientId, { gracePeriod: grace });
+    let issued;
+    try {
+      issued = await ctx.store.clients.rotateSecret(clientId, { gracePeriod: grace });
+    } catch (err) {
+      // The store's message names its own API; the user needs the command.
+      if (err instanceof ClientAuthMethodError) throw noSecrets(clientId);
+      throw err;
+    }
     const olderUntil = new Date(issued.secret.createdAt.getTime() + grace * 1000);
     ctx.print(
       { clientId, clientSecret: issued.clientSecret, secret: secretJson(issued.secret), olderSecretsExpireAt: iso(olderUntil) },
@@ -46,6 +62,8 @@ export const clientsRevokeSecret = defineCommand({
     return { clientId, secretId };
   },
   async run(ctx, { clientId, secretId }) {
+    const client = await requireClient(ctx.store, clientId);
+    if (client.tokenEndpointAuthMethod === 'private_key_jwt') throw noSecrets(clientId);
     // Looked up first: the store's revokeSecret() writes (it bumps the registry's revision) even
     // when there is nothing to revoke.
     const known = (await ctx.store.clients.listSecrets(clientId)).some((s) => s.id === secretId);

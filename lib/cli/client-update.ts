@@ -1,11 +1,14 @@
 // `express-m2m clients update ID`: change a client's name, scopes, default scopes, audiences,
-// default audience or token lifetime. A list option replaces the whole list.
+// default audience, token lifetime or, for a private_key_jwt client, its public keys. A list option
+// replaces the whole list, and a key option the whole key set.
 import type { Client, ClientUpdate } from '../core/client.js';
 import { formatScope } from '../core/scope.js';
-import { EXIT_OK, defineCommand, type Args, type OptionSpec } from './command.js';
+import { ClientAuthMethodError } from '../errors.js';
+import { EXIT_OK, defineCommand, type Args, type CliIo, type OptionSpec } from './command.js';
+import { keySourceOption } from './client-keys.js';
 import { audienceOption, checkAudience, requireClient, scopeOption, storeRefusal, tokenLifetimeOption } from './client-input.js';
 import { UsageError } from './errors.js';
-import { clientFields, clientJson, fields } from './format.js';
+import { authMethod, clientFields, clientJson, fields } from './format.js';
 
 const OPTIONS: Record<string, OptionSpec> = {
   name: { type: 'string', value: 'NAME', description: 'the new human-readable name' },
@@ -26,12 +29,22 @@ const OPTIONS: Record<string, OptionSpec> = {
   'no-default-audience': { type: 'boolean', description: 'no default audience: requests must name one' },
   'token-lifetime': { type: 'string', value: 'SECONDS', description: 'access-token lifetime, 1 to 86400' },
   'no-token-lifetime': { type: 'boolean', description: "use the issuer's token lifetime" },
+  'jwks-file': {
+    type: 'string', value: 'FILE', stdin: true,
+    description: "replaces a private_key_jwt client's public keys with the JWK Set in FILE (- reads\n"
+      + 'standard input). To rotate keys without downtime, put the next key beside the current\n'
+      + 'one in FILE (each with its kid), move the caller to the next key, then register it alone',
+  },
+  'jwks-uri': {
+    type: 'string', value: 'URL',
+    description: "replaces a private_key_jwt client's public keys with those published at URL (https)",
+  },
 };
 
 /** The fields an update may change, in the order `clients show` prints them. */
-const CHANGEABLE: readonly (keyof Client)[] = ['name', 'scopes', 'defaultScopes', 'audiences', 'defaultAudience', 'tokenLifetime'];
+const CHANGEABLE: readonly (keyof Client)[] = ['name', 'scopes', 'defaultScopes', 'audiences', 'defaultAudience', 'tokenLifetime', 'jwks', 'jwksUri'];
 
-function parseUpdate(args: Args): { clientId: string; update: ClientUpdate } {
+async function parseUpdate(args: Args, io: CliIo): Promise<{ clientId: string; update: ClientUpdate }> {
   const clientId = args.single('client ID');
   for (const name of ['default-scope', 'default-audience', 'token-lifetime']) args.exclusive(name, `no-${name}`);
   const update: ClientUpdate = {};
@@ -48,10 +61,19 @@ function parseUpdate(args: Args): { clientId: string; update: ClientUpdate } {
   const tokenLifetime = tokenLifetimeOption(args);
   if (tokenLifetime !== undefined) update.tokenLifetime = tokenLifetime;
   if (args.flag('no-token-lifetime')) update.tokenLifetime = null;
-  if (Object.keys(update).length === 0) {
+  args.exclusive('jwks-file', 'jwks-uri');
+  if (Object.keys(update).length === 0 && !args.values.has('jwks-file') && !args.values.has('jwks-uri')) {
     throw new UsageError(`nothing to update: give one or more of ${Object.keys(OPTIONS).map((o) => `--${o}`).join(', ')}`, args.usage);
   }
+  // Read last: every mistake on the command line is reported before the file or standard input is read.
+  Object.assign(update, await keySourceOption(args, io));
   return { clientId, update };
+}
+
+/** Keys for a client that authenticates with a secret: refused, in the CLI's words. */
+function refuseKeys(client: Client): ClientAuthMethodError {
+  return new ClientAuthMethodError(client.clientId, client.tokenEndpointAuthMethod, `it authenticates with a secret (${authMethod(client)}), `
+    + 'so it has no public keys to replace: the method is fixed at registration; register a new client with --jwks-file or --jwks-uri');
 }
 
 const same = (a: unknown, b: unknown): boolean => JSON.stringify(a) === JSON.stringify(b);
@@ -76,12 +98,13 @@ export const clientsUpdate = defineCommand({
   name: 'clients update',
   synopsis: 'ID [--name NAME] [--scope S...] [--default-scope S...] [--audience A...] [--default-audience A] '
     + '[--token-lifetime SECONDS] [options]',
-  summary: "Change a client's name, scopes, audiences, their defaults or its token lifetime",
+  summary: "Change a client's name, scopes, audiences, their defaults, its token lifetime or its public keys",
   options: OPTIONS,
   needsTables: true,
   parse: parseUpdate,
   async run(ctx, { clientId, update }) {
     const before = await requireClient(ctx.store, clientId);
+    if ((update.jwks !== undefined || update.jwksUri !== undefined) && before.tokenEndpointAuthMethod !== 'private_key_jwt') throw refuseKeys(before);
     let after: Client;
     try {
       after = await ctx.store.clients.update(clientId, update);

@@ -33,6 +33,8 @@ export interface OptionSpec {
   /** May be given more than once (say so in the description). */
   multiple?: boolean;
   short?: string;
+  /** Takes `-` as its value, meaning standard input (any other value starting with `-` is refused). */
+  stdin?: boolean;
   description: string;
 }
 
@@ -122,19 +124,22 @@ export interface CommandSpec<Input> {
   options: Record<string, OptionSpec>;
   /** False only for `migrate`, which creates the tables the others need. */
   needsTables: boolean;
-  /** Validates the arguments before the database is opened. */
-  parse(args: Args, io: CliIo): Input;
+  /**
+   * Validates the arguments before the database is opened; async when it reads input as well (a
+   * file an option names, or standard input).
+   */
+  parse(args: Args, io: CliIo): Input | Promise<Input>;
   run(ctx: Context, input: Input): Promise<number>;
 }
 
-/** A command with its input type hidden: `prepare` validates and returns the runner. */
+/** A command with its input type hidden: `prepare` validates (and reads its input) and returns the runner. */
 export interface Command {
   name: string;
   synopsis: string;
   summary: string;
   options: Record<string, OptionSpec>;
   needsTables: boolean;
-  prepare(args: Args, io: CliIo): (ctx: Context) => Promise<number>;
+  prepare(args: Args, io: CliIo): Promise<(ctx: Context) => Promise<number>>;
 }
 
 /** Wraps a command's spec so that commands with different input types fit in one list. */
@@ -145,8 +150,8 @@ export function defineCommand<Input>(spec: CommandSpec<Input>): Command {
     summary: spec.summary,
     options: spec.options,
     needsTables: spec.needsTables,
-    prepare(args, io) {
-      const input = spec.parse(args, io);
+    async prepare(args, io) {
+      const input = await spec.parse(args, io);
       return (ctx) => spec.run(ctx, input);
     },
   };

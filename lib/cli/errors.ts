@@ -23,6 +23,11 @@
  * - `ERR_M2M_DATABASE`: the database refused a command (its message, never the SQL)
  * - `ERR_M2M_KEY_NOT_FOUND`, `ERR_M2M_KEY_REVOKED`: `keys revoke` names no key, or a revoked one
  * - `ERR_M2M_SECRET_NOT_FOUND`: `clients revoke-secret` names no secret of the client
+ * - `ERR_M2M_JWKS_FILE_UNREADABLE`: the `--jwks-file` is missing or cannot be read (or `-` names
+ *   a standard input that is absent or a terminal)
+ * - `ERR_M2M_JWKS_FILE_TOO_LARGE`: the `--jwks-file` is larger than 64 KiB
+ * - `ERR_M2M_JWKS_FILE_NOT_JSON`: the `--jwks-file` is empty or not JSON (a JWK Set that is not
+ *   usable, a private or symmetric key among others, is `ERR_M2M_INVALID_OPTION`)
  * - `ERR_M2M_NOT_CONFIRMED`: the confirmation prompt was not answered yes
  * - `ERR_M2M_INTERNAL`: anything else (a bug: `--debug` shows the stack)
  */
@@ -41,6 +46,9 @@ export type CliErrorCode =
   | 'ERR_M2M_KEY_NOT_FOUND'
   | 'ERR_M2M_KEY_REVOKED'
   | 'ERR_M2M_SECRET_NOT_FOUND'
+  | 'ERR_M2M_JWKS_FILE_UNREADABLE'
+  | 'ERR_M2M_JWKS_FILE_TOO_LARGE'
+  | 'ERR_M2M_JWKS_FILE_NOT_JSON'
   | 'ERR_M2M_NOT_CONFIRMED'
   | 'ERR_M2M_INTERNAL';
 

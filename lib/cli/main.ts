@@ -69,7 +69,7 @@ export async function main(argv: readonly string[], io: CliIo): Promise<number> 
       io.stdout.write(json ? `${JSON.stringify({ version: packageVersion() }, null, 2)}\n` : `${packageVersion()}\n`);
       return EXIT_OK;
     }
-    const run = parsed.command.prepare(parsed.args, io);
+    const run = await parsed.command.prepare(parsed.args, io);
     tablePrefix(parsed.args);
     const kek = keyEncryptionKey(io.env);
     const target = await resolveDatabase(parsed.args, io);

@@ -43,6 +43,12 @@ export interface TokenClientOptions {
   tokenUrl?: string | undefined;
   /** The issuer whose metadata (RFC 8414, OpenID Connect Discovery) names the token endpoint; read once, when first needed. */
   issuer?: string | undefined;
+  /**
+   * The revocation endpoint (RFC 7009) that {@link TokenClient.revoke} posts the token to.
+   * Default: the `revocation_endpoint` of the issuer's metadata when `issuer` is given, else none
+   * (revoke() then drops the token without telling the issuer and rejects).
+   */
+  revocationUrl?: string | undefined;
   /** The client id. */
   clientId: string;
   /** The client secret, for `client_secret_basic` (the default) and `client_secret_post`. */
@@ -102,6 +108,7 @@ export interface TokenClientOptions {
 export interface ResolvedOptions {
   tokenUrl: string | undefined;
   issuer: string | undefined;
+  revocationUrl: string | undefined;
   clientId: string;
   clientSecret: string | undefined;
   privateKey: KeyObject | undefined;
@@ -137,7 +144,7 @@ const RESERVED_PARAMS = new Set([
 ]);
 /** Every option of {@link TokenClientOptions}: any other name is a typo, refused at creation. */
 export const TOKEN_CLIENT_OPTION_NAMES: readonly (keyof TokenClientOptions)[] = [
-  'tokenUrl', 'issuer', 'clientId', 'clientSecret', 'privateKey', 'authMethod', 'assertionAlgorithm', 'keyId',
+  'tokenUrl', 'issuer', 'revocationUrl', 'clientId', 'clientSecret', 'privateKey', 'authMethod', 'assertionAlgorithm', 'keyId',
   'assertionAudience', 'scope', 'audience', 'resource', 'params', 'cache', 'timeout', 'defaultLifetime', 'expiryMargin',
   'refreshMargin', 'retry', 'replay', 'lockTimeout', 'allowHttp', 'fetch', 'clock',
 ];
@@ -271,6 +278,7 @@ export function resolveOptions(options: TokenClientOptions): ResolvedOptions {
   const tokenUrl = options.tokenUrl === undefined ? undefined : endpoint(options.tokenUrl, 'tokenUrl', allowHttp);
   const issuer = options.issuer === undefined ? undefined : endpoint(options.issuer, 'issuer', allowHttp);
   if ((tokenUrl === undefined) === (issuer === undefined)) throw new InvalidOptionError('tokenUrl', 'give exactly one of tokenUrl and issuer');
+  const revocationUrl = options.revocationUrl === undefined ? undefined : endpoint(options.revocationUrl, 'revocationUrl', allowHttp);
   const clientId = text(options.clientId, 'clientId', 1024);
 
   const clientSecret: unknown = options.clientSecret;
@@ -298,7 +306,7 @@ export function resolveOptions(options: TokenClientOptions): ResolvedOptions {
   const retry = checkRetry(options.retry);
 
   return {
-    tokenUrl, issuer, clientId,
+    tokenUrl, issuer, revocationUrl, clientId,
     clientSecret: clientSecret as string | undefined,
     privateKey,
     authMethod,

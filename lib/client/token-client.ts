@@ -1,8 +1,9 @@
 /**
- * The caller's public object ({@link tokenClient}): `getToken`, `fetch`, `axios`, `invalidate`
- * and the events, wired to the parts that do the work: the current token and its single flight
- * (`token-source.ts`), the shared cache and its lock (`token-acquisition.ts`), the retries
- * (`token-retries.ts`) and the token endpoint's discovery (`token-url.ts`).
+ * The caller's public object ({@link tokenClient}): `getToken`, `fetch`, `axios`, `invalidate`,
+ * `revoke` and the events, wired to the parts that do the work: the current token and its single
+ * flight (`token-source.ts`), the shared cache and its lock (`token-acquisition.ts`), the retries
+ * (`token-retries.ts`), the endpoints' discovery (`token-url.ts`) and the revocation
+ * (`token-revocation.ts`).
  */
 import { inspect } from 'node:util';
 import { discoverMetadata } from '../core/metadata.js';
@@ -11,6 +12,7 @@ import { attachToAxios, authorizedFetch, type AxiosLike, type RejectedRequest } 
 import type { AccessToken } from './access-token.js';
 import { createClientContext, type ClientContext } from './client-context.js';
 import type { TokenClientEvents } from './token-events.js';
+import { revokeCurrent } from './token-revocation.js';
 import { createTokenSource, type TokenSource } from './token-source.js';
 import type { Discover } from './token-url.js';
 
@@ -52,6 +54,24 @@ export interface TokenClient {
    * drops its replacement), else whatever is cached. The next call gets a new one.
    */
   invalidate(token?: string): Promise<void>;
+  /**
+   * Gives the current token back: drops it (here and from the shared cache) and revokes it at the
+   * issuer's revocation endpoint (RFC 7009), `revocationUrl` or the `revocation_endpoint` of the
+   * issuer's metadata, authenticated as token requests are; one attempt, no retries. For a job
+   * that finishes before its token expires. Does nothing when no token is held; the next call
+   * gets a new token.
+   *
+   * Resource servers that verify tokens themselves keep accepting a revoked token until it
+   * expires; the issuer's introspection endpoint calls it inactive at once.
+   *
+   * @throws TokenRequestError when no revocation endpoint is known (`discovery_failed`) or the
+   *   request fails; the token is dropped all the same.
+   * @example
+   * ```ts
+   * try { await runNightlyReport(reports); } finally { await reports.revoke(); }
+   * ```
+   */
+  revoke(): Promise<void>;
 }
 
 /** `promise`, or the signal's reason as soon as it aborts. */
@@ -127,6 +147,7 @@ function publicClient(ctx: ClientContext, source: TokenSource): TokenClient {
     }),
     axios: (instance) => attachToAxios(instance, { replay: opts.replay, token, invalidate, rejected }),
     invalidate,
+    revoke: () => revokeCurrent(ctx, source),
   };
 }
 

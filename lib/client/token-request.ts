@@ -12,7 +12,10 @@ export type AssertionAlgorithm = 'RS256' | 'RS384' | 'RS512' | 'PS256' | 'PS384'
 
 /** Everything one token request needs, validated and defaulted by the client. Times in milliseconds. */
 export interface TokenRequestConfig {
+  /** Where the request goes: the token endpoint, or the revocation endpoint for a revocation request. */
   tokenUrl: string;
+  /** Which endpoint `tokenUrl` is, for errors. Default `token`. */
+  endpoint?: 'token' | 'revocation';
   clientId: string;
   authMethod: CallerAuthMethod;
   clientSecret: string | undefined;
@@ -57,7 +60,7 @@ function failure(
   details: { status?: number; error?: string; description?: string; retryAfter?: number; retryable: boolean; cause?: unknown },
 ): TokenRequestError {
   const status = details.status === undefined ? '' : ` (HTTP ${details.status})`;
-  return new TokenRequestError(`token request to ${config.tokenUrl} failed${status}: ${message}`, {
+  return new TokenRequestError(`${config.endpoint ?? 'token'} request to ${config.tokenUrl} failed${status}: ${message}`, {
     reason, tokenUrl: config.tokenUrl, clientId: config.clientId, ...details,
   });
 }
@@ -65,10 +68,11 @@ function failure(
 /**
  * Every form in which the credential may come back in a server's text: the secret as is,
  * percent- and form-encoded, and the Basic credential (`id:secret` form-encoded, then base64 or
- * base64url); the assertion. Longest first, so that a form holding another is removed whole.
+ * base64url); the assertion and anything else sent that must stay private (a token being
+ * revoked). Longest first, so that a form holding another is removed whole.
  */
-function credentialForms(config: TokenRequestConfig, assertion: string | undefined): string[] {
-  const forms = [assertion];
+function credentialForms(config: TokenRequestConfig, hidden: readonly (string | undefined)[]): string[] {
+  const forms = [...hidden];
   const secret = config.clientSecret;
   if (secret !== undefined && secret.length > 0) {
     const pair = Buffer.from(`${formEncode(config.clientId)}:${formEncode(secret)}`);
@@ -77,10 +81,10 @@ function credentialForms(config: TokenRequestConfig, assertion: string | undefin
   return [...new Set(forms.filter((f): f is string => f !== undefined && f.length > 0))].sort((a, b) => b.length - a.length);
 }
 
-/** Keeps what a server echoes of the credential out of the text that reaches errors and logs. */
-function redact(config: TokenRequestConfig, text: string, assertion: string | undefined): string {
+/** Keeps what a server echoes of the credential (and of `hidden`) out of the text that reaches errors and logs. */
+function redact(config: TokenRequestConfig, text: string, hidden: readonly (string | undefined)[]): string {
   let clean = text;
-  for (const form of credentialForms(config, assertion)) clean = clean.split(form).join('[redacted]');
+  for (const form of credentialForms(config, hidden)) clean = clean.split(form).join('[redacted]');
   return clean;
 }
 
@@ -124,7 +128,7 @@ async function readBody(res: Response, limit: number): Promise<string | undefine
   return Buffer.concat(chunks).toString('utf8');
 }
 
-function parseJsonObject(text: string | undefined): Record<string, unknown> | undefined {
+export function parseJsonObject(text: string | undefined): Record<string, unknown> | undefined {
   if (text === undefined) return undefined;
   try {
     const value: unknown = JSON.parse(text);
@@ -146,6 +150,34 @@ function lifetimeSeconds(value: unknown): number | 'absent' | 'invalid' {
   return Math.min(n, MAX_LIFETIME_SECONDS);
 }
 
+/**
+ * Adds the client's authentication (RFC 6749 §2.3.1, RFC 7523 §2.2) to a request's `form` and
+ * `headers`, the same for every endpoint it calls.
+ *
+ * @returns The assertion, when one was signed, so that it is kept out of errors.
+ */
+export function addClientAuthentication(config: TokenRequestConfig, form: URLSearchParams, headers: Record<string, string>): string | undefined {
+  switch (config.authMethod) {
+    case 'client_secret_basic':
+      headers.authorization = `Basic ${Buffer.from(`${formEncode(config.clientId)}:${formEncode(config.clientSecret ?? '')}`).toString('base64')}`;
+      return undefined;
+    case 'client_secret_post':
+      form.set('client_id', config.clientId);
+      form.set('client_secret', config.clientSecret ?? '');
+      return undefined;
+    case 'private_key_jwt': {
+      const assertion = createAssertion(config);
+      form.set('client_id', config.clientId);
+      form.set('client_assertion_type', ASSERTION_TYPE);
+      form.set('client_assertion', assertion);
+      return assertion;
+    }
+  }
+}
+
+/** The headers every request of the client sends: a form, answered in JSON. */
+export const formHeaders = (): Record<string, string> => ({ accept: 'application/json', 'content-type': 'application/x-www-form-urlencoded' });
+
 /** The request's headers and form, with the client's authentication, and the assertion when one was signed. */
 function buildRequest(config: TokenRequestConfig): { headers: Record<string, string>; form: URLSearchParams; assertion: string | undefined } {
   const form = new URLSearchParams({ grant_type: 'client_credentials' });
@@ -153,26 +185,8 @@ function buildRequest(config: TokenRequestConfig): { headers: Record<string, str
   for (const audience of config.audience) form.append('audience', audience);
   for (const resource of config.resource) form.append('resource', resource);
   for (const [name, value] of Object.entries(config.params)) form.append(name, value);
-  const headers: Record<string, string> = {
-    accept: 'application/json',
-    'content-type': 'application/x-www-form-urlencoded',
-  };
-  let assertion: string | undefined;
-  switch (config.authMethod) {
-    case 'client_secret_basic':
-      headers.authorization = `Basic ${Buffer.from(`${formEncode(config.clientId)}:${formEncode(config.clientSecret ?? '')}`).toString('base64')}`;
-      break;
-    case 'client_secret_post':
-      form.set('client_id', config.clientId);
-      form.set('client_secret', config.clientSecret ?? '');
-      break;
-    case 'private_key_jwt':
-      assertion = createAssertion(config);
-      form.set('client_id', config.clientId);
-      form.set('client_assertion_type', ASSERTION_TYPE);
-      form.set('client_assertion', assertion);
-      break;
-  }
+  const headers = formHeaders();
+  const assertion = addClientAuthentication(config, form, headers);
   return { headers, form, assertion };
 }
 
@@ -181,7 +195,7 @@ function buildRequest(config: TokenRequestConfig): { headers: Record<string, str
  *
  * @throws TokenRequestError for a timeout, a redirect or a network failure.
  */
-async function send(config: TokenRequestConfig, headers: Record<string, string>, form: URLSearchParams): Promise<{ res: Response; text: string | undefined }> {
+export async function send(config: TokenRequestConfig, headers: Record<string, string>, form: URLSearchParams): Promise<{ res: Response; text: string | undefined }> {
   try {
     const res = await config.fetch(config.tokenUrl, {
       method: 'POST',
@@ -199,15 +213,15 @@ async function send(config: TokenRequestConfig, headers: Record<string, string>,
     const cause = (err as { cause?: { message?: unknown } }).cause;
     if (typeof cause?.message === 'string' && cause.message.includes('redirect')) {
       // A token request is never sent on to another location: the credentials would go with it.
-      throw failure(config, 'http_error', 'the token endpoint answered with a redirect, which is not followed', { retryable: false });
+      throw failure(config, 'http_error', `the ${config.endpoint ?? 'token'} endpoint answered with a redirect, which is not followed`, { retryable: false });
     }
     // The cause (an undici error) names the host and the system error; it holds no request body.
-    throw failure(config, 'network_error', 'the token endpoint could not be reached', { retryable: true, cause: err });
+    throw failure(config, 'network_error', `the ${config.endpoint ?? 'token'} endpoint could not be reached`, { retryable: true, cause: err });
   }
 }
 
-/** The error for an answer other than 200 (RFC 6749 §5.2), the server's description redacted. */
-function refusal(config: TokenRequestConfig, res: Response, body: Record<string, unknown> | undefined, assertion: string | undefined): TokenRequestError {
+/** The error for an answer other than 200 (RFC 6749 §5.2), the server's description redacted of `hidden` and the credential. */
+export function refusal(config: TokenRequestConfig, res: Response, body: Record<string, unknown> | undefined, hidden: readonly (string | undefined)[]): TokenRequestError {
   const retryAfter = parseRetryAfter(res.headers.get('retry-after'), config.clock());
   const code = body?.error;
   const retryable = isRetryableStatus(res.status)
@@ -215,12 +229,12 @@ function refusal(config: TokenRequestConfig, res: Response, body: Record<string,
   const extra = { status: res.status, retryable, ...(retryAfter === undefined ? {} : { retryAfter }) };
   if (typeof code === 'string' && /^[\x20-\x21\x23-\x5B\x5D-\x7E]{1,100}$/.test(code)) {
     const description = typeof body?.error_description === 'string'
-      ? redact(config, body.error_description, assertion) : undefined;
+      ? redact(config, body.error_description, hidden) : undefined;
     return failure(config, 'oauth_error', description === undefined ? code : `${code}: ${description}`, {
       ...extra, error: code, ...(description === undefined ? {} : { description }),
     });
   }
-  return failure(config, 'http_error', 'the token endpoint answered without an OAuth error', extra);
+  return failure(config, 'http_error', `the ${config.endpoint ?? 'token'} endpoint answered without an OAuth error`, extra);
 }
 
 /**
@@ -261,6 +275,6 @@ export async function requestToken(config: TokenRequestConfig): Promise<CachedTo
   const started = config.clock();
   const { res, text } = await send(config, headers, form);
   const body = parseJsonObject(text);
-  if (res.status !== 200) throw refusal(config, res, body, assertion);
+  if (res.status !== 200) throw refusal(config, res, body, [assertion]);
   return readToken(config, body, text, started);
 }

@@ -22,7 +22,8 @@ export interface FetchedToken {
   durationMs: number;
 }
 
-function requestConfig(opts: ResolvedOptions, url: string): TokenRequestConfig {
+/** The configuration of one request of the client with `opts` to `url`. */
+export function requestConfig(opts: ResolvedOptions, url: string): TokenRequestConfig {
   return {
     tokenUrl: url, clientId: opts.clientId, authMethod: opts.authMethod, clientSecret: opts.clientSecret, privateKey: opts.privateKey,
     assertionAlgorithm: opts.assertionAlgorithm, keyId: opts.keyId, assertionAudience: opts.assertionAudience,

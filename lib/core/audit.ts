@@ -5,7 +5,7 @@
 
 /** What an audit entry records. */
 export type AuditAction =
-  | 'client.created' | 'client.updated' | 'client.disabled' | 'client.enabled' | 'client.deleted'
+  | 'client.created' | 'client.updated' | 'client.disabled' | 'client.enabled' | 'client.deleted' | 'client.tokens_revoked'
   | 'secret.created' | 'secret.rotated' | 'secret.revoked'
   | 'key.created' | 'key.revoked' | 'key.sealed';
 

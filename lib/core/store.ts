@@ -2,6 +2,7 @@ import type { AuditLog } from './audit.js';
 import type { Client, ClientRegistration, ClientUpdate, KeyClientRegistration } from './client.js';
 import type { SigningAlgorithm } from './keys.js';
 import type { SigningKeyRecord } from './key-set.js';
+import type { RevocationStore } from './revocations.js';
 
 // Defined with the rest of the error hierarchy; exported here too, beside the interfaces that throw it.
 export { ClientNotFoundError } from '../errors.js';
@@ -76,10 +77,31 @@ export interface ClientStore {
   lookup?(clientId: string): Promise<Client | undefined>;
   /** Every client, ordered by id. */
   list(): Promise<Client[]>;
-  /** Changes a client. @throws ClientNotFoundError, TypeError. */
+  /**
+   * Changes a client. Disabling it (`enabled: false`) also revokes every token it was issued
+   * before, in the same transaction, where the store keeps a revocation record (the Knex store
+   * does). @throws ClientNotFoundError, TypeError.
+   */
   update(clientId: string, update: ClientUpdate): Promise<Client>;
-  /** Removes a client and its secrets. @returns false when there was no such client. */
+  /**
+   * Removes a client and its secrets, and revokes every token it was issued, in the same
+   * transaction, where the store keeps a revocation record. @returns false when there was no such client.
+   */
   delete(clientId: string): Promise<boolean>;
+  /**
+   * Revokes every token the client was issued until now (those with an `iat` before the returned
+   * instant: the next whole second, so a token issued in this second is revoked too), as an
+   * audited change (`client.tokens_revoked`). The client keeps its secrets or keys and may get new
+   * tokens. Optional for stores of one's own; the Knex store has it.
+   *
+   * @returns The cutoff: tokens of the client with an `iat` before it are revoked.
+   * @throws ClientNotFoundError for an unknown client.
+   * @example
+   * ```ts
+   * await store.clients.revokeTokens('nightly-report');   // a leaked token: take them all back
+   * ```
+   */
+  revokeTokens?(clientId: string): Promise<Date>;
   /** The client's secrets (metadata only), newest first. @throws ClientNotFoundError. */
   listSecrets(clientId: string): Promise<ClientSecretInfo[]>;
   /**
@@ -177,6 +199,11 @@ export interface IssuerStore {
    * a replayed assertion.
    */
   usedAssertions?: UsedAssertionStore;
+  /**
+   * The revocation record. Without it the issuer serves no revocation endpoint (RFC 7009), and
+   * its introspection endpoint (RFC 7662) knows of no revoked token.
+   */
+  revocations?: RevocationStore;
   /** Creates or upgrades the tables. */
   migrate(): Promise<void>;
   /** The audit trail of administrative changes, when the store keeps one (the Knex store does). */

@@ -73,8 +73,8 @@ const SCHEMAS = {
     properties: {
       id: { type: 'integer' }, at: dateTime, actor: { type: 'string' },
       action: {
-        enum: ['client.created', 'client.updated', 'client.disabled', 'client.enabled', 'client.deleted', 'secret.created', 'secret.rotated',
-          'secret.revoked', 'key.created', 'key.revoked', 'key.sealed'],
+        enum: ['client.created', 'client.updated', 'client.disabled', 'client.enabled', 'client.deleted', 'client.tokens_revoked',
+          'secret.created', 'secret.rotated', 'secret.revoked', 'key.created', 'key.revoked', 'key.sealed'],
       },
       clientId: { type: ['string', 'null'] }, target: { type: 'string' }, details: { type: 'object' },
     },

@@ -1,21 +1,29 @@
 import express, { type Request, type Response, type Router } from 'express';
-import { SIGNING_ALGORITHMS } from '../core/keys.js';
+import { createIssuedTokenVerifier } from '../core/issued-token.js';
 import { InvalidRequestError } from '../errors.js';
+import { createRequestAuthenticator } from './endpoint-auth.js';
+import { createIntrospectionEndpoint } from './introspection-endpoint.js';
 import { createIssuerEmitter, type AuthorizationServerEvents } from './issuer-events.js';
+import { metadataDocument } from './issuer-metadata.js';
 import { resolveIssuerOptions, type AuthorizationServerOptions } from './issuer-options.js';
 import { sendOAuthError } from './render.js';
+import { createRevocationEndpoint } from './revocation-endpoint.js';
 import { createSigningKeys } from './signing-keys.js';
 import { createTokenEndpoint } from './token-endpoint.js';
 
 export type { AuthorizationServerOptions, ClaimsContext, ClientAssertionOptions } from './issuer-options.js';
 export type {
   AuthenticationFailedEvent, AuthorizationServerEventMap, AuthorizationServerEvents, InternalErrorEvent, PlaintextKeysEvent,
-  RateLimitedEvent, TokenIssuedEvent,
+  RateLimitedEvent, TokenIssuedEvent, TokenRevokedEvent,
 } from './issuer-events.js';
+export { INTROSPECTION_SCOPE } from './introspection-endpoint.js';
 
 /** The router returned by {@link authorizationServer}, with its events and a readiness check. */
 export type AuthorizationServer = Router & {
-  /** Subscribe to `token.issued`, `client.authentication_failed`, `rate_limited`, `internal_error`, `keys.plaintext`. */
+  /**
+   * Subscribe to `token.issued`, `token.revoked`, `client.authentication_failed`, `rate_limited`,
+   * `internal_error`, `keys.plaintext`.
+   */
   events: AuthorizationServerEvents;
   /** Resolves once a signing key exists and is loaded (creating one on first start). */
   ready(): Promise<void>;
@@ -36,12 +44,16 @@ export type AuthorizationServer = Router & {
 };
 
 /**
- * Creates the authorization server: an Express router with the token endpoint, the JWKS and the
- * RFC 8414 metadata, to mount at the issuer's path.
+ * Creates the authorization server: an Express router with the token endpoint, the JWKS, the
+ * revocation and introspection endpoints and the RFC 8414 metadata, to mount at the issuer's path.
  *
  * - `POST /token`: the client credentials grant (RFC 6749 §4.4), client_secret_basic,
  *   client_secret_post or private_key_jwt (RFC 7523 §2.2), RFC 9068 JWT access tokens.
  * - `GET /jwks.json`: the public signing keys (RFC 7517).
+ * - `POST /revoke`: a client revokes one of its tokens (RFC 7009); served when the store keeps
+ *   a revocation record (`store.revocations`, which `createKnexStore` has).
+ * - `POST /introspect`: a client holding the `m2m:introspect` scope learns whether a token is
+ *   active, and its claims (RFC 7662).
  * - `GET /.well-known/oauth-authorization-server`: metadata (RFC 8414).
  *
  * @param options - See {@link AuthorizationServerOptions}; validated once, here.
@@ -58,7 +70,12 @@ export function authorizationServer(options: AuthorizationServerOptions): Author
   const { issuer, store } = settings;
   const emitter = createIssuerEmitter();
   const keys = createSigningKeys(settings, (kids) => emitter.emit('keys.plaintext', { kids }));
-  const tokenHandler = createTokenEndpoint(settings, keys, emitter);
+  const authenticate = createRequestAuthenticator(settings, emitter);
+  const tokenHandler = createTokenEndpoint(settings, keys, emitter, authenticate);
+  const verifyIssued = createIssuedTokenVerifier({ issuer, clock: settings.clock, jwks: async () => (await keys.current()).jwks });
+  const introspectionHandler = createIntrospectionEndpoint({ store, verifyIssued, authenticate, emitter });
+  const revocations = store.revocations;
+  const revocationHandler = revocations && createRevocationEndpoint({ revocations, verifyIssued, authenticate, emitter });
 
   function methodNotAllowed(allow: string) {
     return function rejectMethod(_req: Request, res: Response): void {
@@ -79,19 +96,7 @@ export function authorizationServer(options: AuthorizationServerOptions): Author
     );
   }
 
-  const metadataBody = JSON.stringify({
-    issuer,
-    token_endpoint: `${issuer}/token`,
-    jwks_uri: `${issuer}/jwks.json`,
-    grant_types_supported: ['client_credentials'],
-    // private_key_jwt only where a replayed assertion can be refused (the store keeps used jtis).
-    token_endpoint_auth_methods_supported: store.usedAssertions === undefined
-      ? ['client_secret_basic', 'client_secret_post'] : ['client_secret_basic', 'client_secret_post', 'private_key_jwt'],
-    ...(store.usedAssertions === undefined ? {} : { token_endpoint_auth_signing_alg_values_supported: [...settings.clientAssertion.algorithms] }),
-    response_types_supported: [],
-    // Tokens may be signed with any supported algorithm after a rotation.
-    access_token_signing_alg_values_supported: [...SIGNING_ALGORITHMS],
-  });
+  const metadataBody = JSON.stringify(metadataDocument(settings));
 
   function metadata(_req: Request, res: Response): void {
     res.status(200).set('Cache-Control', 'public, max-age=3600').type('application/json').send(metadataBody);
@@ -100,6 +105,12 @@ export function authorizationServer(options: AuthorizationServerOptions): Author
   const router = express.Router({ strict: false, caseSensitive: true }) as AuthorizationServer;
   router.post('/token', tokenHandler);
   router.all('/token', methodNotAllowed('POST'));
+  if (revocationHandler) {
+    router.post('/revoke', revocationHandler);
+    router.all('/revoke', methodNotAllowed('POST'));
+  }
+  router.post('/introspect', introspectionHandler);
+  router.all('/introspect', methodNotAllowed('POST'));
   router.get('/jwks.json', jwks);
   router.all('/jwks.json', methodNotAllowed('GET'));
   router.get('/.well-known/oauth-authorization-server', metadata);

@@ -10,6 +10,8 @@ export interface FormLimits {
   maxBytes: number;
   /** Most parameters accepted. */
   maxParameters: number;
+  /** What the request is called in errors: `token request`, `revocation request`. */
+  label: string;
 }
 
 const FORM_TYPE = 'application/x-www-form-urlencoded';
@@ -22,7 +24,7 @@ function tooLarge(limits: FormLimits): InvalidRequestError {
 function checkHeaders(req: Request, limits: FormLimits): void {
   const [type = '', ...params] = (req.headers['content-type'] ?? '').split(';');
   if (type.trim().toLowerCase() !== FORM_TYPE) {
-    throw new InvalidRequestError(`the token request must be sent as ${FORM_TYPE}`);
+    throw new InvalidRequestError(`the ${limits.label} must be sent as ${FORM_TYPE}`);
   }
   for (const param of params) {
     const [name = '', value = ''] = param.split('=');
@@ -70,10 +72,22 @@ function toForm(body: unknown): Form {
 }
 
 /**
- * Creates the token endpoint's form reader: body-parser's `express.urlencoded` (simple syntax,
+ * Refuses a form that repeats any of `names` with 400 `invalid_request` (RFC 6749 §3.2: "Request
+ * and response parameters MUST NOT be included more than once"; RFC 7009 §2.1 and RFC 7662 §2.1
+ * use the same encoding).
+ */
+export function refuseRepeated(form: Form, names: readonly string[]): void {
+  for (const name of names) {
+    const values = form.get(name);
+    if (values !== undefined && values.length > 1) throw new InvalidRequestError(`the ${name} parameter is repeated`);
+  }
+}
+
+/**
+ * Creates an endpoint's form reader: body-parser's `express.urlencoded` (simple syntax,
  * no inflation) within `limits`, strictly: the content type must be
  * `application/x-www-form-urlencoded` in UTF-8, and every value of a repeated parameter is kept
- * so that the caller can refuse repetition (RFC 6749 §3.2).
+ * so that the caller can refuse repetition (RFC 6749 §3.2, {@link refuseRepeated}).
  *
  * @returns A function that reads one request's body, rejecting with {@link InvalidRequestError}:
  *   400 for a wrong content type or an unreadable body, 413 for a body or parameter count over the

@@ -14,6 +14,17 @@ export interface TokenIssuedEvent {
 }
 
 /**
+ * Emitted when a client revokes one of its tokens through `POST /revoke` (RFC 7009), the first
+ * time only. Holds the token's `jti`, never the token.
+ */
+export interface TokenRevokedEvent {
+  clientId: string;
+  jti: string;
+  /** When the token would have expired. */
+  expiresAt: Date;
+}
+
+/**
  * Emitted when client authentication fails. `clientId` is the id the request claimed (for an
  * assertion, its unverified `sub`), when it is well formed (1 to 128 printable ASCII characters).
  */
@@ -40,7 +51,7 @@ export interface RateLimitedEvent {
 /** Emitted when a request fails for a server-side reason (store down, hook threw). */
 export interface InternalErrorEvent {
   error: unknown;
-  endpoint: 'token' | 'jwks';
+  endpoint: 'token' | 'jwks' | 'revoke' | 'introspect';
 }
 
 /**
@@ -55,6 +66,7 @@ export interface PlaintextKeysEvent {
 /** Every event of {@link AuthorizationServer.events}, by name. */
 export interface AuthorizationServerEventMap {
   'token.issued': TokenIssuedEvent;
+  'token.revoked': TokenRevokedEvent;
   'client.authentication_failed': AuthenticationFailedEvent;
   'rate_limited': RateLimitedEvent;
   'internal_error': InternalErrorEvent;

@@ -1,5 +1,4 @@
 import type { Request, Response } from 'express';
-import { isClientId } from '../core/client.js';
 import { resolveAudience, resolveScopes } from '../core/grant.js';
 import type { SigningAlgorithm } from '../core/keys.js';
 import { buildAccessTokenClaims, type TokenSigner } from '../core/token.js';
@@ -7,13 +6,11 @@ import { RETRY_AFTER_SECONDS } from '../core/urls.js';
 import {
   InvalidRequestError, OAuthError, TemporarilyUnavailableError, UnauthorizedClientError, UnsupportedGrantTypeError,
 } from '../errors.js';
-import { clientAuthenticationError, createClientAuthenticator, detectClientCredentials } from './client-auth.js';
-import { createFormReader, type Form } from './form.js';
+import { CLIENT_AUTH_PARAMETERS, type AuthenticateRequest } from './endpoint-auth.js';
+import { createFormReader, refuseRepeated, type Form } from './form.js';
 import type { IssuerEmitter } from './issuer-events.js';
 import { startTokenRequest, type TokenRequestObserver } from './issuer-observer.js';
 import type { IssuerSettings } from './issuer-options.js';
-import { createAssertionCheck } from './private-key-jwt.js';
-import { createFailureLimiter } from './rate-limit.js';
 import { sendJson, sendOAuthError } from './render.js';
 import type { LoadedKeys, SigningKeys } from './signing-keys.js';
 
@@ -25,20 +22,10 @@ interface TokenRequest {
 }
 
 /** Parameters that may appear once only (RFC 6749 §3.2: "Request and response parameters MUST NOT be included more than once"). */
-const SINGLE_PARAMETERS = ['grant_type', 'scope', 'audience', 'client_id', 'client_secret', 'client_assertion', 'client_assertion_type'] as const;
-
-/**
- * Failures that are no guess, so not counted by the limiter: the right secret of a disabled
- * client, a secret past its expiry, or credentials of a client registered with another method.
- * Counting those let a misconfigured caller lock every client on its address out.
- */
-const NOT_GUESSES: ReadonlySet<string> = new Set(['client_disabled', 'expired_secret', 'method_not_allowed']);
+const SINGLE_PARAMETERS = ['grant_type', 'scope', 'audience', ...CLIENT_AUTH_PARAMETERS] as const;
 
 function readTokenRequest(form: Form): TokenRequest {
-  for (const name of SINGLE_PARAMETERS) {
-    const values = form.get(name);
-    if (values !== undefined && values.length > 1) throw new InvalidRequestError(`the ${name} parameter is repeated`);
-  }
+  refuseRepeated(form, SINGLE_PARAMETERS);
   const grantType = form.get('grant_type')?.[0];
   if (grantType === undefined || grantType === '') throw new InvalidRequestError('the grant_type parameter is missing');
   if (grantType !== 'client_credentials') throw new UnsupportedGrantTypeError('only the client_credentials grant is supported');
@@ -54,50 +41,18 @@ function signingKeyOf(keys: LoadedKeys): { signer: TokenSigner; kid: string; alg
 
 /**
  * Creates the handler of `POST /token` (RFC 6749 §4.4), as an ordered list of small steps: read
- * the form (body-parser), check the grant, find the one client authentication method (RFC 6749
- * §2.3), consult the brute-force limiter, authenticate the client through passport, resolve
- * scopes and audience, sign with jsonwebtoken, answer with `Cache-Control: no-store`. Each request
- * is traced and counted through OpenTelemetry ({@link startTokenRequest}); the authentication and
- * the signature are its child spans.
+ * the form (body-parser), check the grant, authenticate the client (`authenticate`: the one
+ * method of RFC 6749 §2.3, the brute-force limiter, passport), resolve scopes and audience, sign
+ * with jsonwebtoken, answer with `Cache-Control: no-store`. Each request is traced and counted
+ * through OpenTelemetry ({@link startTokenRequest}); the authentication and the signature are its
+ * child spans.
  */
-export function createTokenEndpoint(settings: IssuerSettings, keys: SigningKeys, emitter: IssuerEmitter): (req: Request, res: Response) => void {
-  const { issuer, store, clock, claims: claimsHook } = settings;
-  const limiter = settings.rateLimit === false ? undefined : createFailureLimiter(settings.rateLimit);
-  const realm = new URL(issuer).host;
-  const readForm = createFormReader({ maxBytes: 4096, maxParameters: 32 });
-  const authenticateClient = createClientAuthenticator(store.clients, createAssertionCheck(settings));
+export function createTokenEndpoint(
+  settings: IssuerSettings, keys: SigningKeys, emitter: IssuerEmitter, authenticate: AuthenticateRequest,
+): (req: Request, res: Response) => void {
+  const { issuer, clock, claims: claimsHook } = settings;
+  const readForm = createFormReader({ maxBytes: 4096, maxParameters: 32, label: 'token request' });
   const { emit } = emitter;
-
-  function tooMany(clientId: string | undefined, address: string, wait: number): TemporarilyUnavailableError {
-    emit('rate_limited', { clientId, address, retryAfter: wait });
-    return new TemporarilyUnavailableError('too many failed client authentications; retry later',
-      { status: 429, headers: { 'Retry-After': String(wait) } });
-  }
-
-  async function authenticate(req: Request, res: Response, form: Form, observer: TokenRequestObserver) {
-    const address = req.ip ?? req.socket.remoteAddress ?? 'unknown';
-    const presented = detectClientCredentials(req.headers.authorization, {
-      clientId: form.get('client_id')?.[0], clientSecret: form.get('client_secret')?.[0],
-      clientAssertion: form.get('client_assertion')?.[0], clientAssertionType: form.get('client_assertion_type')?.[0],
-    });
-    // Only well-formed ids become counter keys or reach events: a 10 kB id must not become a
-    // 10 kB Redis key, and control characters must not flow into the host's logs.
-    const claimedId = isClientId(presented.clientId) ? presented.clientId : undefined;
-    const blocked = limiter ? await limiter.addressBlockedFor(address) : 0;
-    if (blocked > 0) throw tooMany(claimedId, address, blocked);
-    const outcome = await observer.authenticate(presented.method, () => authenticateClient(req, res, presented)).catch((err: unknown) => {
-      // The store failed (a database outage): the request may pass in a moment, so 503, not 500.
-      throw new TemporarilyUnavailableError('client authentication is temporarily unavailable', {
-        cause: err, headers: { 'Retry-After': String(RETRY_AFTER_SECONDS) } });
-    });
-    if (outcome.ok) return outcome;
-    const { reason, method, detail } = outcome;
-    emit('client.authentication_failed', { clientId: claimedId, reason, method, address, ...(detail === undefined ? {} : { detail }) });
-    // Counted after the failure, atomically: a spent budget turns this answer into 429.
-    const wait = limiter && !NOT_GUESSES.has(reason) ? await limiter.recordFailure(claimedId, address) : 0;
-    if (wait > 0) throw tooMany(claimedId, address, wait);
-    throw clientAuthenticationError(method, realm);
-  }
 
   async function token(req: Request, res: Response, observer: TokenRequestObserver): Promise<void> {
     const form = await readForm(req, res);

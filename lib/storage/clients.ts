@@ -7,6 +7,7 @@ import { InvalidOptionError } from '../core/options.js';
 import type { ClientStore, CreatedClient } from '../core/store.js';
 import { ClientExistsError } from '../errors.js';
 import { isUniqueViolation, requireClient, type StoreContext } from './context.js';
+import { revokeClientTokens } from './revocations.js';
 import { clientFromRow, clientToRow, type ClientRow } from './rows.js';
 import { checkExpiry, insertSecret } from './secrets.js';
 
@@ -29,7 +30,10 @@ async function recordUpdate(ctx: StoreContext, trx: Knex.Transaction, current: C
   }
 }
 
-/** Client operations on the store's tables; every change goes through the registry's `change`. */
+/**
+ * Client operations on the store's tables; every change goes through the registry's `change`.
+ * Disabling and deleting a client revoke its tokens in the same transaction (see `revokeClientTokens`).
+ */
 export function createClientOperations(ctx: StoreContext): ClientOperations {
   const { knex, tables: t, clock } = ctx;
 
@@ -80,6 +84,8 @@ export function createClientOperations(ctx: StoreContext): ClientOperations {
         const next = applyClientUpdate(current, update);
         const now = clock();
         await trx(t.clients).where({ client_id: clientId }).update({ ...clientToRow(next), updated_at: now });
+        // A disabled client's tokens stop working too, not only its next token request.
+        if (current.enabled && !next.enabled) await revokeClientTokens(trx, ctx, clientId);
         await recordUpdate(ctx, trx, current, next);
         return { ...next, createdAt: current.createdAt, updatedAt: new Date(now) };
       });
@@ -91,8 +97,11 @@ export function createClientOperations(ctx: StoreContext): ClientOperations {
         // Secrets first: SQLite enforces ON DELETE CASCADE only when foreign keys are switched on.
         await trx(t.secrets).where({ client_id: clientId }).delete();
         const count = await trx(t.clients).where({ client_id: clientId }).delete();
-        if (count > 0) await ctx.audit.record(trx, { action: 'client.deleted', clientId, target: clientId, details: {} });
-        return count > 0;
+        if (count === 0) return false;
+        // Kept past the client: a client created again under this id must not revive its tokens.
+        await revokeClientTokens(trx, ctx, clientId);
+        await ctx.audit.record(trx, { action: 'client.deleted', clientId, target: clientId, details: {} });
+        return true;
       });
     },
   };

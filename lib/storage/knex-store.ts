@@ -13,6 +13,8 @@ import { runMigrations, tableNames, type TableNames } from './migrations.js';
 import { createClientRegistry } from './registry.js';
 import { createAuthentication, createSecretOperations } from './secrets.js';
 import { createUsedAssertionStore, type KnexUsedAssertionStore } from './used-assertions.js';
+import { createClientTokenRevocation, createRevocationStore } from './revocations.js';
+import type { RevocationStore } from '../core/revocations.js';
 
 // The store is built from parts with one job each, sharing one StoreContext:
 //   rows.ts      row types and row <-> domain mappers
@@ -26,6 +28,7 @@ import { createUsedAssertionStore, type KnexUsedAssertionStore } from './used-as
 //   keys.ts      signing keys, through the key cipher
 //   audit.ts     the audit trail of administrative changes, written in each change's transaction
 //   used-assertions.ts  the jtis of used client assertions (private_key_jwt)
+//   revocations.ts      revoked tokens and per-client cutoffs (RFC 7009), with a change cursor
 
 /** Options of {@link createKnexStore}. */
 export interface KnexStoreOptions {
@@ -89,8 +92,8 @@ const OPTION_NAMES: readonly (keyof KnexStoreOptions)[] = [
 export interface KnexStore extends IssuerStore {
   /** The table names in use. */
   readonly tables: TableNames;
-  /** Its clients, with {@link ClientStore.lookup} from the in-memory registry. */
-  readonly clients: ClientStore & Required<Pick<ClientStore, 'lookup'>>;
+  /** Its clients, with {@link ClientStore.lookup} from the in-memory registry, and {@link ClientStore.revokeTokens}. */
+  readonly clients: ClientStore & Required<Pick<ClientStore, 'lookup' | 'revokeTokens'>>;
   /** Its signing keys, which it can also seal (see {@link KeyStore.seal}). */
   readonly keys: KeyStore & { seal(): Promise<number> };
   /** The jtis of used client assertions, which it can also purge of expired records. */
@@ -103,6 +106,12 @@ export interface KnexStore extends IssuerStore {
    */
   readonly events: TypedEvents<StoreEventMap>;
   /**
+   * The revocation record: tokens revoked through the issuer's revocation endpoint (RFC 7009),
+   * kept until they expire, and per client the instant before which its tokens are revoked
+   * (set by disabling or deleting it, and by `clients.revokeTokens`).
+   */
+  readonly revocations: RevocationStore;
+  /**
    * The same store, its changes recorded in the audit trail as made by `actor` (1 to 200
    * printable ASCII characters, e.g. `deploy-pipeline` or `ops:alice`); without it, `app`.
    *
@@ -113,7 +122,7 @@ export interface KnexStore extends IssuerStore {
 
 /**
  * Creates the issuer's store on a Knex instance: clients, their hashed secrets or public keys,
- * signing keys and used client assertions, in tables prefixed `m2m_` so they never collide with
+ * signing keys, used client assertions and revoked tokens, in tables prefixed `m2m_` so they never collide with
  * the host's own.
  *
  * Works on SQLite (sqlite3) and PostgreSQL (pg). Call {@link IssuerStore.migrate} once at start.
@@ -155,15 +164,19 @@ export function createKnexStore(knex: Knex, options: KnexStoreOptions = {}): Kne
   const authentication = createAuthentication(contextFor('app'), registry.lookup, resolution);
   const audit = createAuditLog(knex, t, clock, auditRetention);
   const migrate = async () => { await runMigrations(knex, { tablePrefix: prefix }); };
-  // Assertions are no administrative change: one store for every view, not audited.
+  // Assertions and revocations of single tokens are no administrative change: one store for every
+  // view, not audited.
   const usedAssertions = createUsedAssertionStore(contextFor('app'));
+  const revocations = createRevocationStore(contextFor('app'));
 
   /** The store whose changes the audit trail records as made by `actor`. */
   function view(actor: string): KnexStore {
     const ctx = contextFor(actor);
-    const clients: KnexStore['clients'] = { ...createClientOperations(ctx), ...createSecretOperations(ctx), ...authentication };
+    const clients: KnexStore['clients'] = {
+      ...createClientOperations(ctx), ...createSecretOperations(ctx), ...createClientTokenRevocation(ctx), ...authentication,
+    };
     return {
-      tables: t, clients, keys: createKeyStore(ctx, cipher), usedAssertions, audit, migrate, events: registry.events,
+      tables: t, clients, keys: createKeyStore(ctx, cipher), usedAssertions, revocations, audit, migrate, events: registry.events,
       withActor: (next) => view(checkActor(next)),
     };
   }

@@ -16,6 +16,10 @@ export interface TableNames {
   usedAssertions: string;
   /** The client change log: one row per change to a client or its secrets, written by triggers. */
   changes: string;
+  /** The revocation record: revoked tokens by `jti`, and per client the instant before which its tokens are revoked. */
+  revocations: string;
+  /** The counter that orders changes to the revocation record (the cursor of `store.revocations.list`). */
+  revocationCounters: string;
   migrations: string;
 }
 
@@ -29,6 +33,8 @@ export function tableNames(prefix: string): TableNames {
     audit: `${prefix}audit_log`,
     usedAssertions: `${prefix}used_assertions`,
     changes: `${prefix}client_changes`,
+    revocations: `${prefix}revocations`,
+    revocationCounters: `${prefix}revocation_counters`,
     migrations: `${prefix}migrations`,
   };
 }
@@ -165,6 +171,37 @@ function clientChanges(t: TableNames): Migration {
   };
 }
 
+// Revoked tokens (RFC 7009) and per-client cutoffs, in tables of their own so that the clients
+// table is not touched. Each change takes the next value of one counter in its transaction: on
+// PostgreSQL the counter row's lock makes changes commit in counter order, so a reader that has
+// seen a value has seen every change before it (a sequence would let a later value commit first).
+function revocations(t: TableNames): Migration {
+  return {
+    async up(knex) {
+      await knex.schema.createTable(t.revocations, (table) => {
+        table.string('id', 64).primary();
+        table.string('client_id', 128).notNullable();
+        table.string('jti', 255).nullable();
+        table.bigInteger('revoked_before').nullable();
+        table.bigInteger('expires_at').notNullable();
+        table.bigInteger('changed_at').notNullable();
+        table.bigInteger('seq').notNullable();
+        table.index(['seq']);
+        table.index(['expires_at']);
+      });
+      await knex.schema.createTable(t.revocationCounters, (table) => {
+        table.string('name', 32).primary();
+        table.bigInteger('value').notNullable();
+      });
+      await knex(t.revocationCounters).insert({ name: 'revocations', value: 0 });
+    },
+    async down(knex) {
+      await knex.schema.dropTableIfExists(t.revocationCounters);
+      await knex.schema.dropTableIfExists(t.revocations);
+    },
+  };
+}
+
 /**
  * The bundled migrations as a Knex migration source, so they run from the compiled package with no
  * file paths, under their own migrations table (`<prefix>migrations`).
@@ -177,6 +214,7 @@ export function migrationSource(t: TableNames): Knex.MigrationSource<string> {
     '20261210000000_audit_log': auditLog(t),
     '20261212000000_client_changes': clientChanges(t),
     '20261220000000_client_authentication': clientAuthentication(t),
+    '20261230000000_revocations': revocations(t),
   };
   return {
     getMigrations: async () => Object.keys(all).sort(),

@@ -37,6 +37,7 @@ const COVERED: [string, string][] = [
   ["from 'express-m2m/store';", 'the store subpath'],
   ["oauth.events.on('token.issued'", 'the events'],
   ['npx express-m2m migrate', 'the CLI'],
+  ['--jwks-file archiver.jwks.json', 'test/cli/keyed-clients.test.ts'],
   ['await rs.verify(token)', 'verify()'],
   ['npm run chaos -- --duration 20', 'chaos.test.ts'],
   ['bash .ci/services', 'development'],

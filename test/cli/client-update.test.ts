@@ -120,7 +120,7 @@ describe('express-m2m CLI: clients update', function () {
       const before = await snapshot(db.knex);
       const cases: [string[], string][] = [
         [[], 'nothing to update: give one or more of --name, --scope, --default-scope, --no-default-scope, --audience, '
-          + '--default-audience, --no-default-audience, --token-lifetime, --no-token-lifetime'],
+          + '--default-audience, --no-default-audience, --token-lifetime, --no-token-lifetime, --jwks-file, --jwks-uri'],
         [['--name'], 'option --name needs a value (write --name=VALUE for one starting with "-")'],
         [['--token-lifetime', '-5'], 'option --token-lifetime needs a value (write --token-lifetime=VALUE for one starting with "-")'],
         [['--name', ''], 'option --name needs a value, not an empty one'],

@@ -114,18 +114,19 @@ describe('express-m2m CLI: clients', function () {
   });
 
   describe('clients list', function () {
-    it('prints id, name, enabled, scopes and audiences as a table', async function () {
+    it('prints id, name, enabled, authentication method, keys, scopes and audiences as a table', async function () {
       await db.store.clients.create({ ...registration, clientId: 'alpha', scopes: ['a:read', 'a:write'] });
-      await db.store.clients.create({ name: 'beta service', clientId: 'beta', scopes: ['b'], audiences: ['https://b.internal', 'https://c.internal'] });
+      await db.store.clients.create({ name: 'beta service', clientId: 'beta', scopes: ['b'], audiences: ['https://b.internal', 'https://c.internal'],
+        tokenEndpointAuthMethod: 'client_secret_post' });
       await db.store.clients.update('beta', { enabled: false });
       const run = await cli(['clients', 'list'], { env: db.env });
       expect(run).to.deep.equal({
         code: 0,
         stderr: '',
         stdout: [
-          'CLIENT ID  NAME            ENABLED  SCOPES          AUDIENCES',
-          'alpha      nightly-report  yes      a:read a:write  https://reports.internal',
-          'beta       beta service    no       b               https://b.internal https://c.internal',
+          'CLIENT ID  NAME            ENABLED  AUTH METHOD               KEYS  SCOPES          AUDIENCES',
+          'alpha      nightly-report  yes      client_secret_basic|post  -     a:read a:write  https://reports.internal',
+          'beta       beta service    no       client_secret_post        -     b               https://b.internal https://c.internal',
           '',
         ].join('\n'),
       });
@@ -173,7 +174,7 @@ describe('express-m2m CLI: clients', function () {
       expect(run.code).to.equal(0);
       expect(run.stderr).to.equal('');
       const lines = run.stdout.split('\n');
-      expect(lines.slice(0, 14)).to.deep.equal([
+      expect(lines.slice(0, 15)).to.deep.equal([
         'Client shown',
         '  name:              nightly-report',
         '  enabled:           no',
@@ -183,13 +184,14 @@ describe('express-m2m CLI: clients', function () {
         '  default audience:  https://reports.internal',
         "  token lifetime:    issuer's default",
         '  grant types:       client_credentials',
+        '  auth method:       client_secret_basic or client_secret_post',
         '  claims:            {}',
         `  created:           ${seconds(client.createdAt)}`,
         `  updated:           ${seconds(client.updatedAt)}`,
         '',
         'Secrets (1):',
       ]);
-      expect(lines.slice(14)).to.deep.equal([
+      expect(lines.slice(15)).to.deep.equal([
         `  ${'ID'.padEnd(created.secret.id.length)}  HINT            CREATED               EXPIRES  LAST USED`,
         `  ${created.secret.id}  ${created.secret.hint}...  ${seconds(created.secret.createdAt)}  never    never`,
         '',
@@ -243,11 +245,13 @@ describe('express-m2m CLI: clients', function () {
   });
 
   describe('clients disable and enable', function () {
-    it('disable makes authentication fail with client_disabled', async function () {
+    it('disable makes authentication fail with client_disabled and revokes the tokens the client holds', async function () {
       const created = await db.store.clients.create({ ...registration, clientId: 'switch' });
+      const issuedAt = new Date(Math.floor(Date.now() / 1000) * 1000);
       const run = await cli(['clients', 'disable', 'switch'], { env: db.env });
       expect(run).to.deep.equal({ code: 0, stdout: 'Client switch disabled.\n', stderr: '' });
       expect(await db.store.clients.authenticate('switch', created.clientSecret)).to.deep.equal({ ok: false, reason: 'client_disabled' });
+      expect(await db.store.revocations.isRevoked({ jti: 'any', clientId: 'switch', issuedAt })).to.equal(true);
     });
 
     it('enable lets a disabled client authenticate again and prints it with --json', async function () {
@@ -282,6 +286,8 @@ describe('express-m2m CLI: clients', function () {
       expect(await db.store.clients.authenticate('doomed', created.clientSecret)).to.deep.equal({ ok: false, reason: 'unknown_client' });
       expect(await db.knex('m2m_client_secrets').where({ client_id: 'doomed' }).count({ n: '*' })).to.deep.equal([{ n: 0 }]);
       expect((await db.store.clients.list()).map((c) => c.clientId)).to.deep.equal(['kept']);
+      const { entries } = await db.store.revocations.list();
+      expect(entries.map((e) => [e.type, e.clientId])).to.deep.equal([['client', 'doomed']]);
     });
 
     it('prints the deleted id as JSON with --json', async function () {

@@ -29,7 +29,7 @@ describe('express-m2m CLI: help', function () {
     expect(run.stderr).to.equal('');
     expect(run.stdout).to.match(/^Usage: express-m2m <command> \[options\]\n/);
     for (const command of ['migrate', 'clients create', 'clients list', 'clients show', 'clients update', 'clients rotate-secret',
-      'clients revoke-secret', 'clients disable', 'clients enable', 'clients delete', 'keys list', 'keys rotate', 'keys revoke',
+      'clients revoke-secret', 'clients revoke-tokens', 'clients disable', 'clients enable', 'clients delete', 'keys list', 'keys rotate', 'keys revoke',
       'keys seal', 'audit', 'help \\[COMMAND\\]']) {
       expect(run.stdout).to.match(new RegExp(`^ {2}${command} +\\S`, 'm'));
     }
@@ -43,7 +43,7 @@ describe('express-m2m CLI: help', function () {
     expect(run.stderr).to.equal('');
     expect(run.stdout).to.match(/^Usage: express-m2m clients create --name NAME --scope S\.\.\. --audience A\.\.\. \[options\] \[global options\]\n/);
     for (const flag of ['--name NAME', '--scope S', '--audience A', '--default-scope S', '--default-audience A', '--client-id ID',
-      '--token-lifetime SECONDS', '--claims JSON', '--json', '--debug']) {
+      '--token-lifetime SECONDS', '--claims JSON', '--jwks-file FILE', '--jwks-uri URL', '--auth-method METHOD', '--json', '--debug']) {
       expect(run.stdout).to.include(`  ${flag} `);
     }
     expect((await cli(['keys', '--help'])).stdout).to.match(/^Usage: express-m2m keys <command> \[options\]\n\nCommands:\n {2}keys list /);
@@ -67,7 +67,7 @@ describe('express-m2m CLI: help', function () {
     });
     expect(flag).to.deep.equal(help);
     for (const option of ['--name NAME', '--scope S', '--default-scope S', '--no-default-scope', '--audience A', '--default-audience A',
-      '--no-default-audience', '--token-lifetime SECONDS', '--no-token-lifetime']) {
+      '--no-default-audience', '--token-lifetime SECONDS', '--no-token-lifetime', '--jwks-file FILE', '--jwks-uri URL']) {
       expect(update?.stdout).to.match(new RegExp(`^ {2}${option} +\\S`, 'm'));
     }
   });

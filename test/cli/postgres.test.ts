@@ -62,7 +62,8 @@ describe('express-m2m CLI: on PostgreSQL', function () {
     expect((await store.clients.authenticate('pg-client', created.clientSecret)).ok).to.equal(true);
 
     const listed = await run(['clients', 'list']);
-    expect(listed.stdout).to.equal('CLIENT ID  NAME       ENABLED  SCOPES  AUDIENCES\npg-client  pg client  yes      a b     https://pg.internal\n');
+    expect(listed.stdout).to.equal('CLIENT ID  NAME       ENABLED  AUTH METHOD               KEYS  SCOPES  AUDIENCES\n'
+      + 'pg-client  pg client  yes      client_secret_basic|post  -     a b     https://pg.internal\n');
 
     const rotated = await run(['clients', 'rotate-secret', 'pg-client', '--grace', '300']);
     const secret = /^ {2}(m2m_cs_\S+)$/m.exec(rotated.stdout)?.[1] ?? '';

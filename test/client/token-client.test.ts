@@ -51,6 +51,8 @@ describe('tokenClient()', () => {
       ['a relative tokenUrl', { tokenUrl: '/token' }, /tokenUrl must be an absolute URL/],
       ['http off loopback', { tokenUrl: 'http://auth.example/token' }, /tokenUrl must use https/],
       ['credentials in the tokenUrl', { tokenUrl: 'https://u:p@auth.example/token' }, /must not hold a user name or password/],
+      ['a revocationUrl over http off loopback', { revocationUrl: 'http://auth.example/revoke' }, /revocationUrl must use https/],
+      ['a relative revocationUrl', { revocationUrl: '/revoke' }, /revocationUrl must be an absolute URL/],
       ['a missing clientId', { clientId: undefined }, /clientId must be a non-empty string/],
       ['a clientId with a line break', { clientId: 'a\r\nb' }, /clientId must be a non-empty string of printable characters/],
       ['neither secret nor key', { clientSecret: undefined }, /exactly one of clientSecret and privateKey/],

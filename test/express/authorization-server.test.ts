@@ -407,6 +407,12 @@ describe('authorizationServer()', () => {
           grant_types_supported: ['client_credentials'],
           token_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post', 'private_key_jwt'],
           token_endpoint_auth_signing_alg_values_supported: ['RS256', 'PS256', 'ES256'],
+          revocation_endpoint: `${issuer.issuer}/revoke`,
+          revocation_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post', 'private_key_jwt'],
+          revocation_endpoint_auth_signing_alg_values_supported: ['RS256', 'PS256', 'ES256'],
+          introspection_endpoint: `${issuer.issuer}/introspect`,
+          introspection_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post', 'private_key_jwt'],
+          introspection_endpoint_auth_signing_alg_values_supported: ['RS256', 'PS256', 'ES256'],
           response_types_supported: [],
           access_token_signing_alg_values_supported: ['ES256', 'RS256', 'PS256'],
         });

@@ -124,6 +124,8 @@ for (const makeDb of databases) {
           audit: `${db.prefix}audit_log`,
           usedAssertions: `${db.prefix}used_assertions`,
           changes: `${db.prefix}client_changes`,
+          revocations: `${db.prefix}revocations`,
+          revocationCounters: `${db.prefix}revocation_counters`,
           migrations: `${db.prefix}migrations`,
         });
       });
@@ -131,7 +133,8 @@ for (const makeDb of databases) {
       it('uses the m2m_ prefix by default', () => {
         expect(createKnexStore(db.knex).tables).to.deep.equal({
           clients: 'm2m_clients', secrets: 'm2m_client_secrets', keys: 'm2m_signing_keys', revisions: 'm2m_revisions', audit: 'm2m_audit_log',
-          usedAssertions: 'm2m_used_assertions', changes: 'm2m_client_changes', migrations: 'm2m_migrations',
+          usedAssertions: 'm2m_used_assertions', changes: 'm2m_client_changes', revocations: 'm2m_revocations',
+          revocationCounters: 'm2m_revocation_counters', migrations: 'm2m_migrations',
         });
       });
 

@@ -10,14 +10,17 @@ import { databases, PG_URL, type TestDatabase } from '../support/db.js';
 import { rejectionOf } from '../support/rejection.js';
 
 const T0 = Date.UTC(2026, 0, 1, 12, 0, 0);
-const MIGRATIONS = ['20261122000000_initial', '20261206000000_key_retention', '20261210000000_audit_log', '20261212000000_client_changes', '20261220000000_client_authentication'];
+const MIGRATIONS = [
+  '20261122000000_initial', '20261206000000_key_retention', '20261210000000_audit_log', '20261212000000_client_changes',
+  '20261220000000_client_authentication', '20261230000000_revocations',
+];
 
 const MINIMAL: ClientRegistration = { name: 'minimal', scopes: ['a'], audiences: ['https://a.internal'] };
 
 /** The table names a prefix gets, with Knex's lock table. */
 const expectedTables = (prefix: string): string[] =>
   [`${prefix}clients`, `${prefix}client_secrets`, `${prefix}signing_keys`, `${prefix}revisions`, `${prefix}audit_log`, `${prefix}used_assertions`,
-    `${prefix}client_changes`, `${prefix}migrations`, `${prefix}migrations_lock`].sort();
+    `${prefix}client_changes`, `${prefix}revocations`, `${prefix}revocation_counters`, `${prefix}migrations`, `${prefix}migrations_lock`].sort();
 
 /**
  * A database that holds nothing but what the test creates, so "only these tables" can be checked:
@@ -297,10 +300,11 @@ for (const makeDb of databases) {
       const t = tableNames(db.prefix);
       await runMigrations(db.knex, { tablePrefix: db.prefix });
       await db.knex.migrate.rollback({ migrationSource: migrationSource(t), tableName: t.migrations }, true);
-      for (const table of [t.clients, t.secrets, t.keys, t.usedAssertions]) expect(await db.knex.schema.hasTable(table), table).to.equal(false);
+      const all = [t.clients, t.secrets, t.keys, t.usedAssertions, t.revocations, t.revocationCounters];
+      for (const table of all) expect(await db.knex.schema.hasTable(table), table).to.equal(false);
       expect(await db.knex(t.migrations).select('*')).to.deep.equal([]);
       await runMigrations(db.knex, { tablePrefix: db.prefix });
-      for (const table of [t.clients, t.secrets, t.keys, t.usedAssertions]) expect(await db.knex.schema.hasTable(table), table).to.equal(true);
+      for (const table of all) expect(await db.knex.schema.hasTable(table), table).to.equal(true);
     });
   });
 }
@@ -324,7 +328,8 @@ describe('tableNames()', () => {
   it('prefixes every table name', () => {
     expect(tableNames('acme_')).to.deep.equal({
       clients: 'acme_clients', secrets: 'acme_client_secrets', keys: 'acme_signing_keys', revisions: 'acme_revisions', audit: 'acme_audit_log',
-      usedAssertions: 'acme_used_assertions', changes: 'acme_client_changes', migrations: 'acme_migrations',
+      usedAssertions: 'acme_used_assertions', changes: 'acme_client_changes', revocations: 'acme_revocations',
+      revocationCounters: 'acme_revocation_counters', migrations: 'acme_migrations',
     });
   });
 });
