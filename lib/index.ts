@@ -44,7 +44,7 @@ export type { StoreEventMap } from './storage/change-feed.js';
 export type { AuditLog, AuditEntry, AuditAction, AuditQuery } from './storage/audit.js';
 export { runMigrations } from './storage/migrations.js';
 
-export { authorizationServer, INTROSPECTION_SCOPE } from './express/authorization-server.js';
+export { authorizationServer, INTROSPECTION_SCOPE, REVOCATIONS_SCOPE } from './express/authorization-server.js';
 export type {
   AuthorizationServer, AuthorizationServerOptions, AuthorizationServerEvents, AuthorizationServerEventMap,
   ClaimsContext, ClientAssertionOptions, TokenIssuedEvent, TokenRevokedEvent, AuthenticationFailedEvent, RateLimitedEvent, InternalErrorEvent,
