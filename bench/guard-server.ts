@@ -44,6 +44,7 @@ function guardFor(spec: GuardSpec): { handlers: RequestHandler[]; verifications?
       const rs = createResourceServer({
         issuer: ISSUER, audience: AUDIENCE, jwksUri: spec.jwksUri,
         claims: { jti: () => { verified++; return true; } },
+        ...(spec.revocations === undefined ? {} : { revocations: { uri: spec.revocations } }),
       });
       return { handlers: [rs.requireScope(SCOPE)], verifications: () => verified };
     }

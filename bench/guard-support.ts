@@ -23,6 +23,8 @@ export interface GuardSpec {
   jwksUri: string;
   /** Install an OpenTelemetry SDK (bench/otel-sdk.ts) before the guard: what recording costs. */
   otel?: boolean;
+  /** The revocation list's URL: the guard then runs with the `revocations` option. */
+  revocations?: string;
 }
 
 /** What a guard child reports once it listens: the guarded route's URL. */

@@ -18,6 +18,9 @@
 //                           and the count is printed next to the request count
 //   express-m2m ... +otel   the same two rows with an OpenTelemetry SDK installed (bench/otel-sdk.ts:
 //                           spans and metrics recorded, exported to nowhere)
+//   express-m2m ... +revocations  the same two rows with the `revocations` option: every request
+//                           checked against a local copy of a revocation list of 1000 entries
+//                           (served from this process like the JWKS, read every 10 s)
 //   peers                   the same token pool (none of them caches verified tokens)
 //
 // The rows are loaded in turn --rounds times (warm-up in the first round only) and the table shows
@@ -57,13 +60,16 @@ const bench = createBenchRun(options);
 
 /** One row of the table. */
 type Scenario = 'ceiling' | 'express-m2m repeated' | 'express-m2m fresh' | 'express-m2m repeated +otel' | 'express-m2m fresh +otel'
+  | 'express-m2m repeated +revocations' | 'express-m2m fresh +revocations'
   | 'express-oauth2-jwt-bearer' | 'express-jwt' | 'passport-jwt';
-const SCENARIOS: { scenario: Scenario; kind: GuardKind; fresh: boolean; otel?: boolean }[] = [
+const SCENARIOS: { scenario: Scenario; kind: GuardKind; fresh: boolean; otel?: boolean; revocations?: boolean }[] = [
   { scenario: 'ceiling', kind: 'ceiling', fresh: false },
   { scenario: 'express-m2m repeated', kind: 'express-m2m', fresh: false },
   { scenario: 'express-m2m fresh', kind: 'express-m2m', fresh: true },
   { scenario: 'express-m2m repeated +otel', kind: 'express-m2m', fresh: false, otel: true },
   { scenario: 'express-m2m fresh +otel', kind: 'express-m2m', fresh: true, otel: true },
+  { scenario: 'express-m2m repeated +revocations', kind: 'express-m2m', fresh: false, revocations: true },
+  { scenario: 'express-m2m fresh +revocations', kind: 'express-m2m', fresh: true, revocations: true },
   { scenario: 'express-oauth2-jwt-bearer', kind: 'express-oauth2-jwt-bearer', fresh: true },
   { scenario: 'express-jwt', kind: 'express-jwt', fresh: true },
   { scenario: 'passport-jwt', kind: 'passport-jwt', fresh: true },
@@ -111,17 +117,33 @@ async function mintPool(key: SigningKey, size: number): Promise<string[]> {
   return pool;
 }
 
-async function startJwks(): Promise<string> {
+/**
+ * A revocation list of 1000 entries (in the wire format of the issuer's GET /revocations), none
+ * of them a token of the benchmark: half revoked jtis, half client cutoffs of other clients.
+ */
+const revocationList = JSON.stringify({
+  cursor: '1000', more: false,
+  revocations: Array.from({ length: 1000 }, (_, i) => (i % 2 === 0
+    ? { type: 'token', client_id: 'bench-client', jti: randomUUID(), exp: Math.floor(Date.now() / 1000) + 3600 }
+    : { type: 'client', client_id: `other-${i}`, revoked_before: Math.floor(Date.now() / 1000), exp: Math.floor(Date.now() / 1000) + 86_400 })),
+});
+
+/** Serves the JWKS and the revocation list (past the cursor: nothing new). */
+async function startJwks(): Promise<{ jwksUri: string; revocations: string }> {
   const server = createServer((req, res) => {
-    if (req.url !== '/jwks.json') {
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    if (url.pathname === '/jwks.json') {
+      res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'max-age=300' }).end(jwksBody);
+    } else if (url.pathname === '/revocations') {
+      const body = url.searchParams.has('since') ? '{"cursor":"1000","more":false,"revocations":[]}' : revocationList;
+      res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' }).end(body);
+    } else {
       res.writeHead(404).end();
-      return;
     }
-    res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'max-age=300' }).end(jwksBody);
   });
   const port = await listenOnLoopback(server);
   bench.onCleanup(() => closeServer(server));
-  return `http://127.0.0.1:${port}/jwks.json`;
+  return { jwksUri: `http://127.0.0.1:${port}/jwks.json`, revocations: `http://127.0.0.1:${port}/revocations` };
 }
 
 // ---- checks and load ----
@@ -186,7 +208,7 @@ function printRows(rows: Row[]): void {
 async function main(): Promise<void> {
   console.log(`express-m2m guard benchmark: ${connections} connections, ${warmup} s warm-up + ${duration} s measured per row, `
     + `token pool of ${poolSize}${rounds > 1 ? `, ${rounds} rounds (medians shown)` : ''}; node ${process.version}, ${availableParallelism()} CPUs (autocannon shares them with the server under load)\n`);
-  const jwksUri = await startJwks();
+  const { jwksUri, revocations: revocationUri } = await startJwks();
   const rows: Row[] = [];
   for (const alg of algorithms) {
     const key = keys[alg];
@@ -195,8 +217,9 @@ async function main(): Promise<void> {
     const pool = await mintPool(key, poolSize);
     console.log(`${Buffer.byteLength(token)}-byte tokens`);
     const started: { scenario: Scenario; child: GuardChild; fresh: boolean }[] = [];
-    for (const { scenario, kind, fresh, otel } of SCENARIOS) {
-      const child = bench.adopt(await startGuardChild({ kind, alg, jwksUri, ...(otel ? { otel } : {}) }, `${scenario} ${alg}`));
+    for (const { scenario, kind, fresh, otel, revocations } of SCENARIOS) {
+      const spec = { kind, alg, jwksUri, ...(otel ? { otel } : {}), ...(revocations ? { revocations: revocationUri } : {}) };
+      const child = bench.adopt(await startGuardChild(spec, `${scenario} ${alg}`));
       started.push({ scenario, child, fresh });
     }
     for (const { child } of started) await check(child, token, key);
@@ -226,6 +249,8 @@ async function main(): Promise<void> {
       { name: `${alg} fresh token / passport-jwt`, value: fresh / rps('passport-jwt', alg), percent: false },
       { name: `${alg} repeated token, OpenTelemetry SDK installed / not`, value: rps('express-m2m repeated +otel', alg) / rps('express-m2m repeated', alg), percent: true },
       { name: `${alg} fresh token, OpenTelemetry SDK installed / not`, value: rps('express-m2m fresh +otel', alg) / rps('express-m2m fresh', alg), percent: true },
+      { name: `${alg} repeated token, revocations on / off`, value: rps('express-m2m repeated +revocations', alg) / rps('express-m2m repeated', alg), bar: 0.95, percent: true },
+      { name: `${alg} fresh token, revocations on / off`, value: rps('express-m2m fresh +revocations', alg) / rps('express-m2m fresh', alg), bar: 0.95, percent: true },
     ];
   }));
 }

@@ -44,7 +44,7 @@ export type { StoreEventMap } from './storage/change-feed.js';
 export type { AuditLog, AuditEntry, AuditAction, AuditQuery } from './storage/audit.js';
 export { runMigrations } from './storage/migrations.js';
 
-export { authorizationServer, INTROSPECTION_SCOPE } from './express/authorization-server.js';
+export { authorizationServer, INTROSPECTION_SCOPE, REVOCATIONS_SCOPE } from './express/authorization-server.js';
 export type {
   AuthorizationServer, AuthorizationServerOptions, AuthorizationServerEvents, AuthorizationServerEventMap,
   ClaimsContext, ClientAssertionOptions, TokenIssuedEvent, TokenRevokedEvent, AuthenticationFailedEvent, RateLimitedEvent, InternalErrorEvent,
@@ -58,12 +58,12 @@ export { createResourceServer, requireScope } from './express/resource-server.js
 export { adminApi } from './express/admin-api.js';
 export type { AdminApiOptions } from './express/admin-api.js';
 export type {
-  ResourceServer, ResourceServerOptions, RequireScopeOptions, AuthenticateOptions, AuthenticatedRequest,
+  ResourceServer, ResourceServerOptions, RevocationListOptions, RequireScopeOptions, AuthenticateOptions, AuthenticatedRequest,
   AuthenticatedRequestFields,
 } from './express/resource-server.js';
 export type {
   ResourceServerEvents, ResourceServerEventMap, TokenAcceptedEvent, TokenRefusedEvent, GuardRefusalReason, KeysFetchedEvent,
-  KeysUnavailableEvent,
+  KeysUnavailableEvent, RevocationsFetchedEvent, RevocationsUnavailableEvent,
 } from './express/guard-events.js';
 export { ASYMMETRIC_ALGORITHMS, DEFAULT_ALGORITHMS } from './core/verify.js';
 export type {

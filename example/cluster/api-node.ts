@@ -5,14 +5,18 @@
  *
  * Started by example/cluster/main.ts. Environment: ISSUER_URL, API_NAME; optionally JWKS_URI
  * (instead of discovery) and, in seconds, JWKS_COOLDOWN, JWKS_CACHE_MAX_AGE, JWKS_SERVE_STALE (the
- * guard's options of those names; the defaults when unset). Prints `listening` with its port.
+ * guard's options of those names; the defaults when unset); LISTER_CLIENT_ID and LISTER_SECRET
+ * turn the guard's `revocations` on (the list read with that client's tokens, every
+ * REVOCATION_INTERVAL seconds, default 10). Prints `listening` with its port.
  * Each answer names the instance, the token's kid and the token's fingerprint, so that callers can
  * tell which instance served them and which token they presented. Answers `stats` with its
  * answers by status and its health (memory, unhandled rejections).
  */
 import type { AddressInfo } from 'node:net';
 import express from 'express';
-import { createResourceServer, type AuthenticatedRequest, type ResourceServerOptions } from '../../lib/index.js';
+import {
+  createResourceServer, REVOCATIONS_SCOPE, tokenClient, type AuthenticatedRequest, type ResourceServerOptions,
+} from '../../lib/index.js';
 import { REPORTS_AUDIENCE, fingerprint, onCommands, requireEnv, send, watchHealth } from './shared.js';
 
 const health = watchHealth();
@@ -22,6 +26,12 @@ if (process.env.JWKS_URI) options.jwksUri = process.env.JWKS_URI;
 if (process.env.JWKS_COOLDOWN) options.jwksCooldown = Number(process.env.JWKS_COOLDOWN);
 if (process.env.JWKS_CACHE_MAX_AGE) options.jwksCacheMaxAge = Number(process.env.JWKS_CACHE_MAX_AGE);
 if (process.env.JWKS_SERVE_STALE) options.jwksServeStale = Number(process.env.JWKS_SERVE_STALE);
+if (process.env.LISTER_CLIENT_ID) {
+  const lister = tokenClient({
+    issuer: options.issuer as string, clientId: process.env.LISTER_CLIENT_ID, clientSecret: requireEnv('LISTER_SECRET'), scope: REVOCATIONS_SCOPE,
+  });
+  options.revocations = { fetch: lister.fetch, refreshInterval: Number(process.env.REVOCATION_INTERVAL ?? 10) };
+}
 const guard = createResourceServer(options);
 
 const answers: Record<number, number> = {};

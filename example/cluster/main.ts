@@ -6,7 +6,9 @@
  *   (a) tokens from either issuer instance verify on either API instance;
  *   (b) a key rotated on the shared database reaches both instances without a restart;
  *   (c) two caller processes, making many calls at once, fetch one token between them;
- *   (d) stopping one issuer instance fails no request the other can serve.
+ *   (d) stopping one issuer instance fails no request the other can serve;
+ *   (e) a revoked token, and the tokens of a disabled client, are refused by both APIs within
+ *       their revocation list's refresh interval (revocation-step.ts).
  *
  *   npm run demo:cluster                       # needs `bash .ci/services` (PostgreSQL and Redis)
  *   DATABASE_URL=postgres://... REDIS_URL=redis://... npm run demo:cluster
@@ -21,8 +23,9 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import knexFactory from 'knex';
 import { Redis } from 'ioredis';
-import { createKnexStore } from '../../lib/index.js';
+import { createKnexStore, REVOCATIONS_SCOPE } from '../../lib/index.js';
 import { startBalancer, type Balancer } from './balancer.js';
+import { DISABLED_CLIENT, LISTER_CLIENT, REVOCATION_INTERVAL, revocationStep } from './revocation-step.js';
 import { createChildProcesses, listening, reachServices, redact, removeRunData, stopChild, type Child } from './harness.js';
 import {
   CALLER_CLIENT, DEFAULT_DATABASE_URL, DEFAULT_REDIS_URL, PROBE_CLIENT, REPORTS_AUDIENCE, fingerprint, sleep, type Message,
@@ -195,8 +198,10 @@ async function demo(): Promise<void> {
     clientId: PROBE_CLIENT, name: 'Cluster demo checks', scopes: ['reports:read'], audiences: [REPORTS_AUDIENCE],
   });
   probeAuthorization = `Basic ${Buffer.from(`${encodeURIComponent(PROBE_CLIENT)}:${encodeURIComponent(probe.clientSecret)}`).toString('base64')}`;
+  const lister = await store.clients.create({ clientId: LISTER_CLIENT, name: 'The APIs\' revocation lists', scopes: [REVOCATIONS_SCOPE], audiences: [REPORTS_AUDIENCE] });
+  const retired = await store.clients.create({ clientId: DISABLED_CLIENT, name: 'A client to retire', scopes: ['reports:read'], audiences: [REPORTS_AUDIENCE] });
   const [firstKey] = await store.keys.list();
-  pass(`database migrated (as a deploy step would), first signing key ${short(firstKey?.kid)}, clients ${CALLER_CLIENT} and ${PROBE_CLIENT}`);
+  pass(`database migrated (as a deploy step would), first signing key ${short(firstKey?.kid)}, clients ${CALLER_CLIENT}, ${PROBE_CLIENT}, ${LISTER_CLIENT}, ${DISABLED_CLIENT}`);
 
   balancer = await startBalancer();
   const issuerUrl = `${balancer.url}/oauth`;
@@ -206,7 +211,9 @@ async function demo(): Promise<void> {
   // The APIs fetch nothing before their first request: they start beside the issuers.
   const starting = [
     ...['issuer-1', 'issuer-2'].map((name) => startChild(name, 'issuer-node.ts', issuerEnv)),
-    ...['api-1', 'api-2'].map((name) => startChild(name, 'api-node.ts', { ISSUER_URL: issuerUrl, API_NAME: name })),
+    ...['api-1', 'api-2'].map((name) => startChild(name, 'api-node.ts', {
+      ISSUER_URL: issuerUrl, API_NAME: name, LISTER_CLIENT_ID: LISTER_CLIENT, LISTER_SECRET: lister.clientSecret, REVOCATION_INTERVAL: String(REVOCATION_INTERVAL),
+    })),
   ].map(listening);
   // Awaited below, in two groups: a failure in one group must not leave the other unhandled.
   for (const child of starting) child.catch(() => {});
@@ -401,6 +408,23 @@ async function demo(): Promise<void> {
     probeFailures: probeResults.length - probeOk,
     balancerFailures: stats.failed, reroutedToIssuer2: reroutedCount, servedBy: servedTotal,
   };
+
+  // (e)
+  step(`(e) Taking tokens back: both APIs keep a copy of the revocation list, read every ${REVOCATION_INTERVAL} s`);
+  summary.e = await revocationStep({
+    issuerUrl, apis: apis.map((a) => ({ name: a.name, port: a.port })), check, pass,
+    tokenFor: async (clientId, secret) => {
+      const res = await fetch(`${issuerUrl}/token`, {
+        method: 'POST', body: new URLSearchParams({ grant_type: 'client_credentials' }),
+        headers: { authorization: `Basic ${Buffer.from(`${clientId}:${secret}`).toString('base64')}`, 'content-type': 'application/x-www-form-urlencoded' },
+      });
+      return (await res.json() as { access_token: string }).access_token;
+    },
+    disableWithCli: async (clientId) => {
+      await promisify(execFile)(process.execPath, ['--import', 'tsx', CLI, 'clients', 'disable', clientId, '--table-prefix', tablePrefix],
+        { cwd: ROOT, env: { ...process.env, DATABASE_URL: databaseUrl } });
+    },
+  }, { clientId: PROBE_CLIENT, secret: probe.clientSecret }, { secret: retired.clientSecret });
   summary.ok = true;
 }
 

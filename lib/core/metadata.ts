@@ -30,11 +30,38 @@ export interface JsonDocument {
   maxAge: number | undefined;
 }
 
+/** Largest JSON document read from a key set or metadata URL by default, in bytes. */
+export const MAX_DOCUMENT_BYTES = 1024 * 1024;
+
+/**
+ * The response's body as text, refused once it passes `maxBytes` (by its Content-Length, or while
+ * it streams in): a server that sends without end costs bounded memory.
+ */
+async function boundedText(res: Response, url: string, maxBytes: number): Promise<string> {
+  const tooLarge = (): Error => new Error(`${url} answered more than ${maxBytes} bytes`);
+  if (Number(res.headers.get('content-length') ?? 0) > maxBytes) {
+    await res.body?.cancel();
+    throw tooLarge();
+  }
+  if (res.body === null) return '';
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for await (const chunk of res.body as AsyncIterable<Uint8Array>) {
+    size += chunk.byteLength;
+    if (size > maxBytes) throw tooLarge();
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
+
 /**
  * GETs `url` and returns its JSON object body. A non-2xx answer throws an error with `status`;
- * redirects are refused and the request is abandoned after `timeout` milliseconds.
+ * redirects are refused, the request is abandoned after `timeout` milliseconds, and a body over
+ * `maxBytes` is refused.
  */
-export async function fetchJson(fetchFn: FetchFunction, url: string, timeout: number, accept = 'application/json'): Promise<JsonDocument> {
+export async function fetchJson(
+  fetchFn: FetchFunction, url: string, timeout: number, accept = 'application/json', maxBytes = MAX_DOCUMENT_BYTES,
+): Promise<JsonDocument> {
   const res = await fetchFn(url, {
     headers: { accept },
     redirect: 'error',
@@ -44,7 +71,7 @@ export async function fetchJson(fetchFn: FetchFunction, url: string, timeout: nu
     await res.body?.cancel();
     throw Object.assign(new Error(`HTTP ${res.status} from ${url}`), { status: res.status });
   }
-  const body: unknown = await res.json();
+  const body: unknown = JSON.parse(await boundedText(res, url, maxBytes));
   if (body === null || typeof body !== 'object' || Array.isArray(body)) throw new Error(`${url} did not answer a JSON object`);
   return { body: body as Record<string, unknown>, maxAge: maxAgeOf(res.headers.get('cache-control')) };
 }

@@ -6,6 +6,7 @@ import {
   booleanOption, functionOption, InvalidOptionError, numberOption, stringListOption,
 } from './options.js';
 import { createTokenCache } from './token-cache.js';
+import type { RevocationStatus, RevocationView } from './revocation-view.js';
 import { checkProfile, parseToken, refuseEarly, refusal, type TokenProfile } from './token-profile.js';
 
 export type { ScopeMatch } from './scope.js';
@@ -124,6 +125,11 @@ export interface TokenVerifierOptions {
   claims?: Readonly<Record<string, ClaimRequirement>>;
   /** Called for every request, cached tokens included; true refuses the token with `invalid_token`. */
   isRevoked?: (token: VerifiedAccessToken) => boolean | Promise<boolean>;
+  /**
+   * The revocation view of an issuer, when it has one (see `createRevocationView`): checked for
+   * every request, cached tokens included, synchronously while it is fresh.
+   */
+  revocationView?: (issuer: string) => RevocationView | undefined;
   /** How many verified tokens to keep, least recently used evicted first. 0 switches the cache off. Default 1000. */
   tokenCacheSize?: number;
   /** Current time in milliseconds since the epoch. Default `Date.now`. */
@@ -142,8 +148,9 @@ export interface TokenVerifier {
   verify(token: string): Promise<VerifiedAccessToken>;
   /**
    * The verified token from the cache, when `token` is there and not expired, else undefined.
-   * Synchronous, for the hot path; it runs no revocation check, so it answers undefined whenever
-   * `isRevoked` is configured.
+   * Synchronous, for the hot path: it answers undefined whenever `isRevoked` is configured, and
+   * when the revocation view is stale; it throws {@link InvalidTokenError} for a token the view
+   * says is revoked.
    */
   cached(token: string): VerifiedAccessToken | undefined;
 }
@@ -225,6 +232,41 @@ function workerVerification(profile: TokenProfile, maxTokenAge: number | undefin
 }
 
 /**
+ * The revocation checks of a verifier: the issuer's revocation view, then the `isRevoked` hook.
+ * `fresh` is the synchronous part for cached tokens: true when the view (if any) says the token
+ * is not revoked; false when it is stale; it throws for a revoked token.
+ */
+function revocationCheck(
+  isRevoked: TokenVerifierOptions['isRevoked'], revocationView: TokenVerifierOptions['revocationView'],
+): { check(auth: VerifiedAccessToken): Promise<VerifiedAccessToken>; fresh(auth: VerifiedAccessToken): boolean } {
+  function viewStatus(auth: VerifiedAccessToken, view: RevocationView | undefined): RevocationStatus {
+    if (view === undefined) return 'ok';
+    const status = view.status({ jti: auth.payload.jti, clientId: auth.clientId, iat: auth.payload.iat });
+    if (status === 'revoked') throw new InvalidTokenError('the token has been revoked');
+    return status;
+  }
+  return {
+    async check(auth) {
+      const view = revocationView?.(auth.payload.iss);
+      if (viewStatus(auth, view) === 'stale') {
+        await view?.whenFresh();
+        if (viewStatus(auth, view) === 'stale') throw unavailable('the revocation list is unavailable', undefined);
+      }
+      if (!isRevoked) return auth;
+      let revoked: boolean;
+      try {
+        revoked = await isRevoked(auth);
+      } catch (err) {
+        throw unavailable('the revocation check is unavailable', err);
+      }
+      if (revoked === true) throw new InvalidTokenError('the token has been revoked');
+      return auth;
+    },
+    fresh: (auth) => revocationView === undefined || viewStatus(auth, revocationView(auth.payload.iss)) === 'ok',
+  };
+}
+
+/**
  * Creates an access-token verifier: jsonwebtoken's `verify` checks the signature and the
  * registered claims (algorithm allow-list, `iss`, `aud`, `exp`, `nbf`, clock tolerance), with the
  * RFC 9068 profile checked here on top, keys through `getKey`.
@@ -255,6 +297,7 @@ export function createTokenVerifier(options: TokenVerifierOptions): TokenVerifie
   const getKey = options.getKey;
   const isKeyCurrent = functionOption(options.isKeyCurrent, 'isKeyCurrent');
   const isRevoked = functionOption(options.isRevoked, 'isRevoked');
+  const revocation = revocationCheck(isRevoked, functionOption(options.revocationView, 'revocationView'));
   const cacheSize = numberOption(options.tokenCacheSize, 'tokenCacheSize', { fallback: 1000, min: 0, max: 1_000_000, integer: true });
   const cache = cacheSize > 0 ? createTokenCache(cacheSize, isKeyCurrent) : undefined;
   const clock = functionOption(options.clock, 'clock', Date.now);
@@ -300,22 +343,10 @@ export function createTokenVerifier(options: TokenVerifierOptions): TokenVerifie
     return auth;
   }
 
-  async function checkRevocation(auth: VerifiedAccessToken): Promise<VerifiedAccessToken> {
-    if (!isRevoked) return auth;
-    let revoked: boolean;
-    try {
-      revoked = await isRevoked(auth);
-    } catch (err) {
-      throw unavailable('the revocation check is unavailable', err);
-    }
-    if (revoked === true) throw new InvalidTokenError('the token has been revoked');
-    return auth;
-  }
-
   async function verify(token: string): Promise<VerifiedAccessToken> {
     if (typeof token !== 'string' || token === '') throw new InvalidTokenError('the token is empty');
     const cached = cache?.get(token, clock());
-    if (cached !== undefined) return checkRevocation(cached);
+    if (cached !== undefined) return revocation.check(cached);
     let auth: VerifiedAccessToken;
     try {
       auth = await verifyToken(token);
@@ -324,11 +355,13 @@ export function createTokenVerifier(options: TokenVerifierOptions): TokenVerifie
       // Whatever a broken token makes a parser do, it is the token's fault, never a 500.
       throw new InvalidTokenError('the token is malformed', { cause: err });
     }
-    return checkRevocation(auth);
+    return revocation.check(auth);
   }
 
   function cached(token: string): VerifiedAccessToken | undefined {
-    return isRevoked === undefined ? cache?.get(token, clock()) : undefined;
+    if (isRevoked !== undefined) return undefined;
+    const hit = cache?.get(token, clock());
+    return hit !== undefined && revocation.fresh(hit) ? hit : undefined;
   }
 
   return { verify, cached };

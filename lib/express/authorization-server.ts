@@ -8,6 +8,7 @@ import { metadataDocument } from './issuer-metadata.js';
 import { resolveIssuerOptions, type AuthorizationServerOptions } from './issuer-options.js';
 import { sendOAuthError } from './render.js';
 import { createRevocationEndpoint } from './revocation-endpoint.js';
+import { createRevocationListEndpoint } from './revocation-list-endpoint.js';
 import { createSigningKeys } from './signing-keys.js';
 import { createTokenEndpoint } from './token-endpoint.js';
 
@@ -17,6 +18,7 @@ export type {
   RateLimitedEvent, TokenIssuedEvent, TokenRevokedEvent,
 } from './issuer-events.js';
 export { INTROSPECTION_SCOPE } from './introspection-endpoint.js';
+export { REVOCATIONS_SCOPE } from './revocation-list-endpoint.js';
 
 /** The router returned by {@link authorizationServer}, with its events and a readiness check. */
 export type AuthorizationServer = Router & {
@@ -54,6 +56,8 @@ export type AuthorizationServer = Router & {
  *   a revocation record (`store.revocations`, which `createKnexStore` has).
  * - `POST /introspect`: a client holding the `m2m:introspect` scope learns whether a token is
  *   active, and its claims (RFC 7662).
+ * - `GET /revocations`: the revocation record, for resource servers' `revocations` option, to a
+ *   Bearer token granting `m2m:revocations` (with `/revoke`, when the store keeps a record).
  * - `GET /.well-known/oauth-authorization-server`: metadata (RFC 8414).
  *
  * @param options - See {@link AuthorizationServerOptions}; validated once, here.
@@ -76,6 +80,7 @@ export function authorizationServer(options: AuthorizationServerOptions): Author
   const introspectionHandler = createIntrospectionEndpoint({ store, verifyIssued, authenticate, emitter });
   const revocations = store.revocations;
   const revocationHandler = revocations && createRevocationEndpoint({ revocations, verifyIssued, authenticate, emitter });
+  const listHandler = revocations && createRevocationListEndpoint({ issuer, store, revocations, verifyIssued, emitter });
 
   function methodNotAllowed(allow: string) {
     return function rejectMethod(_req: Request, res: Response): void {
@@ -108,6 +113,10 @@ export function authorizationServer(options: AuthorizationServerOptions): Author
   if (revocationHandler) {
     router.post('/revoke', revocationHandler);
     router.all('/revoke', methodNotAllowed('POST'));
+  }
+  if (listHandler) {
+    router.get('/revocations', listHandler);
+    router.all('/revocations', methodNotAllowed('GET'));
   }
   router.post('/introspect', introspectionHandler);
   router.all('/introspect', methodNotAllowed('POST'));

@@ -5,6 +5,7 @@
 import type { Request } from 'express';
 import { createTypedEmitter, type TypedEmitter, type TypedEvents } from '../core/events.js';
 import type { KeyFetchOutcome } from '../core/jwks.js';
+import type { RevocationReadOutcome } from '../core/revocation-view.js';
 import type { VerifiedAccessToken } from '../core/verify.js';
 import {
   InsufficientScopeError, InvalidRequestError, InvalidTokenError, OAuthError, TokenRequiredError,
@@ -57,12 +58,28 @@ export interface KeysUnavailableEvent {
   durationMs: number;
 }
 
+/** Payload of `revocations.fetched`: the revocation list was read; `entries` is what the guard now holds. */
+export interface RevocationsFetchedEvent {
+  uri: string;
+  entries: number;
+  durationMs: number;
+}
+
+/** Payload of `revocations.unavailable`: the revocation list could not be read (past `maxStale`, tokens get 503). */
+export interface RevocationsUnavailableEvent {
+  uri: string;
+  error: unknown;
+  durationMs: number;
+}
+
 /** Every event of {@link ResourceServer.events}, by name. */
 export interface ResourceServerEventMap {
   'token.accepted': TokenAcceptedEvent;
   'token.refused': TokenRefusedEvent;
   'keys.fetched': KeysFetchedEvent;
   'keys.unavailable': KeysUnavailableEvent;
+  'revocations.fetched': RevocationsFetchedEvent;
+  'revocations.unavailable': RevocationsUnavailableEvent;
 }
 
 /** A typed event emitter; a listener that throws never breaks a request. */
@@ -74,6 +91,8 @@ export interface GuardEmitter extends TypedEmitter<ResourceServerEventMap> {
   refused(err: unknown, req: Request | undefined, clientId?: string): void;
   /** For the key source's `onFetch`. */
   fetched(outcome: KeyFetchOutcome): void;
+  /** For the revocation views' `onRefresh`. */
+  revocationsRead(outcome: RevocationReadOutcome): void;
 }
 
 /** The refusal reason and HTTP status of a guard error. */
@@ -106,6 +125,10 @@ export function createGuardEmitter(): GuardEmitter {
     fetched(outcome) {
       if (outcome.ok) emit('keys.fetched', { jwksUri: outcome.url, kids: outcome.kids, durationMs: outcome.durationMs });
       else emit('keys.unavailable', { url: outcome.url, error: outcome.error, durationMs: outcome.durationMs });
+    },
+    revocationsRead(outcome) {
+      if (outcome.ok) emit('revocations.fetched', { uri: outcome.uri, entries: outcome.entries, durationMs: outcome.durationMs });
+      else emit('revocations.unavailable', { uri: outcome.uri, error: outcome.error, durationMs: outcome.durationMs });
     },
   };
 }

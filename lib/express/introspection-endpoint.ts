@@ -46,6 +46,26 @@ function activeAnswer({ claims }: IssuedToken): Record<string, unknown> {
 }
 
 /**
+ * Whether one of the issuer's own tokens is still active: its client exists and is enabled (from
+ * the in-memory registry when the store has one: no query per call), and the revocation record
+ * does not name it. A store failure rejects with 503 `temporarily_unavailable` described by
+ * `unavailable`, never a guess either way.
+ */
+export function createActivityCheck(store: IssuerStore, unavailable: string): (issued: IssuedToken) => Promise<boolean> {
+  const { clients, revocations } = store;
+  return async function isActive(issued) {
+    const { client_id: clientId, jti, iat } = issued.claims;
+    try {
+      const owner = clients.lookup ? await clients.lookup(clientId) : await clients.get(clientId);
+      if (owner === undefined || !owner.enabled) return false;
+      return revocations === undefined || !(await revocations.isRevoked({ jti, clientId, issuedAt: new Date(iat * 1000) }));
+    } catch (err) {
+      throw new TemporarilyUnavailableError(unavailable, { cause: err, headers: { 'Retry-After': String(RETRY_AFTER_SECONDS) } });
+    }
+  };
+}
+
+/**
  * Creates the handler of `POST /introspect` (RFC 7662): read the form and authenticate the client
  * exactly as `/revoke` does, require the {@link INTROSPECTION_SCOPE} permission, then answer
  * `{ active: false }` for any token that is not an unexpired access token of this issuer, that is
@@ -59,22 +79,8 @@ function activeAnswer({ claims }: IssuedToken): Record<string, unknown> {
  */
 export function createIntrospectionEndpoint(parts: IntrospectionEndpointParts): (req: Request, res: Response) => void {
   const { store, verifyIssued, authenticate, emitter } = parts;
-  const { clients, revocations } = store;
+  const isActive = createActivityCheck(store, 'token introspection is temporarily unavailable');
   const readForm = createFormReader({ maxBytes: 4096, maxParameters: 32, label: 'introspection request' });
-
-  async function isActive(issued: IssuedToken): Promise<boolean> {
-    const { client_id: clientId, jti, iat } = issued.claims;
-    try {
-      // The in-memory registry when the store has one: no query for the client on every call.
-      const owner = clients.lookup ? await clients.lookup(clientId) : await clients.get(clientId);
-      if (owner === undefined || !owner.enabled) return false;
-      return revocations === undefined || !(await revocations.isRevoked({ jti, clientId, issuedAt: new Date(iat * 1000) }));
-    } catch (err) {
-      // A database outage: the token may well be active, so 503, never a guess either way.
-      throw new TemporarilyUnavailableError('token introspection is temporarily unavailable', {
-        cause: err, headers: { 'Retry-After': String(RETRY_AFTER_SECONDS) } });
-    }
-  }
 
   async function introspect(req: Request, res: Response): Promise<void> {
     const form = await readForm(req, res);

@@ -51,7 +51,7 @@ export interface RateLimitedEvent {
 /** Emitted when a request fails for a server-side reason (store down, hook threw). */
 export interface InternalErrorEvent {
   error: unknown;
-  endpoint: 'token' | 'jwks' | 'revoke' | 'introspect';
+  endpoint: 'token' | 'jwks' | 'revoke' | 'introspect' | 'revocations';
 }
 
 /**

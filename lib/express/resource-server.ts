@@ -65,6 +65,16 @@ export interface ResourceServerOptions {
    * token with 401 `invalid_token`. If it throws or rejects, the request is answered 503.
    */
   isRevoked?: (token: VerifiedAccessToken) => boolean | Promise<boolean>;
+  /**
+   * Refuse revoked tokens, as the issuer's revocation list says (this package's issuer serves it at
+   * `<issuer>/revocations`): `true`, or settings. The list is read in the background, every
+   * `refreshInterval`; each request, cached tokens included, is checked against the copy held here,
+   * without a network call. A token revoked at the issuer (RFC 7009 `/revoke`, a client disabled,
+   * deleted, or `clients revoke-tokens`) is refused (401 `invalid_token`) within `refreshInterval`
+   * plus one read. When the list cannot be read for longer than `maxStale`, every token is refused
+   * with 503 `temporarily_unavailable` (fail closed). Default off.
+   */
+  revocations?: boolean | RevocationListOptions;
   /** Deadline of one JWKS or metadata request, in seconds. Default 5. A timeout fails closed (503). */
   jwksTimeout?: number;
   /** How long a fetched JWKS is used before it is fetched again, in seconds. Default 600. */
@@ -95,6 +105,25 @@ export interface ResourceServerOptions {
   fetch?: FetchFunction;
   /** Current time in milliseconds since the epoch. Default `Date.now`. For tests. */
   clock?: () => number;
+}
+
+/** Settings of the `revocations` option of {@link ResourceServerOptions}. */
+export interface RevocationListOptions {
+  /** The revocation list's URL. Default `<issuer>/revocations` for each issuer; only with a single issuer. */
+  uri?: string;
+  /** How often the list is read, in seconds. Default 10. */
+  refreshInterval?: number;
+  /**
+   * How long the guard goes on answering from its copy when the list cannot be read, in seconds;
+   * after that every token is refused with 503 until a read succeeds. Default 60; at least `refreshInterval`.
+   */
+  maxStale?: number;
+  /**
+   * The `fetch` that reads the list. This package's issuer answers it only to a Bearer token with
+   * the `m2m:revocations` scope: pass the `fetch` of a `tokenClient()` that gets one. Default: the
+   * resource server's `fetch`.
+   */
+  fetch?: FetchFunction;
 }
 
 /** Per-route options of {@link ResourceServer.requireScope}. */
@@ -139,8 +168,16 @@ export interface ResourceServer {
    */
   refreshKeys(): Promise<void>;
   /**
+   * Reads the revocation list of every issuer now (with the `revocations` option; nothing
+   * without it), so that a revocation made a moment ago is known at once.
+   *
+   * @throws {@link TemporarilyUnavailableError} when a list cannot be read.
+   */
+  refreshRevocations(): Promise<void>;
+  /**
    * Typed events: `token.accepted`, `token.refused` (with the reason, never the token),
-   * `keys.fetched` and `keys.unavailable`. A listener that throws never breaks a request.
+   * `keys.fetched`, `keys.unavailable`, `revocations.fetched` and `revocations.unavailable`. A
+   * listener that throws never breaks a request.
    */
   readonly events: ResourceServerEvents;
 }
@@ -167,7 +204,7 @@ export interface ResourceServer {
  */
 export function createResourceServer(options: ResourceServerOptions): ResourceServer {
   const emitter = createGuardEmitter();
-  const settings = resolveGuardOptions(options, (outcome) => emitter.fetched(outcome));
+  const settings = resolveGuardOptions(options, (outcome) => emitter.fetched(outcome), (outcome) => emitter.revocationsRead(outcome));
   const { verifier, keySource } = settings;
   const respond = createRefusal(settings.realm, settings.errors);
   function fail(check: GuardCheck, res: Response, next: NextFunction, err: unknown, clientId?: string): void {
@@ -242,6 +279,9 @@ export function createResourceServer(options: ResourceServerOptions): ResourceSe
       }
     },
     refreshKeys: () => keySource.refresh(),
+    async refreshRevocations() {
+      await Promise.all([...settings.revocationViews.values()].map((view) => view.refresh()));
+    },
     events: emitter.events,
   };
 }

@@ -15,6 +15,7 @@ interface Summary {
     newTokenIssuedBy: Record<string, number>; distinctNewTokens: number; probeRequests: number; probeRequestsAfterStop: number;
     probeFailures: number; balancerFailures: number; reroutedToIssuer2: number; servedBy: Record<string, number>;
   };
+  e: { interval: number; bound: number; revokedTokenRefusedAfter: number; disabledClientRefusedAfter: number };
 }
 
 const FP = '[0-9a-f]{12}';
@@ -45,7 +46,7 @@ describe('the cluster demo (npm run demo:cluster)', function () {
     const k1 = String(new RegExp(`first signing key (${KID}),`).exec(run.stdout)?.[1]);
     const k2 = String(new RegExp(`keys rotate --activate-after 3: key (${KID}),`).exec(run.stdout)?.[1]);
     const expected = [
-      `database migrated \\(as a deploy step would\\), first signing key ${k1}, clients nightly-report and cluster-probe`,
+      `database migrated \\(as a deploy step would\\), first signing key ${k1}, clients nightly-report, cluster-probe, cluster-api-lister, cluster-retired`,
       `load balancer on http://127\\.0\\.0\\.1:${b}: round robin, a request that cannot reach one instance goes to the other`,
       `issuer-1 on :\\d+ and issuer-2 on :\\d+, both with issuer ${issuer} \\(keyCacheTtl 1 s\\)`,
       `api-1 on :\\d+ and api-2 on :\\d+, trusting ${issuer} \\(JWKS discovered through the balancer\\)`,
@@ -73,8 +74,15 @@ describe('the cluster demo (npm run demo:cluster)', function () {
       'caller-2: (\\d+)/\\1 calls answered 200, [1-9]\\d* of them after the invalidation with the new token',
       'balancer: (\\d+)/\\1 token, JWKS and metadata requests answered 200, [1-9]\\d+ of them after the stop',
       'balancer: [1-9]\\d* requests sent on to issuer-2 after a connection error from issuer-1 .*',
+      // (e)
+      'a token of cluster-probe is accepted by api-1 and api-2',
+      'cluster-probe revoked it through the balancer: POST /revoke answered 200',
+      'both APIs refuse the revoked token \\d+\\.\\d s after the revocation \\(at most 3 s: refreshInterval 2 \\+ 1\\)',
+      'a token of cluster-retired is accepted by both APIs',
+      'express-m2m clients disable cluster-retired, on the shared database \\(timed from when it returned\\)',
+      'both APIs refuse cluster-retired\'s live token \\d+\\.\\d s after the disable \\(at most 3 s\\), long before it expires',
       // cleanup
-      `stopped 6 processes, dropped 8 tables ${summary.tablePrefix}\\*, deleted \\d+ Redis keys? ${summary.redisPrefix}\\*`,
+      `stopped 6 processes, dropped \\d+ tables ${summary.tablePrefix}\\*, deleted \\d+ Redis keys? ${summary.redisPrefix}\\*`,
     ];
     expect(checks).to.have.length(expected.length);
     expected.forEach((pattern, i) => expect(checks[i]).to.match(new RegExp(`^ {2}✓ ${pattern}$`)));
@@ -105,6 +113,13 @@ describe('the cluster demo (npm run demo:cluster)', function () {
     expect(d.reroutedToIssuer2).to.be.at.least(1);
     expect(d.servedBy['issuer-1']).to.be.at.least(5);
     expect(d.servedBy['issuer-2']).to.be.at.least(d.probeRequestsAfterStop);
+  });
+
+  it('(e) has a revoked token and a disabled client\'s live token refused by both APIs within the refresh interval plus a second', () => {
+    const { e } = summary;
+    expect([e.interval, e.bound]).to.deep.equal([2, 3]);
+    expect(e.revokedTokenRefusedAfter).to.be.within(0, 3);
+    expect(e.disabledClientRefusedAfter).to.be.within(0, 3);
   });
 
   itLeavesNothingBehind(() => ({ run, tablePrefix: summary.tablePrefix, redisPrefix: summary.redisPrefix }));

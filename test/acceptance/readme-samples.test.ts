@@ -33,6 +33,7 @@ const COVERED: [string, string][] = [
   ['curl -s -u "nightly-report:$CLIENT_SECRET"', 'readme.test.ts'],
   ['app.get(oauth.metadataPath, oauth.metadata);', 'the metadata handler'],
   ["jwks: { keys: [{ ...publicKey.export({ format: 'jwk' })", 'the secretless clients'],
+  ['revocations: { fetch: lists.fetch }', 'the guard with revocations'],
   ["createKnexStore(knex, { tablePrefix: 'm2m_' })", 'the store'],
   ["from 'express-m2m/store';", 'the store subpath'],
   ["oauth.events.on('token.issued'", 'the events'],
@@ -157,6 +158,36 @@ await knex.destroy();
     const [scope, summary] = out.trimEnd().split('\n');
     expect(scope).to.equal('reports:read');
     expect(JSON.parse(summary as string)).to.deep.equal({ method: 'private_key_jwt', kids: ['archiver-1'], secrets: 0 });
+  });
+
+  it('runs the guard revocations excerpt: a token whose client\'s tokens were revoked is refused once the list is read', async () => {
+    const out = await runFile(app.dir, excerptFile(), `${SQLITE_PRELUDE(join(dir, 'revocations.sqlite'))}
+import { authorizationServer, createKnexStore, createResourceServer, REVOCATIONS_SCOPE, tokenClient } from 'express-m2m';
+const store = createKnexStore(knex);
+await store.migrate();
+const app = express();
+let oauth: express.Router = express.Router();
+app.use('/oauth', (req, res, next) => oauth(req, res, next));
+${LISTEN}
+const issuer = \`\${base}/oauth\`;
+const audience = 'https://reports.internal';
+oauth = authorizationServer({ issuer, store });
+const lister = await store.clients.create({ clientId: 'reports-api', name: 'reports-api', scopes: [REVOCATIONS_SCOPE], audiences: [issuer] });
+process.env.LIST_SECRET = lister.clientSecret;
+const worker = await store.clients.create({ clientId: 'worker', name: 'worker', scopes: ['reports:read'], audiences: [audience] });
+${sampleWith('revocations: { fetch: lists.fetch }')}
+app.get('/reports', rs.requireScope('reports:read'), (_req, res) => { res.json({ ok: true }); });
+const job = tokenClient({ issuer, clientId: 'worker', clientSecret: worker.clientSecret, scope: 'reports:read' });
+const before = (await job.fetch(\`\${base}/reports\`)).status;
+const held = (await job.getToken()).accessToken;
+await store.clients.revokeTokens('worker');
+await rs.refreshRevocations();
+const after = (await fetch(\`\${base}/reports\`, { headers: { authorization: \`Bearer \${held}\` } })).status;
+console.log(JSON.stringify({ before, after }));
+server.close();
+await knex.destroy();
+`);
+    expect(JSON.parse(out.trim())).to.deep.equal({ before: 200, after: 401 });
   });
 
   it('runs the store excerpt: migrate creates the prefixed tables', async () => {

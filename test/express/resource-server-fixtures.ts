@@ -72,7 +72,7 @@ export const segment = (value: unknown): string =>
   Buffer.from(typeof value === 'string' ? value : JSON.stringify(value)).toString('base64url');
 
 /** What the JWKS server answers with. */
-export type JwksMode = 'ok' | 'fail' | 'hang' | 'garbage' | 'empty';
+export type JwksMode = 'ok' | 'fail' | 'hang' | 'garbage' | 'empty' | 'huge' | 'huge-chunked';
 
 /** A running JWKS and metadata server. */
 export interface JwksServer {
@@ -109,6 +109,13 @@ export async function startJwksServer(keys: TestKey[]): Promise<JwksServer> {
       case 'fail': res.status(500).json({ error: 'boom' }); return;
       case 'garbage': res.type('application/json').send('{"keys": [ not json'); return;
       case 'hang': hanging.add(res); return;
+      case 'huge': res.json({ keys: state.keys.map((k) => k.jwk), pad: 'x'.repeat(1024 * 1024) }); return;
+      case 'huge-chunked':
+        // No Content-Length: the limit must hold while the body streams in.
+        res.type('application/json');
+        for (let i = 0; i < 20; i++) res.write(i === 0 ? `{"keys":${JSON.stringify(state.keys.map((k) => k.jwk))},"pad":"` : 'x'.repeat(64 * 1024));
+        res.end('"}');
+        return;
     }
   });
   const metadataBody = () => ({ issuer: state.metadata.issuer ?? state.issuer, jwks_uri: state.metadata.jwksUri ?? state.jwksUri, token_endpoint: `${state.issuer}/token` });

@@ -61,7 +61,8 @@ describe('createResourceServer() JWKS handling', () => {
   const token = (key: TestKey, header: Record<string, unknown> = {}) => mint(key, claims(jwks.issuer, {}, clock), header);
 
   describe('when the JWKS is unreachable', () => {
-    for (const [what, mode] of [['answers 500', 'fail'], ['answers something that is not JSON', 'garbage'], ['holds no key', 'empty']] as const) {
+    for (const [what, mode] of [['answers 500', 'fail'], ['answers something that is not JSON', 'garbage'], ['holds no key', 'empty'],
+      ['answers more than 1 MiB', 'huge'], ['streams more than 1 MiB without a length', 'huge-chunked']] as const) {
       it(`answers 503 with Retry-After when the JWKS ${what}, and asks again only after the cooldown`, async () => {
         const url = await serve({ jwksCooldown: 30 });
         jwks.mode = mode;
