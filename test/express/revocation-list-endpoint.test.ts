@@ -3,7 +3,7 @@ import jwt from 'jsonwebtoken';
 import { createResourceServer, REVOCATIONS_SCOPE, tokenClient, type ResourceServer } from '../../lib/index.js';
 import { basic, postForm, request, type Listening, type ReadResponse } from '../support/http.js';
 import { startIssuer, type TestIssuer } from '../support/issuer.js';
-import { bearer, startApp } from './resource-server-fixtures.js';
+import { bearer, stableHeaders as stable, startApp } from './resource-server-fixtures.js';
 
 // GET /revocations on a real issuer (SQLite), read by hand and by a real guard through a real
 // tokenClient, as users wire them.
@@ -36,11 +36,6 @@ async function tokenOf(parts: Parts, clientId: keyof Parts['secrets']): Promise<
 }
 
 const claimsOf = (token: string) => jwt.decode(token) as { jti: string; exp: number; iat: number };
-
-function stable(res: ReadResponse): Record<string, string> {
-  const { date: _d, connection: _c, 'keep-alive': _k, 'content-length': _l, etag: _e, ...rest } = res.headers;
-  return rest;
-}
 
 const JSON_NO_STORE = { 'cache-control': 'no-store', pragma: 'no-cache', 'content-type': 'application/json; charset=utf-8', 'x-powered-by': 'Express' };
 
