@@ -27,6 +27,8 @@ export interface ExampleConfig {
   jobSecretFile: string;
   /** Where the ops client's secret is handed to the admin call. */
   opsSecretFile: string;
+  /** The secretless job's private key (made on first run); the issuer keeps only its public key. */
+  signerKeyFile: string;
   /** Lifetime of the demo client's tokens, short so that the job shows a refresh. */
   tokenLifetime: number;
   /** Seconds between two runs of the job's read. */
@@ -42,6 +44,7 @@ export function exampleConfig(): ExampleConfig {
     databaseFile,
     jobSecretFile: resolve(process.env.JOB_SECRET_FILE ?? `${databaseFile}.archival-service.secret`),
     opsSecretFile: resolve(process.env.OPS_SECRET_FILE ?? `${databaseFile}.ops-console.secret`),
+    signerKeyFile: resolve(process.env.SIGNER_KEY_FILE ?? `${databaseFile}.archive-signer.key.pem`),
     tokenLifetime: seconds('DEMO_TOKEN_LIFETIME', 20),
     jobInterval: seconds('JOB_INTERVAL', 3),
   };

@@ -13,6 +13,7 @@ import express from 'express';
 import knexFactory from 'knex';
 import { authorizationServer, createKnexStore } from '../lib/index.js';
 import { DEMO_CLIENT, REPORTS_AUDIENCE, exampleConfig, type ExampleConfig } from './config.js';
+import { ensureSignerClient } from './archive-signer.js';
 import { ensureOpsClient, mountAdminApi, prometheusMetrics } from './operations.js';
 
 /** A running example service. */
@@ -83,6 +84,7 @@ export async function startIssuerService(config: ExampleConfig, log = console.lo
     log(`  curl -s -d grant_type=client_credentials -d client_id=${DEMO_CLIENT} -d client_secret=${clientSecret} ${issuer}/token`);
   }
 
+  await ensureSignerClient(store, config, log);
   await ensureOpsClient(store, config, log);
   log(`[issuer] metrics for Prometheus at ${new URL(issuer).origin}/metrics`);
 

@@ -98,7 +98,11 @@ describe('the example (npm run example)', () => {
       ]);
       expect(example.output()).to.include('[reports] GET /reports by archival-service');
       // Operations: one admin call made with the ops client's token, and the metrics it left.
-      expect(example.output()).to.include('[ops] GET /admin/clients with a token: archival-service, ops-console\n');
+      expect(example.output()).to.include('[ops] GET /admin/clients with a token: archival-service, archive-signer, ops-console\n');
+      // The secretless job: a key, no secret; its token given back when it is done.
+      expect(example.output()).to.include('[issuer] created secretless client "archive-signer" (private_key_jwt): the issuer holds its public key only\n');
+      expect(example.output()).to.include('[signer] GET /reports succeeded with a token got by a signed assertion (no secret anywhere), 2 reports\n'
+        + '[signer] done early: token given back to the issuer (POST /revoke)\n');
       const scraped = await request(`${new URL(issuer).origin}/metrics`);
       expect(scraped.status).to.equal(200);
       expect(scraped.headers['content-type']).to.match(/^text\/plain/);
@@ -128,6 +132,7 @@ describe('the example (npm run example)', () => {
     try {
       await example.line(/already exists/);
       await example.line(/\[job\] done/);
+      await example.line(/\[signer\] done early/);
       const res = await request(`${issuer}/jwks.json`);
       expect([res.status, (res.json as { keys: unknown[] }).keys.length]).to.deep.equal([200, 1]);
       expect(example.output()).not.to.include('m2m_cs_');
