@@ -756,8 +756,10 @@ for (const makeDb of databases) {
       it('shares one load of a client between concurrent authentications', async () => {
         store = makeStore({ clientCacheTtl: 3600, changePollInterval: 60 });
         const sql = await queriesDuring(() => Promise.all(Array.from({ length: 20 }, () => store.clients.authenticate('svc-reports', issued.clientSecret))));
-        // The change log's position, then the client, once.
-        expect(sql.filter((q) => /^select/i.test(q))).to.have.length(2);
+        // The change log's position, then the client, once. (Another test's store on the same
+        // Knex may poll the change log meanwhile: its reads are not this store's loads.)
+        const loads = sql.filter((q) => /^select/i.test(q) && !/ where .*seq.* > /i.test(q));
+        expect(loads.map((q) => (/max\(/i.test(q) ? 'position' : /left join/i.test(q) ? 'client' : q))).to.deep.equal(['position', 'client']);
       });
 
       it('refuses a negative or non-numeric clientCacheTtl with an InvalidOptionError', () => {
