@@ -1,9 +1,10 @@
 import { createPublicKey } from 'node:crypto';
 import jwksRsa from 'jwks-rsa';
-import { InvalidTokenError, TemporarilyUnavailableError } from '../errors.js';
+import { InvalidTokenError, type TemporarilyUnavailableError } from '../errors.js';
 import { discoverMetadata, fetchJson } from './metadata.js';
 import { errorTypeOf, inSpan, instruments } from './telemetry.js';
-import { checkRemoteUrl, RETRY_AFTER_SECONDS } from './urls.js';
+import { unavailable } from './unavailable.js';
+import { checkRemoteUrl } from './urls.js';
 import type { KeyRequest, VerificationKey } from './verify.js';
 
 /** A `fetch` as the platform provides it; hosts may pass their own (proxy, mTLS, instrumentation). */
@@ -49,8 +50,6 @@ export interface KeySource {
   /** Fetches every key set in use again now, whatever its age or a recent failure. */
   refresh(): Promise<void>;
 }
-
-const RETRY_AFTER = { 'Retry-After': String(RETRY_AFTER_SECONDS) };
 
 interface KeySet {
   byKid: Map<string, VerificationKey>;
@@ -100,8 +99,8 @@ function unknownKey(kid: string | undefined): InvalidTokenError {
   return new InvalidTokenError(kid === undefined ? 'the token names no key and the key set holds several' : 'no key matches the token kid');
 }
 
-function unavailable(cause: unknown): TemporarilyUnavailableError {
-  return new TemporarilyUnavailableError('the signing keys are unavailable', { cause, headers: RETRY_AFTER });
+function keysUnavailable(cause: unknown): TemporarilyUnavailableError {
+  return unavailable('the signing keys are unavailable', cause);
 }
 
 /** One remote JWKS: one jwks-rsa client, its keys imported once, refetches bounded. */
@@ -148,7 +147,7 @@ function createRemoteKeySet(jwksUri: string, options: KeySourceOptions, registry
    */
   function refresh(now: number, force = false): Promise<KeySet> {
     if (inflight) return inflight;
-    if (!force && lastFailure !== undefined && now - lastFailure.at < cooldown) return Promise.reject(unavailable(lastFailure.cause));
+    if (!force && lastFailure !== undefined && now - lastFailure.at < cooldown) return Promise.reject(keysUnavailable(lastFailure.cause));
     const started = performance.now();
     const took = (): number => performance.now() - started;
     inflight = load().then(
@@ -166,7 +165,7 @@ function createRemoteKeySet(jwksUri: string, options: KeySourceOptions, registry
         lastFailure = { at: now, cause: err };
         instruments().jwksFetches.add(1, { 'm2m.outcome': 'failure', 'error.type': errorTypeOf(err) });
         options.onFetch?.({ ok: false, url: jwksUri, error: err, durationMs: took() });
-        throw unavailable(err);
+        throw keysUnavailable(err);
       },
     ).finally(() => { inflight = undefined; });
     return inflight;
@@ -195,7 +194,7 @@ function createRemoteKeySet(jwksUri: string, options: KeySourceOptions, registry
     // An unknown kid may be a key published since the last fetch (rotation), or a forgery: fetch
     // again, but at most once per cooldown, whatever the number of distinct kids presented.
     if (now - lastUnknownKidFetch < cooldown) {
-      if (lastFailure !== undefined) throw unavailable(lastFailure.cause);
+      if (lastFailure !== undefined) throw keysUnavailable(lastFailure.cause);
       throw unknownKey(kid);
     }
     lastUnknownKidFetch = now;
@@ -285,7 +284,7 @@ export function createKeySource(options: KeySourceOptions): KeySource {
     try {
       uri = await jwksUriFor(request.issuer);
     } catch (err) {
-      throw new TemporarilyUnavailableError('the issuer metadata is unavailable', { cause: err, headers: RETRY_AFTER });
+      throw unavailable('the issuer metadata is unavailable', err);
     }
     return keySetFor(uri).getKey(request.kid);
   }

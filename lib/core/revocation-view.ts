@@ -4,10 +4,11 @@
  * it is a map lookup and no request waits on the network for it (but the first, and those after
  * the view went stale).
  */
-import { TemporarilyUnavailableError } from '../errors.js';
 import type { FetchFunction } from './jwks.js';
 import { fetchJson } from './metadata.js';
-import { RETRY_AFTER_SECONDS } from './urls.js';
+import { unavailable } from './unavailable.js';
+
+const listUnavailable = (cause: unknown) => unavailable('the revocation list is unavailable', cause);
 
 /** Largest revocation list page read, in bytes (a page holds at most 10 000 entries). */
 const MAX_LIST_BYTES = 8 * 1024 * 1024;
@@ -15,8 +16,6 @@ const MAX_LIST_BYTES = 8 * 1024 * 1024;
 const MAX_PAGES = 100;
 /** Polling stops after this long without a check, and starts again at the next one, in ms. */
 const IDLE_AFTER = 5 * 60_000;
-
-const RETRY_AFTER = { 'retry-after': String(RETRY_AFTER_SECONDS) };
 
 /** Settings of {@link createRevocationView}; times in milliseconds. */
 export interface RevocationViewSettings {
@@ -157,7 +156,7 @@ export function createRevocationView(settings: RevocationViewSettings): Revocati
       failedAt = performance.now();
       lastError = err;
       settings.onRefresh?.({ ok: false, uri, error: err, durationMs: failedAt - started });
-      throw unavailable(err);
+      throw listUnavailable(err);
     }).finally(() => {
       reading = undefined;
       schedule();
@@ -190,13 +189,9 @@ export function createRevocationView(settings: RevocationViewSettings): Revocati
     async whenFresh() {
       touch();
       if (fresh()) return;
-      if (reading === undefined && performance.now() - failedAt < interval) throw unavailable(lastError);
+      if (reading === undefined && performance.now() - failedAt < interval) throw listUnavailable(lastError);
       await refresh();
     },
     refresh,
   };
-}
-
-function unavailable(cause: unknown): TemporarilyUnavailableError {
-  return new TemporarilyUnavailableError('the revocation list is unavailable', { cause, headers: RETRY_AFTER });
 }

@@ -1,13 +1,13 @@
 import type { KeyObject } from 'node:crypto';
-import { InvalidTokenError, OAuthError, TemporarilyUnavailableError } from '../errors.js';
+import { InvalidTokenError, OAuthError } from '../errors.js';
 import { jwtWorker } from './jwt-worker.js';
-import { RETRY_AFTER_SECONDS } from './urls.js';
 import {
   booleanOption, functionOption, InvalidOptionError, numberOption, stringListOption,
 } from './options.js';
 import { createTokenCache } from './token-cache.js';
 import type { RevocationStatus, RevocationView } from './revocation-view.js';
 import { checkProfile, parseToken, refuseEarly, refusal, type TokenProfile } from './token-profile.js';
+import { unavailable } from './unavailable.js';
 
 export type { ScopeMatch } from './scope.js';
 
@@ -206,8 +206,6 @@ function deepFreeze<T>(value: T): T {
   return value;
 }
 
-const unavailable = (what: string, cause: unknown): TemporarilyUnavailableError =>
-  new TemporarilyUnavailableError(what, { cause, headers: { 'Retry-After': String(RETRY_AFTER_SECONDS) } });
 
 /**
  * `jwt.verify` with this verifier's options in the JWT worker thread: each key is registered with
@@ -250,7 +248,7 @@ function revocationCheck(
       const view = revocationView?.(auth.payload.iss);
       if (viewStatus(auth, view) === 'stale') {
         await view?.whenFresh();
-        if (viewStatus(auth, view) === 'stale') throw unavailable('the revocation list is unavailable', undefined);
+        if (viewStatus(auth, view) === 'stale') throw unavailable('the revocation list is unavailable');
       }
       if (!isRevoked) return auth;
       let revoked: boolean;

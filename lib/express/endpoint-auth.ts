@@ -1,7 +1,6 @@
 import type { Request, Response } from 'express';
 import type { Client } from '../core/client.js';
 import { isClientId } from '../core/client.js';
-import { RETRY_AFTER_SECONDS } from '../core/urls.js';
 import { TemporarilyUnavailableError } from '../errors.js';
 import { clientAuthenticationError, createClientAuthenticator, detectClientCredentials, type ClientAuthMethod } from './client-auth.js';
 import type { Form } from './form.js';
@@ -10,6 +9,7 @@ import type { TokenRequestObserver } from './issuer-observer.js';
 import type { IssuerSettings } from './issuer-options.js';
 import { createAssertionCheck } from './private-key-jwt.js';
 import { createFailureLimiter } from './rate-limit.js';
+import { unavailable } from '../core/unavailable.js';
 
 /** The client authentication parameters of a request body (RFC 6749 §2.3.1, RFC 7521 §4.2): each may appear once. */
 export const CLIENT_AUTH_PARAMETERS = ['client_id', 'client_secret', 'client_assertion', 'client_assertion_type'] as const;
@@ -69,8 +69,7 @@ export function createRequestAuthenticator(settings: IssuerSettings, emitter: Is
     const run = () => authenticateClient(req, res, presented);
     const outcome = await (observer ? observer.authenticate(presented.method, run) : run()).catch((err: unknown) => {
       // The store failed (a database outage): the request may pass in a moment, so 503, not 500.
-      throw new TemporarilyUnavailableError('client authentication is temporarily unavailable', {
-        cause: err, headers: { 'Retry-After': String(RETRY_AFTER_SECONDS) } });
+      throw unavailable('client authentication is temporarily unavailable', err);
     });
     if (outcome.ok) return { client: outcome.client, method: outcome.method };
     const { reason, method, detail } = outcome;

@@ -1,9 +1,9 @@
 import type { NextFunction, Response } from 'express';
-import { RETRY_AFTER_SECONDS } from '../core/urls.js';
 import {
-  InsufficientScopeError, InvalidRequestError, InvalidTokenError, OAuthError, TemporarilyUnavailableError, TokenRequiredError,
+  InsufficientScopeError, InvalidRequestError, InvalidTokenError, OAuthError, TokenRequiredError,
 } from '../errors.js';
 import { NO_STORE_HEADERS, sendOAuthError } from './render.js';
+import { unavailable } from '../core/unavailable.js';
 
 /**
  * How a resource server refuses a request (RFC 6750 §3): the error with its challenge, answered
@@ -32,7 +32,7 @@ export function createRefusal(realm: string, errorMode: 'respond' | 'next'): (re
     }
     if (err instanceof OAuthError) return err;
     // Nothing else should reach here; if it does, it is ours, not the caller's: 503, never 500.
-    return new TemporarilyUnavailableError('the token could not be checked', { cause: err, headers: { 'Retry-After': String(RETRY_AFTER_SECONDS) } });
+    return unavailable('the token could not be checked', err);
   }
 
   function fail(res: Response, next: NextFunction, err: unknown): void {

@@ -1,13 +1,13 @@
 import type { Request, Response } from 'express';
 import type { IssuedToken, IssuedTokenVerifier } from '../core/issued-token.js';
 import type { IssuerStore } from '../core/store.js';
-import { RETRY_AFTER_SECONDS } from '../core/urls.js';
-import { OAuthError, TemporarilyUnavailableError, UnauthorizedClientError } from '../errors.js';
+import { OAuthError, UnauthorizedClientError } from '../errors.js';
 import type { AuthenticateRequest } from './endpoint-auth.js';
 import { createFormReader } from './form.js';
 import type { IssuerEmitter } from './issuer-events.js';
 import { sendJson, sendOAuthError } from './render.js';
 import { readTokenParameter } from './revocation-endpoint.js';
+import { unavailable } from '../core/unavailable.js';
 
 /**
  * The permission to introspect: a client whose allowed scopes (`scopes` at registration) hold it
@@ -49,9 +49,9 @@ function activeAnswer({ claims }: IssuedToken): Record<string, unknown> {
  * Whether one of the issuer's own tokens is still active: its client exists and is enabled (from
  * the in-memory registry when the store has one: no query per call), and the revocation record
  * does not name it. A store failure rejects with 503 `temporarily_unavailable` described by
- * `unavailable`, never a guess either way.
+ * `description`, never a guess either way.
  */
-export function createActivityCheck(store: IssuerStore, unavailable: string): (issued: IssuedToken) => Promise<boolean> {
+export function createActivityCheck(store: IssuerStore, description: string): (issued: IssuedToken) => Promise<boolean> {
   const { clients, revocations } = store;
   return async function isActive(issued) {
     const { client_id: clientId, jti, iat } = issued.claims;
@@ -60,7 +60,7 @@ export function createActivityCheck(store: IssuerStore, unavailable: string): (i
       if (owner === undefined || !owner.enabled) return false;
       return revocations === undefined || !(await revocations.isRevoked({ jti, clientId, issuedAt: new Date(iat * 1000) }));
     } catch (err) {
-      throw new TemporarilyUnavailableError(unavailable, { cause: err, headers: { 'Retry-After': String(RETRY_AFTER_SECONDS) } });
+      throw unavailable(description, err);
     }
   };
 }

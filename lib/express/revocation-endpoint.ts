@@ -1,12 +1,12 @@
 import type { Request, Response } from 'express';
 import type { IssuedTokenVerifier } from '../core/issued-token.js';
 import type { RevocationStore } from '../core/revocations.js';
-import { RETRY_AFTER_SECONDS } from '../core/urls.js';
-import { InvalidRequestError, OAuthError, TemporarilyUnavailableError } from '../errors.js';
+import { InvalidRequestError, OAuthError } from '../errors.js';
 import { CLIENT_AUTH_PARAMETERS, type AuthenticateRequest } from './endpoint-auth.js';
 import { createFormReader, refuseRepeated, type Form } from './form.js';
 import type { IssuerEmitter } from './issuer-events.js';
 import { NO_STORE_HEADERS, sendOAuthError } from './render.js';
+import { unavailable } from '../core/unavailable.js';
 
 /** Parameters of a revocation or introspection request that may appear once only (RFC 7009 §2.1, RFC 7662 §2.1). */
 export const TOKEN_REQUEST_PARAMETERS = ['token', 'token_type_hint', ...CLIENT_AUTH_PARAMETERS] as const;
@@ -35,8 +35,6 @@ export interface RevocationEndpointParts {
   emitter: IssuerEmitter;
 }
 
-const unavailable = (cause: unknown): TemporarilyUnavailableError => new TemporarilyUnavailableError(
-  'token revocation is temporarily unavailable', { cause, headers: { 'Retry-After': String(RETRY_AFTER_SECONDS) } });
 
 /**
  * Creates the handler of `POST /revoke` (RFC 7009): read the form as `/token` reads it (same
@@ -59,7 +57,7 @@ export function createRevocationEndpoint(parts: RevocationEndpointParts): (req: 
     if (issued !== undefined && issued.claims.client_id === client.clientId) {
       const { jti, exp } = issued.claims;
       const expiresAt = new Date(exp * 1000);
-      const added = await revocations.revokeToken({ jti, clientId: client.clientId, expiresAt }).catch((err: unknown) => { throw unavailable(err); });
+      const added = await revocations.revokeToken({ jti, clientId: client.clientId, expiresAt }).catch((err: unknown) => { throw unavailable('token revocation is temporarily unavailable', err); });
       if (added) emitter.emit('token.revoked', { clientId: client.clientId, jti, expiresAt });
     }
     res.writeHead(200, { ...NO_STORE_HEADERS, 'Content-Length': '0' }).end();

@@ -2,13 +2,13 @@ import type { NextFunction, Request, Response } from 'express';
 import type { IssuedTokenVerifier } from '../core/issued-token.js';
 import type { RevocationEntry, RevocationStore } from '../core/revocations.js';
 import type { IssuerStore } from '../core/store.js';
-import { RETRY_AFTER_SECONDS } from '../core/urls.js';
-import { InsufficientScopeError, InvalidRequestError, InvalidTokenError, OAuthError, TemporarilyUnavailableError, TokenRequiredError } from '../errors.js';
+import { InsufficientScopeError, InvalidRequestError, InvalidTokenError, OAuthError, TokenRequiredError } from '../errors.js';
 import { readBearerToken } from './bearer.js';
 import { createRefusal } from './guard-response.js';
 import { createActivityCheck } from './introspection-endpoint.js';
 import type { IssuerEmitter } from './issuer-events.js';
 import { NO_STORE_HEADERS } from './render.js';
+import { unavailable } from '../core/unavailable.js';
 
 /**
  * The scope a token must grant to read the revocation list: what a resource server's
@@ -69,8 +69,7 @@ export function createRevocationListEndpoint(parts: RevocationListEndpointParts)
     const scopes = issued.claims.scope?.split(' ') ?? [];
     if (!scopes.includes(REVOCATIONS_SCOPE)) throw new InsufficientScopeError('the token lacks the scope to read revocations', [REVOCATIONS_SCOPE]);
     const page = await revocations.list({ ...(since === undefined ? {} : { since }), limit: PAGE_SIZE }).catch((err: unknown) => {
-      throw new TemporarilyUnavailableError('the revocation list is temporarily unavailable', {
-        cause: err, headers: { 'Retry-After': String(RETRY_AFTER_SECONDS) } });
+      throw unavailable('the revocation list is temporarily unavailable', err);
     });
     res.status(200).set(NO_STORE_HEADERS).json({ cursor: page.cursor, more: page.more, revocations: page.entries.map(wireEntry) });
   }

@@ -1,9 +1,9 @@
 import { selectKeys, type SigningKeyRecord } from '../core/key-set.js';
 import { importPrivateKey, matchesPublicJwk, type PublicJwk, type SigningAlgorithm } from '../core/keys.js';
 import { createTokenSigner, type TokenSigner } from '../core/token.js';
-import { RETRY_AFTER_SECONDS } from '../core/urls.js';
-import { KeyMismatchError, TemporarilyUnavailableError } from '../errors.js';
+import { KeyMismatchError } from '../errors.js';
 import type { IssuerSettings } from './issuer-options.js';
+import { unavailable } from '../core/unavailable.js';
 
 /** The issuer's keys as last read from the store. */
 export interface LoadedKeys {
@@ -105,7 +105,7 @@ export function createSigningKeys(
       (err: unknown) => {
         // Keep serving the last good key set if the store is briefly unreachable.
         if (loaded) return loaded;
-        throw new TemporarilyUnavailableError('signing keys are unavailable', { cause: err, headers: { 'Retry-After': String(RETRY_AFTER_SECONDS) } });
+        throw unavailable('signing keys are unavailable', err);
       },
     ).finally(() => { loading = undefined; });
     return loading;

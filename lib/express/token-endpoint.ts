@@ -2,9 +2,8 @@ import type { Request, Response } from 'express';
 import { resolveAudience, resolveScopes } from '../core/grant.js';
 import type { SigningAlgorithm } from '../core/keys.js';
 import { buildAccessTokenClaims, type TokenSigner } from '../core/token.js';
-import { RETRY_AFTER_SECONDS } from '../core/urls.js';
 import {
-  InvalidRequestError, OAuthError, TemporarilyUnavailableError, UnauthorizedClientError, UnsupportedGrantTypeError,
+  InvalidRequestError, OAuthError, UnauthorizedClientError, UnsupportedGrantTypeError,
 } from '../errors.js';
 import { CLIENT_AUTH_PARAMETERS, type AuthenticateRequest } from './endpoint-auth.js';
 import { createFormReader, refuseRepeated, type Form } from './form.js';
@@ -13,6 +12,7 @@ import { startTokenRequest, type TokenRequestObserver } from './issuer-observer.
 import type { IssuerSettings } from './issuer-options.js';
 import { sendJson, sendOAuthError } from './render.js';
 import type { LoadedKeys, SigningKeys } from './signing-keys.js';
+import { unavailable } from '../core/unavailable.js';
 
 interface TokenRequest {
   grantType: string;
@@ -34,9 +34,8 @@ function readTokenRequest(form: Form): TokenRequest {
 
 function signingKeyOf(keys: LoadedKeys): { signer: TokenSigner; kid: string; alg: SigningAlgorithm } {
   if (keys.signer && keys.kid !== undefined && keys.alg !== undefined) return { signer: keys.signer, kid: keys.kid, alg: keys.alg };
-  const headers = { 'Retry-After': String(RETRY_AFTER_SECONDS) };
-  if (keys.signerError !== undefined) throw new TemporarilyUnavailableError('signing keys are unavailable', { cause: keys.signerError, headers });
-  throw new TemporarilyUnavailableError('no signing key is active', { headers });
+  if (keys.signerError !== undefined) throw unavailable('signing keys are unavailable', keys.signerError);
+  throw unavailable('no signing key is active');
 }
 
 /**
