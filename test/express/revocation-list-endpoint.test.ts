@@ -131,8 +131,16 @@ describe('a guard with revocations, reading the issuer\'s list with a tokenClien
   let parts: Parts;
   let api: Listening;
   let rs: ResourceServer;
-  beforeEach(async () => { parts = await start(); });
+  // The guard goes on reading the list in the background after its test (it stops by itself after
+  // five idle minutes); once the test is over its reads fail at once instead of running the
+  // tokenClient's retries against a closed issuer, whose metrics other test files would see.
+  let over = false;
+  beforeEach(async () => {
+    over = false;
+    parts = await start();
+  });
   afterEach(async () => {
+    over = true;
     await api.close();
     await parts.close();
   });
@@ -140,7 +148,8 @@ describe('a guard with revocations, reading the issuer\'s list with a tokenClien
   async function serve(refreshInterval: number): Promise<string> {
     const lister = tokenClient({ tokenUrl: parts.issuer.tokenUrl, clientId: 'lister', clientSecret: parts.secrets.lister, scope: REVOCATIONS_SCOPE });
     rs = createResourceServer({
-      issuer: parts.issuer.issuer, audience: REPORTS, revocations: { refreshInterval, maxStale: 60, fetch: lister.fetch },
+      issuer: parts.issuer.issuer, audience: REPORTS,
+      revocations: { refreshInterval, maxStale: 60, fetch: (url, init) => (over ? Promise.reject(new Error('the test is over')) : lister.fetch(url, init)) },
     });
     api = await startApp((app, echo) => { app.get('/r', rs.requireScope('reports:read'), echo); });
     return `${api.url}/r`;
