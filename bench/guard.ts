@@ -28,6 +28,12 @@
 // spreads background load over every row alike. `--profile DIR` adds a profiled run of each row in
 // the first round (not counted: the profiler slows the server) and prints a summary.
 //
+// `--pin` puts this process (autocannon) on CPU 0 and the server under load, every thread of it, on
+// CPU 1 (taskset). Unpinned, the scheduler shares two cores between autocannon and the server's
+// threads, and a server with more runnable threads (a libuv pool of four signing at once) takes a
+// larger share from the load generator; pinned, each server has exactly one core, so tokens/s
+// compares the work per token, and rounds vary less (on a shared VM they still vary).
+//
 // Bars: a repeated token at >= 90% of the ceiling's req/s; a fresh token at >= 1.2x
 // express-oauth2-jwt-bearer's. On a 2-core machine autocannon competes with the server for CPU:
 // the same for every row, so the ratios hold; the absolute numbers are lower than on a machine
@@ -47,7 +53,7 @@ import {
   type Run, type Summary,
 } from './support.js';
 
-const USAGE = 'usage: npx tsx bench/guard.ts [--duration SECONDS] [--warmup SECONDS] [--connections N] [--pool N] [--rounds N] [--alg RS256,ES256] [--profile DIR]';
+const USAGE = 'usage: npx tsx bench/guard.ts [--duration SECONDS] [--warmup SECONDS] [--connections N] [--pool N] [--rounds N] [--alg RS256,ES256] [--profile DIR] [--pin]';
 
 const options = parseBenchOptions(USAGE, 3, { pool: { type: 'string', default: '4096' }, alg: { type: 'string', default: 'RS256,ES256' } });
 const { duration, warmup, connections, rounds } = options;

@@ -18,6 +18,12 @@
 // numbers too; the "CPU µs/token" column (the server process's own CPU time, all threads, divided
 // by the tokens it issued) is much less sensitive to that than tokens/s.
 //
+// `--pin` puts this process (autocannon) on CPU 0 and the server under load, every thread of it, on
+// CPU 1 (taskset). Unpinned, the scheduler shares two cores between autocannon and the server's
+// threads, and a server with more runnable threads (a libuv pool of four signing at once) takes a
+// larger share from the load generator; pinned, each server has exactly one core, so tokens/s
+// compares the work per token, and rounds vary less (on a shared VM they still vary).
+//
 // `--profile DIR` adds, in the first round, a profiled run of each server before its measured run
 // (node:inspector in the child, so start-up and warm-up are left out; the profiler slows the
 // server, so that run is not counted) and prints a summary of each; the .cpuprofile files stay in
@@ -33,7 +39,7 @@ import {
   type BenchAlgorithm, type ChildServer, type Run, type ServerKind, type Summary,
 } from './support.js';
 
-const USAGE = 'usage: npx tsx bench/issuer.ts [--duration SECONDS] [--warmup SECONDS] [--connections N] [--rounds N] [--profile DIR]';
+const USAGE = 'usage: npx tsx bench/issuer.ts [--duration SECONDS] [--warmup SECONDS] [--connections N] [--rounds N] [--profile DIR] [--pin]';
 
 const options = parseBenchOptions(USAGE, 1, {});
 const { duration, warmup, connections, rounds } = options;
@@ -148,7 +154,7 @@ async function main(): Promise<void> {
   const m2mEsRow = row('express-m2m', 'ES256');
   console.log('');
   printBars([
-    { name: 'ES256 express-m2m / oidc-provider', value: ratio(m2mEsRow, row('oidc-provider', 'ES256')), bar: 1.5, percent: false },
+    { name: 'ES256 express-m2m / oidc-provider', value: ratio(m2mEsRow, row('oidc-provider', 'ES256')), bar: 1.3, percent: false },
     { name: 'ES256 express-m2m / bare ceiling', value: ratio(m2mEsRow, row('ceiling', 'ES256')), bar: 0.75, percent: true },
     { name: 'RS256 express-m2m / oidc-provider', value: ratio(row('express-m2m', 'RS256'), row('oidc-provider', 'RS256')), bar: 1.0, percent: false },
     { name: 'ES256 express-m2m, OpenTelemetry SDK installed / not', value: ratio(row('express-m2m', 'ES256', true), m2mEsRow), percent: true },

@@ -1,11 +1,12 @@
 // Shared by the benchmarks (bench/issuer.ts, bench/guard.ts) and the servers they fork: command-line
 // options, the child-process protocol (start, CPU usage, a counter, CPU profiles, stop), the
 // measured autocannon run, medians and the printed table.
-import { fork, type ChildProcess } from 'node:child_process';
+import { execFileSync, fork, type ChildProcess } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import type { Server } from 'node:http';
 import { Session } from 'node:inspector/promises';
 import type { AddressInfo } from 'node:net';
+import { availableParallelism } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -60,6 +61,11 @@ export interface BenchOptions {
   profileDir: string | undefined;
   /** A timestamp for file names, the same for the whole run. */
   runStamp: string;
+  /**
+   * `--pin`: the load generator (this process) on CPU 0 and the server under load on CPU 1, every
+   * thread of it (taskset), so that each server has one core of its own whatever threads it starts.
+   */
+  pin: boolean;
 }
 
 /** An extra string option of {@link parseBenchOptions}. */
@@ -93,6 +99,7 @@ export function parseBenchOptions<E extends Record<string, ExtraOption>>(usage: 
         connections: { type: 'string', default: '50' },
         rounds: { type: 'string', default: String(defaultRounds) },
         profile: { type: 'string' },
+        pin: { type: 'boolean', default: false },
         help: { type: 'boolean', default: false },
         ...extra,
       },
@@ -115,6 +122,7 @@ export function parseBenchOptions<E extends Record<string, ExtraOption>>(usage: 
     rounds: integerOption(text('rounds'), 'rounds', 1, 20, usage),
     profileDir,
     runStamp: new Date().toISOString().replace(/[-:]/g, '').replace(/\..*$/, ''),
+    pin: values.pin === true,
     extra: Object.fromEntries(Object.keys(extra).map((name) => [name, text(name) ?? ''])) as { [K in keyof E]: string },
   };
 }
@@ -417,7 +425,28 @@ export interface Summary extends Run {
 }
 
 /** The child a run loads, as {@link BenchRun.measure} needs it. */
-type Measurable = Pick<ChildHandle<unknown, unknown>, 'label' | 'cpuUsage' | 'count' | 'startProfile' | 'stopProfile' | 'stop'>;
+type Measurable = Pick<ChildHandle<unknown, unknown>, 'label' | 'pid' | 'cpuUsage' | 'count' | 'startProfile' | 'stopProfile' | 'stop'>;
+
+/**
+ * Sets the CPU affinity of every thread of process `pid` to `cpu` (`taskset -a -cp`); threads it
+ * starts later (a worker, libuv's pool) inherit it.
+ */
+function pinProcess(pid: number, cpu: number): void {
+  execFileSync('taskset', ['-a', '-cp', String(cpu), String(pid)], { stdio: 'ignore' });
+}
+
+/**
+ * With `--pin`: checks that there are two CPUs and taskset, and puts this process (autocannon) on
+ * CPU 0. Exits with a usage error otherwise.
+ */
+function pinLoadGenerator(): void {
+  if (availableParallelism() < 2) usageError('--pin needs two CPUs', '--pin');
+  try {
+    pinProcess(process.pid, 0);
+  } catch {
+    usageError('--pin needs taskset (util-linux)', '--pin');
+  }
+}
 
 /** One benchmark process: its options, children, the autocannon run under way, profiles and exit. */
 export interface BenchRun {
@@ -453,6 +482,7 @@ export function createBenchRun(options: BenchOptions): BenchRun {
   const profiles: string[] = [];
   let running: autocannon.Instance | undefined;
   let cleaned: Promise<void> | undefined;
+  if (options.pin) pinLoadGenerator();
 
   function cleanup(): Promise<void> {
     cleaned ??= (async () => {
@@ -481,6 +511,8 @@ export function createBenchRun(options: BenchOptions): BenchRun {
 
   async function measure(child: Measurable, request: Omit<autocannon.Options, 'connections' | 'duration'>, round: number,
     profileName: string): Promise<Run> {
+    // Again before every run: cheap, and it reaches threads started since the last one.
+    if (options.pin && child.pid !== undefined) pinProcess(child.pid, 1);
     if (round === 1 && options.warmup > 0) {
       process.stdout.write(`warm-up ${options.warmup} s ... `);
       checkClean(child.label, await load({ ...request, duration: options.warmup }), 'warm-up');
