@@ -51,7 +51,7 @@ export type {
   PlaintextKeysEvent,
 } from './express/authorization-server.js';
 export type { RateLimitOptions, FailureLimit } from './express/rate-limit.js';
-export type { ClientAuthMethod, ClientAuthFailure } from './express/client-auth.js';
+export type { ClientAuthMethod, ClientAuthFailure } from './express/client-auth-outcome.js';
 export { sendOAuthError } from './express/render.js';
 
 export { createResourceServer, requireScope } from './express/resource-server.js';

@@ -2,25 +2,12 @@ import type { Request, RequestHandler, Response } from 'express';
 import { Passport } from 'passport';
 import { Strategy as PassportStrategy } from 'passport-strategy';
 import { Strategy as ClientPasswordStrategy } from 'passport-oauth2-client-password';
-import { CLIENT_ASSERTION_TYPE, readAssertionSubject, type AssertionFailure } from '../core/client-assertion.js';
-import type { Client, TokenEndpointAuthMethod } from '../core/client.js';
+import { CLIENT_ASSERTION_TYPE, readAssertionSubject } from '../core/client-assertion.js';
+import type { Client } from '../core/client.js';
 import type { AuthenticationFailure, ClientStore } from '../core/store.js';
 import { InvalidClientError, InvalidRequestError } from '../errors.js';
+import type { ClientAuthFailure, ClientAuthMethod, ClientAuthOutcome } from './client-auth-outcome.js';
 import { PrivateKeyJwtStrategy, type VerifyAssertion } from './private-key-jwt.js';
-
-/** Client authentication methods: RFC 6749 §2.3.1 and RFC 7523 §2.2. */
-export type ClientAuthMethod = TokenEndpointAuthMethod;
-
-/**
- * Why a client failed to authenticate, including failures before any lookup. `method_not_allowed`:
- * the client was registered with another method.
- */
-export type ClientAuthFailure = AuthenticationFailure | AssertionFailure | 'no_credentials' | 'unsupported_method';
-
-/** Outcome of {@link authenticateClient}; `detail` says more about a refused assertion. */
-export type ClientAuthOutcome =
-  | { ok: true; client: Client; method: ClientAuthMethod }
-  | { ok: false; method: ClientAuthMethod | undefined; clientId: string | undefined; reason: ClientAuthFailure; detail?: string };
 
 const BASE64 = /^[A-Za-z0-9+/]+={0,2}$/;
 

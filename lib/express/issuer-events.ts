@@ -1,5 +1,5 @@
 import { createTypedEmitter, type TypedEmitter, type TypedEvents } from '../core/events.js';
-import type { ClientAuthFailure, ClientAuthMethod } from './client-auth.js';
+import type { ClientAuthFailure, ClientAuthMethod } from './client-auth-outcome.js';
 import { recordIssuerEvent } from './issuer-observer.js';
 
 /** Emitted after a token is issued. Holds no token. */

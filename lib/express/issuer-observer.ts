@@ -10,7 +10,7 @@ import { context, SpanKind, SpanStatusCode, trace, type Attributes } from '@open
 import type { SigningAlgorithm } from '../core/keys.js';
 import { errorTypeOf, inSpan, instruments, tracer } from '../core/telemetry.js';
 import { OAuthError } from '../errors.js';
-import type { ClientAuthMethod, ClientAuthOutcome } from './client-auth.js';
+import type { ClientAuthMethod, ClientAuthOutcome } from './client-auth-outcome.js';
 import type { AuthorizationServerEventMap } from './issuer-events.js';
 
 /** One token request, from its arrival to its answer: ends in exactly one of `issued` and `refused`. */

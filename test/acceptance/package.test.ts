@@ -119,6 +119,10 @@ app.get('/reports', requireScope('reports:read', { issuer: 'https://auth.example
   const scopes: readonly string[] | undefined = req.auth?.scopes;
   res.json({ clientId, scopes });
 });
+app.get('/whoami', (req, res) => {
+  // @ts-expect-error passport's req.user (and req.login, req.logout) do not come with this package's types
+  res.json(req.user);
+});
 const caller: TokenClient = tokenClient({ tokenUrl: 'https://auth.example/oauth/token', clientId: 'reporter', clientSecret: store_generateClientSecret() });
 const token: Promise<AccessToken> = caller.getToken();
 const registration: store_ClientRegistration = { name: 'reporter', scopes: ['reports:read'], audiences: ['https://reports.example'] };
