@@ -43,13 +43,12 @@
 // Exit code: 0 whatever the bars say; 1 if any run saw a non-2xx answer or a connection error.
 import { createPublicKey, generateKeyPairSync, randomUUID, sign, type KeyObject } from 'node:crypto';
 import { createServer } from 'node:http';
-import { availableParallelism } from 'node:os';
 import type autocannon from 'autocannon';
 import {
   AUDIENCE, ISSUER, REPORT, SCOPE, startGuardChild, type GuardAlgorithm, type GuardChild, type GuardKind,
 } from './guard-support.js';
 import {
-  closeServer, createBenchRun, integerOption, listenOnLoopback, parseBenchOptions, printBars, printTable, summarize, usageError,
+  closeServer, createBenchRun, describeCpus, integerOption, listenOnLoopback, parseBenchOptions, printBars, printTable, summarize, usageError,
   type Run, type Summary,
 } from './support.js';
 
@@ -213,7 +212,7 @@ function printRows(rows: Row[]): void {
 
 async function main(): Promise<void> {
   console.log(`express-m2m guard benchmark: ${connections} connections, ${warmup} s warm-up + ${duration} s measured per row, `
-    + `token pool of ${poolSize}${rounds > 1 ? `, ${rounds} rounds (medians shown)` : ''}; node ${process.version}, ${availableParallelism()} CPUs (autocannon shares them with the server under load)\n`);
+    + `token pool of ${poolSize}${rounds > 1 ? `, ${rounds} rounds (medians shown)` : ''}; node ${process.version}, ${describeCpus(options, 'the server under load')}\n`);
   const { jwksUri, revocations: revocationUri } = await startJwks();
   const rows: Row[] = [];
   for (const alg of algorithms) {

@@ -32,10 +32,10 @@
 // Exit code: 0 whatever the bars say (the numbers are information); 1 if any run saw a non-2xx
 // response or a connection error, since a benchmark of error responses is worthless.
 import { mkdtempSync, rmSync } from 'node:fs';
-import { availableParallelism, tmpdir } from 'node:os';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
-  AUDIENCE, SCOPE, TOKEN_REQUEST_BODY, basic, createBenchRun, decodeJwt, parseBenchOptions, printBars, printTable, startChild, summarize,
+  AUDIENCE, SCOPE, TOKEN_REQUEST_BODY, basic, createBenchRun, describeCpus, decodeJwt, parseBenchOptions, printBars, printTable, startChild, summarize,
   type BenchAlgorithm, type ChildServer, type Run, type ServerKind, type Summary,
 } from './support.js';
 
@@ -120,8 +120,8 @@ function printRows(rows: Row[]): void {
 
 async function main(): Promise<void> {
   console.log(`express-m2m issuer benchmark: ${connections} connections, ${warmup} s warm-up + ${duration} s measured per server`
-    + `${rounds > 1 ? `, ${rounds} rounds (medians shown)` : ''}; node ${process.version}, ${availableParallelism()} CPUs `
-    + '(autocannon shares them with the server under load)\n');
+    + `${rounds > 1 ? `, ${rounds} rounds (medians shown)` : ''}; node ${process.version}, `
+    + `${describeCpus(options, 'the server under load')}\n`);
 
   console.log('starting servers (one process each) ...');
   const [m2mEs, m2mEsOtel, oidcEs, m2mRs, m2mRsOtel, oidcRs] = await Promise.all([

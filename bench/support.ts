@@ -66,6 +66,15 @@ export interface BenchOptions {
    * thread of it (taskset), so that each server has one core of its own whatever threads it starts.
    */
   pin: boolean;
+  /** The CPUs this process could use at start (before `--pin` narrowed them). */
+  cpus: number;
+}
+
+/** How the run shares the machine, for the first line of a benchmark's output: `server` names what is loaded. */
+export function describeCpus(options: BenchOptions, server: string): string {
+  return options.pin
+    ? `${options.cpus} CPUs, pinned: autocannon on CPU 0, ${server} on CPU 1`
+    : `${options.cpus} CPUs (autocannon shares them with ${server})`;
 }
 
 /** An extra string option of {@link parseBenchOptions}. */
@@ -123,6 +132,7 @@ export function parseBenchOptions<E extends Record<string, ExtraOption>>(usage: 
     profileDir,
     runStamp: new Date().toISOString().replace(/[-:]/g, '').replace(/\..*$/, ''),
     pin: values.pin === true,
+    cpus: availableParallelism(),
     extra: Object.fromEntries(Object.keys(extra).map((name) => [name, text(name) ?? ''])) as { [K in keyof E]: string },
   };
 }
