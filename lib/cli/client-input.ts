@@ -2,6 +2,7 @@
 // the client, and turning the store's refusals into messages that name the flags.
 import type { Client } from '../core/client.js';
 import { InvalidOptionError } from '../core/options.js';
+import { isResourceIndicator } from '../core/urls.js';
 import { ClientNotFoundError } from '../errors.js';
 import type { KnexStore } from '../storage/knex-store.js';
 import type { Args } from './command.js';
@@ -30,26 +31,13 @@ export async function requireClient(store: KnexStore, clientId: string): Promise
   return client;
 }
 
-// Whitespace and controls: no URI holds them, and the URL parser would drop some silently.
-// eslint-disable-next-line no-control-regex -- matching control characters is the point
-const NOT_IN_URI = /[\x00-\x20\x7f-\x9f]/;
-
-function isAbsoluteUri(value: string): boolean {
-  try {
-    return new URL(value).protocol.length > 1;
-  } catch {
-    return false;
-  }
-}
-
 /**
- * Checks an audience as the token endpoint takes one in `resource` (RFC 8707 §2): an absolute URI
- * without a fragment, at most 512 characters; and, as RFC 3986 says, no whitespace.
+ * Checks an audience as the token endpoint takes one in `resource` ({@link isResourceIndicator}).
  *
  * @throws {@link UsageError} naming `flag`.
  */
 export function checkAudience(value: string, flag: string, usage: string): string {
-  if (!isAbsoluteUri(value) || value.length > 512 || value.includes('#') || NOT_IN_URI.test(value)) {
+  if (!isResourceIndicator(value)) {
     throw new UsageError(`${flag} must be an absolute URI without a fragment, such as https://reports.internal, got ${quote(value)}`,
       usage, 'ERR_M2M_INVALID_OPTION');
   }

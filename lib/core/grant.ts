@@ -1,5 +1,6 @@
 import type { Client } from './client.js';
 import { parseScope } from './scope.js';
+import { isResourceIndicator } from './urls.js';
 import { InvalidRequestError, InvalidScopeError, InvalidTargetError } from '../errors.js';
 
 /** How the issuer answers a request for scopes beyond what the client may have. */
@@ -28,16 +29,6 @@ export function resolveScopes(client: Client, requested: string | undefined, pol
   if (allowed.length === scopes.length) return scopes;
   if (policy === 'downscope' && allowed.length > 0) return allowed;
   throw new InvalidScopeError('the requested scope exceeds the scope granted to the client');
-}
-
-/** Checks an RFC 8707 §2 resource indicator: an absolute URI without a fragment. */
-function isResourceIndicator(value: string): boolean {
-  if (value.length > 512 || value.includes('#')) return false;
-  try {
-    return new URL(value).protocol.length > 1;
-  } catch {
-    return false;
-  }
 }
 
 /**

@@ -49,3 +49,22 @@ export function checkIssuerUrl(value: unknown): string {
   if (url.username !== '' || url.password !== '') throw new InvalidOptionError('issuer', 'issuer must not hold credentials');
   return value;
 }
+
+// Whitespace and controls: no URI holds them, and the URL parser would drop some silently.
+// eslint-disable-next-line no-control-regex -- matching control characters is the point
+const NOT_IN_URI = /[\x00-\x20\x7f-\x9f]/;
+
+/**
+ * True for an RFC 8707 §2 resource indicator as this package takes one (in `resource` at the token
+ * endpoint, and for the audiences the CLI registers): an absolute URI without a fragment, at most
+ * 512 characters, with no whitespace or control characters (RFC 3986 has none, and the URL parser
+ * would drop some silently).
+ */
+export function isResourceIndicator(value: string): boolean {
+  if (value.length > 512 || value.includes('#') || NOT_IN_URI.test(value)) return false;
+  try {
+    return new URL(value).protocol.length > 1;
+  } catch {
+    return false;
+  }
+}

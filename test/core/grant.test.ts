@@ -174,6 +174,15 @@ describe('resolveAudience()', () => {
         InvalidTargetError, 'invalid_target', 'resource must be an absolute URI without a fragment');
     });
 
+    it('rejects a resource with whitespace or control characters, even one registered so, with invalid_target', () => {
+      // The URL parser would encode the space and drop the tab and newline, so a parse alone passes them.
+      const spaced = client({ audiences: ['https://reports.internal/a b'] });
+      for (const value of ['https://reports.internal/a b', 'https://reports.internal\t', 'https://reports.internal\n', ' https://reports.internal']) {
+        expectOAuthError(() => resolveAudience(spaced, [value], undefined), InvalidTargetError,
+          'invalid_target', 'resource must be an absolute URI without a fragment');
+      }
+    });
+
     it('rejects an empty resource with invalid_target', () => {
       expectOAuthError(() => resolveAudience(client(), [''], undefined), InvalidTargetError,
         'invalid_target', 'resource must be an absolute URI without a fragment');
