@@ -5,7 +5,8 @@
  *
  *   - one issuer is killed (SIGKILL) and started again a few seconds later;
  *   - the signing key is rotated (staged: published first, signing a few seconds later);
- *   - one client is disabled; its calls from then on are counted apart;
+ *   - one client is disabled; its calls from then on are counted apart (the APIs read the issuers'
+ *     revocation list every 2 s, so they learn of it from there, or at the latest by expiry);
  *   - the JWKS answers 500 for 10 s, while tokens with random kids are sent to both APIs (the APIs
  *     fetch it through a relay here, with jwksCooldown 5 s, and keep their key set 5 s);
  *   - the database is cut for 10 s (the issuers reach PostgreSQL through a TCP proxy here).
@@ -29,7 +30,7 @@ import { fileURLToPath } from 'node:url';
 import jwt from 'jsonwebtoken';
 import knexFactory from 'knex';
 import { Redis } from 'ioredis';
-import { createKnexStore, type KnexStore } from '../../lib/index.js';
+import { createKnexStore, REVOCATIONS_SCOPE, type KnexStore } from '../../lib/index.js';
 import { startBalancer, type Balancer } from '../cluster/balancer.js';
 import { createChildProcesses, hasExited, listening, reachServices, redact, removeRunData, stopChild, type Child } from '../cluster/harness.js';
 import {
@@ -37,7 +38,7 @@ import {
 } from '../cluster/shared.js';
 import { createTally, type Bucket, type TokenTick } from './figures.js';
 import { startJwksRelay, type JwksRelay } from './jwks-relay.js';
-import { CLIENT_CACHE_TTL, CLOCK_TOLERANCE, USAGE, parseArguments, type Fault } from './plan.js';
+import { CLIENT_CACHE_TTL, CLOCK_TOLERANCE, REVOCATION_INTERVAL, USAGE, parseArguments, type Fault } from './plan.js';
 import { startTcpProxy, type TcpProxy } from './tcp-proxy.js';
 
 const parsed = parseArguments(process.argv.slice(2));
@@ -56,6 +57,8 @@ const CLUSTER = fileURLToPath(new URL('../cluster/', import.meta.url));
 const HERE = fileURLToPath(new URL('./', import.meta.url));
 const CLIENT_IDS = Array.from({ length: plan.clients }, (_, i) => `chaos-client-${i + 1}`);
 const DISABLED = CLIENT_IDS[CLIENT_IDS.length - 1] as string;
+/** The client whose tokens the APIs read the revocation list with. */
+const LISTER = 'chaos-api-lister';
 
 const health = watchHealth();
 const started = Date.now();
@@ -231,7 +234,10 @@ async function runChaos(): Promise<void> {
     });
     secrets[clientId] = created.clientSecret;
   }
-  pass(`database migrated; clients ${CLIENT_IDS[0]} to ${DISABLED}, tokens of ${plan.tokenLifetime} s`);
+  const lister = await store.clients.create({
+    clientId: LISTER, name: 'the APIs\' revocation lists', scopes: [REVOCATIONS_SCOPE], audiences: [REPORTS_AUDIENCE],
+  });
+  pass(`database migrated; clients ${CLIENT_IDS[0]} to ${DISABLED}, tokens of ${plan.tokenLifetime} s; ${LISTER} for the APIs' revocation lists`);
 
   const target = new URL(databaseUrl);
   proxy = await startTcpProxy({ host: target.hostname, port: Number(target.port || 5432) });
@@ -249,6 +255,7 @@ async function runChaos(): Promise<void> {
   const apiStarts = ['api-1', 'api-2'].map((name) => listening(start(name, `${CLUSTER}api-node.ts`, {
     ISSUER_URL: issuerUrl, API_NAME: name, JWKS_URI: relay?.urlFor(name) ?? '', JWKS_COOLDOWN: String(plan.jwksCooldown),
     JWKS_CACHE_MAX_AGE: String(plan.jwksCacheMaxAge), JWKS_SERVE_STALE: String(plan.jwksServeStale),
+    LISTER_CLIENT_ID: LISTER, LISTER_SECRET: lister.clientSecret, REVOCATION_INTERVAL: String(REVOCATION_INTERVAL),
   })));
   for (const p of [...issuerStarts, ...apiStarts]) p.catch(() => {}); // awaited below, in groups
   const issuers = await Promise.all(issuerStarts);
@@ -263,7 +270,7 @@ async function runChaos(): Promise<void> {
   const ready = await Promise.all(callers.map((c) => c.next('ready', 60_000)));
   pass(`issuer-1 :${issuers[0]?.port}, issuer-2 :${issuers[1]?.port} (issuer ${issuerUrl}; keyCacheTtl 1 s, clientCacheTtl ${CLIENT_CACHE_TTL} s)`);
   pass(`api-1 :${apis[0]?.port}, api-2 :${apis[1]?.port} (jwksCooldown ${plan.jwksCooldown} s, jwksCacheMaxAge ${plan.jwksCacheMaxAge} s, `
-    + `jwksServeStale ${plan.jwksServeStale} s, clockTolerance ${CLOCK_TOLERANCE} s)`);
+    + `jwksServeStale ${plan.jwksServeStale} s, clockTolerance ${CLOCK_TOLERANCE} s, revocation list read every ${REVOCATION_INTERVAL} s)`);
   pass(`${callers.map((c) => c.name).join(', ')} ready: ${plan.clients} tokenClients each, ${plan.rate} calls/s per tokenClient `
     + `(client n from t=${s1(plan.stagger)}×(n-1)), a call fails after ${plan.callTimeout} s`);
 
@@ -544,7 +551,7 @@ function report({ tally, issuerEnd, apiEnd, done, callers, apis, errors }: Endin
       ? Math.max(lastAcceptedAfter, ...apis.map((a) => probes[a.name]?.seconds ?? 0)) : null;
     say(`  ${DISABLED}: refused by both APIs ${refusedByBoth === null ? 'NOT within the run' : `${s1(refusedByBoth)} s after the disable`} `
       + `(its last token before the disable: ${apis.map((a) => `${a.name} ${probes[a.name] ? `${s1(probes[a.name]?.seconds ?? 0)} s` : 'still accepted'}`).join(', ')}; `
-      + `its callers' last accepted call ${s1(lastAcceptedAfter)} s after); token lifetime ${plan.tokenLifetime} s: the APIs learn of it only by expiry (no revocation)`);
+      + `its callers' last accepted call ${s1(lastAcceptedAfter)} s after); token lifetime ${plan.tokenLifetime} s; the APIs read the revocation list every ${REVOCATION_INTERVAL} s)`);
     say(`  issuers: last token issued to ${DISABLED} ${lastIssued === 0 ? '(none seen)' : `${s1(lastIssuedAfter)} s after the disable`}; `
       + `then refused: ${Object.entries(failedAuth).filter(([k]) => k.startsWith(`${DISABLED} `)).map(([k, n]) => `${k.split(' ')[1]} ×${n}`).join(', ') || 'none'}`);
     check(refusedByBoth !== null && refusedByBoth <= plan.refusalBound,

@@ -18,6 +18,8 @@ export type Fault = (typeof FAULTS)[number];
 export const CLIENT_CACHE_TTL = 1;
 /** The guard's default `clockTolerance` (s), which the APIs keep. */
 export const CLOCK_TOLERANCE = 5;
+/** How often (s) the APIs read the issuers' revocation list (the guard's `revocations` option). */
+export const REVOCATION_INTERVAL = 2;
 
 /** Times are seconds since the load started. */
 export interface Plan {
