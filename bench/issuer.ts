@@ -155,7 +155,7 @@ async function main(): Promise<void> {
   console.log('');
   printBars([
     { name: 'ES256 express-m2m / oidc-provider', value: ratio(m2mEsRow, row('oidc-provider', 'ES256')), bar: 1.3, percent: false },
-    { name: 'ES256 express-m2m / bare ceiling', value: ratio(m2mEsRow, row('ceiling', 'ES256')), bar: 0.75, percent: true },
+    { name: 'ES256 express-m2m / bare ceiling', value: ratio(m2mEsRow, row('ceiling', 'ES256')), percent: true },
     { name: 'RS256 express-m2m / oidc-provider', value: ratio(row('express-m2m', 'RS256'), row('oidc-provider', 'RS256')), bar: 1.0, percent: false },
     { name: 'ES256 express-m2m, OpenTelemetry SDK installed / not', value: ratio(row('express-m2m', 'ES256', true), m2mEsRow), percent: true },
     { name: 'RS256 express-m2m, OpenTelemetry SDK installed / not', value: ratio(row('express-m2m', 'RS256', true), row('express-m2m', 'RS256')), percent: true },
