@@ -7,7 +7,8 @@
  * REDIS_URL, REDIS_PREFIX. Prints `listening` (with its port) and answers `stats` with the tokens it
  * issued (by client and by kid, and when it last issued one to each client), its failed
  * authentications, rate-limited requests and internal errors, and its health (memory, unhandled
- * rejections). SIGTERM stops it gracefully: no new connections, requests in flight are answered,
+ * rejections). Started while the database is unreachable, it waits for it before it listens.
+ * SIGTERM stops it gracefully: no new connections, requests in flight are answered,
  * then it exits 0.
  */
 import type { AddressInfo } from 'node:net';
@@ -15,7 +16,7 @@ import express from 'express';
 import knexFactory from 'knex';
 import { Redis } from 'ioredis';
 import { authorizationServer, createKnexStore } from '../../lib/index.js';
-import { onCommands, requireEnv, send, watchHealth } from './shared.js';
+import { onCommands, requireEnv, send, sleep, watchHealth } from './shared.js';
 
 const health = watchHealth();
 /** Prints a message once per distinct first line: an outage would print the same lines per request. */
@@ -36,8 +37,26 @@ const knex = knexFactory({
   log: { warn: (m: unknown) => once('knex: ', m), error: (m: unknown) => once('knex: ', m), deprecate: (m: unknown) => once('knex: ', m), debug: () => {} },
 });
 const store = createKnexStore(knex, { tablePrefix: requireEnv('TABLE_PREFIX') });
+
+/**
+ * Runs a start-up step that needs the database until it succeeds, backing off up to 2 s: an
+ * instance started during a database outage waits for the database, as a service behind an
+ * orchestrator's readiness check would, instead of exiting and being started again.
+ */
+async function whenDatabaseAnswers(step: () => Promise<unknown>): Promise<void> {
+  for (let delay = 250; ; delay = Math.min(2 * delay, 2000)) {
+    try {
+      await step();
+      return;
+    } catch (err) {
+      once('waiting for the database: ', err);
+      await sleep(delay);
+    }
+  }
+}
+
 // Every instance runs the migrations when it starts; on an up-to-date database they do nothing.
-await store.migrate();
+await whenDatabaseAnswers(() => store.migrate());
 const redis = new Redis(requireEnv('REDIS_URL'), { maxRetriesPerRequest: 1 });
 
 const oauth = authorizationServer({
@@ -71,7 +90,7 @@ const app = express();
 app.disable('x-powered-by');
 app.use('/oauth', oauth);
 app.get(oauth.metadataPath, oauth.metadata);
-await oauth.ready();
+await whenDatabaseAnswers(() => oauth.ready());
 const server = app.listen(0, '127.0.0.1');
 await new Promise<void>((resolve, reject) => { server.once('listening', resolve).once('error', reject); });
 send({ event: 'listening', port: (server.address() as AddressInfo).port });
