@@ -54,7 +54,7 @@ import {
 
 const USAGE = 'usage: npx tsx bench/guard.ts [--duration SECONDS] [--warmup SECONDS] [--connections N] [--pool N] [--rounds N] [--alg RS256,ES256] [--profile DIR] [--pin]';
 
-const options = parseBenchOptions(USAGE, 3, { pool: { type: 'string', default: '4096' }, alg: { type: 'string', default: 'RS256,ES256' } });
+const options = parseBenchOptions(USAGE, 3, { pool: { type: 'string', default: '4096' }, alg: { type: 'string', default: 'RS256,ES256' } }, true);
 const { duration, warmup, connections, rounds } = options;
 const poolSize = integerOption(options.extra.pool, 'pool', 1, 100_000, USAGE);
 const algorithms = ((list: string[]): GuardAlgorithm[] => {

@@ -41,7 +41,7 @@ import {
 
 const USAGE = 'usage: npx tsx bench/issuer.ts [--duration SECONDS] [--warmup SECONDS] [--connections N] [--rounds N] [--profile DIR] [--pin]';
 
-const options = parseBenchOptions(USAGE, 1, {});
+const options = parseBenchOptions(USAGE, 1, {}, true);
 const { duration, warmup, connections, rounds } = options;
 const bench = createBenchRun(options);
 const tmp = mkdtempSync(join(tmpdir(), 'm2m-bench-'));

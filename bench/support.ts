@@ -70,6 +70,17 @@ export interface BenchOptions {
   cpus: number;
 }
 
+/** `--pin` needs two CPUs and taskset: true when both are there; a usage error (exit 2) otherwise. */
+function canPin(usage: string): true {
+  if (availableParallelism() < 2) usageError('--pin needs two CPUs', usage);
+  try {
+    execFileSync('taskset', ['--version'], { stdio: 'ignore' });
+  } catch {
+    usageError('--pin needs taskset (util-linux)', usage);
+  }
+  return true;
+}
+
 /** How the run shares the machine, for the first line of a benchmark's output: `server` names what is loaded. */
 export function describeCpus(options: BenchOptions, server: string): string {
   return options.pin
@@ -94,10 +105,11 @@ export function integerOption(value: string | undefined, name: string, min: numb
 }
 
 /**
- * Parses `--duration 10 --warmup 3 --connections 50 --rounds N --profile DIR --help` plus `extra`
- * string options from process.argv; prints `usage` and exits on `--help` (0) or a bad option (2).
+ * Parses `--duration 10 --warmup 3 --connections 50 --rounds N --profile DIR --help` (and, with
+ * `pinnable`, `--pin`) plus `extra` string options from process.argv; prints `usage` and exits on
+ * `--help` (0) or a bad option (2), an unusable `--pin` included.
  */
-export function parseBenchOptions<E extends Record<string, ExtraOption>>(usage: string, defaultRounds: number, extra: E):
+export function parseBenchOptions<E extends Record<string, ExtraOption>>(usage: string, defaultRounds: number, extra: E, pinnable = false):
   BenchOptions & { extra: { [K in keyof E]: string } } {
   let values: Record<string, string | boolean | undefined>;
   try {
@@ -108,7 +120,8 @@ export function parseBenchOptions<E extends Record<string, ExtraOption>>(usage: 
         connections: { type: 'string', default: '50' },
         rounds: { type: 'string', default: String(defaultRounds) },
         profile: { type: 'string' },
-        pin: { type: 'boolean', default: false },
+        // Only where every server under load goes through measure(), which places it.
+        ...(pinnable ? { pin: { type: 'boolean' as const, default: false } } : {}),
         help: { type: 'boolean', default: false },
         ...extra,
       },
@@ -131,7 +144,7 @@ export function parseBenchOptions<E extends Record<string, ExtraOption>>(usage: 
     rounds: integerOption(text('rounds'), 'rounds', 1, 20, usage),
     profileDir,
     runStamp: new Date().toISOString().replace(/[-:]/g, '').replace(/\..*$/, ''),
-    pin: values.pin === true,
+    pin: values.pin === true && canPin(usage),
     cpus: availableParallelism(),
     extra: Object.fromEntries(Object.keys(extra).map((name) => [name, text(name) ?? ''])) as { [K in keyof E]: string },
   };
@@ -445,17 +458,9 @@ function pinProcess(pid: number, cpu: number): void {
   execFileSync('taskset', ['-a', '-cp', String(cpu), String(pid)], { stdio: 'ignore' });
 }
 
-/**
- * With `--pin`: checks that there are two CPUs and taskset, and puts this process (autocannon) on
- * CPU 0. Exits with a usage error otherwise.
- */
+/** With `--pin`: puts this process (autocannon) on CPU 0; what it needs was checked with the options. */
 function pinLoadGenerator(): void {
-  if (availableParallelism() < 2) usageError('--pin needs two CPUs', '--pin');
-  try {
-    pinProcess(process.pid, 0);
-  } catch {
-    usageError('--pin needs taskset (util-linux)', '--pin');
-  }
+  pinProcess(process.pid, 0);
 }
 
 /** One benchmark process: its options, children, the autocannon run under way, profiles and exit. */
